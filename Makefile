@@ -1,0 +1,58 @@
+# kernelhost — make targets. Only Go is required; `contracts` and `testdata`
+# install clang/lld/wabt with apt when they are missing.
+GO            ?= go
+GO_TEST_FLAGS ?= -race
+BENCH         ?= .
+BENCHTIME     ?= 1s
+STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@2025.1.1
+
+.PHONY: all build test vet fmt fmt-check lint bench demo contracts testdata tools clean check fuzz
+
+all: build
+
+build:
+	$(GO) build ./...
+
+## test: gofmt check, go vet, then every test under the race detector.
+test: fmt-check vet
+	$(GO) test $(GO_TEST_FLAGS) ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+lint: vet
+	$(GO) run $(STATICCHECK) ./...
+
+## bench: every Go benchmark with allocations reported.
+bench:
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) ./...
+
+## demo: the main job on the embedded default (Badger in a temp dir).
+demo:
+	$(GO) run ./cmd/kernelhost demo
+
+## contracts: rebuild the genesis contracts byte for byte (needs clang + lld).
+contracts: tools
+	$(MAKE) -C contracts-wasm
+
+## testdata: rebuild committed test modules from their WAT sources (needs wabt).
+testdata: tools
+	$(MAKE) -C host/testdata
+
+tools:
+	@command -v clang >/dev/null && command -v wasm-ld >/dev/null && command -v wat2wasm >/dev/null || \
+	  { echo "installing clang lld wabt with apt"; apt-get update -qq && apt-get install -y -qq clang lld wabt; }
+
+check: lint fmt-check
+	$(GO) mod tidy
+	@git diff --exit-code -- go.mod go.sum || { echo "go mod tidy changed go.mod/go.sum"; exit 1; }
+
+clean:
+	$(GO) clean -testcache
+	rm -rf kernelhost-data
