@@ -87,8 +87,8 @@ func CheckMetadata(kvs []KV) error {
 		if err := checkLen("key", kvs[i].Key, MaxMetaKeyLen); err != nil {
 			return err
 		}
-		if err := checkLen("value of "+kvs[i].Key, kvs[i].Value, MaxMetaValueLen); err != nil {
-			return err
+		if len(kvs[i].Value) > MaxMetaValueLen {
+			return fmt.Errorf("value of %q: %d bytes > %d: %w", kvs[i].Key, len(kvs[i].Value), MaxMetaValueLen, ErrTooLarge)
 		}
 		if i > 0 && kvs[i-1].Key >= kvs[i].Key {
 			return fmt.Errorf("key %q after %q: %w", kvs[i].Key, kvs[i-1].Key, ErrUnsorted)

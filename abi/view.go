@@ -67,17 +67,19 @@ func (v *RequestView) Parse(b []byte) error {
 			return err
 		}
 	}
-	if v.meta, off, err = parseKVs(b, off, "metadata"); err != nil {
+	if v.meta, off, err = parseKVs(b, off, "metadata", "metadata key", "metadata value"); err != nil {
 		return err
 	}
-	if v.config, _, err = parseKVs(b, off, "config"); err != nil {
+	if v.config, _, err = parseKVs(b, off, "config", "config key", "config value"); err != nil {
 		return err
 	}
 	v.b = b
 	return nil
 }
 
-func parseKVs(b []byte, off uint32, what string) (kvList, uint32, error) {
+// parseKVs takes the field names as constants so that the success path
+// builds no strings.
+func parseKVs(b []byte, off uint32, what, keyWhat, valWhat string) (kvList, uint32, error) {
 	if uint64(off)+4 > uint64(len(b)) {
 		return kvList{}, off, fmt.Errorf("%s: count truncated at %d: %w", what, off, ErrMalformed)
 	}
@@ -89,9 +91,9 @@ func parseKVs(b []byte, off uint32, what string) (kvList, uint32, error) {
 	off += 4
 	var prev span
 	for i := uint32(0); i < n; i++ {
-		var k, val span
+		var k span
 		var err error
-		if k, off, err = readSpan(b, off, MaxMetaKeyLen, what+" key"); err != nil {
+		if k, off, err = readSpan(b, off, MaxMetaKeyLen, keyWhat); err != nil {
 			return kvList{}, off, err
 		}
 		if k.n == 0 {
@@ -100,11 +102,10 @@ func parseKVs(b []byte, off uint32, what string) (kvList, uint32, error) {
 		if i > 0 && bytes.Compare(prev.bytes(b), k.bytes(b)) >= 0 {
 			return kvList{}, off, fmt.Errorf("%s: keys not sorted and unique at pair %d: %w", what, i, ErrMalformed)
 		}
-		if val, off, err = readSpan(b, off, MaxMetaValueLen, what+" value"); err != nil {
+		if _, off, err = readSpan(b, off, MaxMetaValueLen, valWhat); err != nil {
 			return kvList{}, off, err
 		}
 		prev = k
-		_ = val
 	}
 	return l, off, nil
 }
