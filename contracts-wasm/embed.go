@@ -1,0 +1,58 @@
+package contracts
+
+import "embed"
+
+// Names of the genesis contracts, as used as keys of Genesis.
+const (
+	NameFreeware  = "freeware"
+	NamePrivate   = "private"
+	NamePublic    = "public"
+	NameSelfOwned = "self_owned"
+)
+
+// NB: the files are listed one by one, not as *.wasm, so that a missing module
+// fails the build instead of the first lookup.
+//
+//go:embed freeware.wasm private.wasm public.wasm self_owned.wasm
+var modules embed.FS
+
+// module returns a fresh copy of the embedded module name.
+func module(name string) []byte {
+	b, err := modules.ReadFile(name + ".wasm")
+	if err != nil {
+		// Unreachable: go:embed above lists every name this package passes.
+		panic("contracts: " + name + ".wasm is not embedded: " + err.Error())
+	}
+	return b
+}
+
+// Freeware returns the freeware contract module: anyone reads and invokes;
+// only the controller writes, edits, deletes and sets the contract. Each call
+// returns a new copy that the caller owns.
+func Freeware() []byte { return module(NameFreeware) }
+
+// Private returns the private contract module: only the controller does
+// anything. Each call returns a new copy that the caller owns.
+func Private() []byte { return module(NamePrivate) }
+
+// Public returns the public contract module: anyone reads, writes, edits and
+// invokes; only the controller deletes and sets the contract. Each call
+// returns a new copy that the caller owns.
+func Public() []byte { return module(NamePublic) }
+
+// SelfOwned returns the self_owned contract module: only the artifact itself
+// (caller equal to the target id) acts on itself. Each call returns a new copy
+// that the caller owns.
+func SelfOwned() []byte { return module(NameSelfOwned) }
+
+// Genesis returns every genesis contract module keyed by contract name
+// ("freeware", "private", "public", "self_owned"). The map and the slices are
+// new on each call and owned by the caller.
+func Genesis() map[string][]byte {
+	return map[string][]byte{
+		NameFreeware:  Freeware(),
+		NamePrivate:   Private(),
+		NamePublic:    Public(),
+		NameSelfOwned: SelfOwned(),
+	}
+}
