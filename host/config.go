@@ -1,0 +1,111 @@
+package host
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+)
+
+// Defaults of Config. See DefaultConfig.
+const (
+	DefaultTimeout               = 100 * time.Millisecond
+	DefaultMemoryLimitBytes      = 64 << 20
+	DefaultMaxModuleBytes        = 8 << 20
+	DefaultMaxFunctions          = 50_000
+	DefaultMaxGlobals            = 1_000
+	DefaultMaxTableEntries       = 50_000
+	DefaultMaxInitialMemoryPages = 256 // 16 MiB; a standard Go wasip1 guest declares ~40
+	pageSize                     = 65536
+)
+
+// Config configures a Host. The zero value of every field means its default,
+// so Config{} is valid; DefaultConfig returns the defaults spelled out.
+type Config struct {
+	// Usually changed.
+
+	// CacheDir is the directory of wazero's on-disk compilation cache, shared
+	// by every Host that names it. Empty means compile in memory only.
+	CacheDir string
+	// Timeout is the default deadline of one call into a guest (a check, or
+	// an instance's initialisation). A call's abi.Limits.Timeout may shorten
+	// it, never lengthen it. Default 100ms.
+	Timeout time.Duration
+	// MemoryLimitBytes caps the linear memory of every instance: memory.grow
+	// past it returns -1. It is rounded down to whole 64 KiB pages. A call's
+	// abi.Limits.MemoryBytes may cap it further. Default 64 MiB.
+	MemoryLimitBytes uint64
+
+	// Tuning.
+
+	// MaxInstancesPerModule bounds the live instances of one module; callers
+	// beyond it wait for a free one (or for their ctx). Default
+	// 2*GOMAXPROCS.
+	MaxInstancesPerModule int
+	// MaxModuleBytes is the largest module Validate accepts. Default 8 MiB.
+	MaxModuleBytes int
+	// MaxFunctions, MaxGlobals and MaxTableEntries cap what a module may
+	// declare, imports included; MaxInitialMemoryPages caps its declared
+	// minimum memory. Defaults 50000, 1000, 50000 and 256 (16 MiB).
+	MaxFunctions          int
+	MaxGlobals            int
+	MaxTableEntries       int
+	MaxInitialMemoryPages uint32
+}
+
+// DefaultConfig returns the configuration a zero Config stands for.
+func DefaultConfig() Config {
+	c := Config{}
+	if err := c.validate(); err != nil {
+		panic(err) // programmer error: the defaults themselves are invalid
+	}
+	return c
+}
+
+// WithCacheDir returns c with CacheDir set to dir.
+func (c Config) WithCacheDir(dir string) Config { c.CacheDir = dir; return c }
+
+// WithTimeout returns c with Timeout set to d.
+func (c Config) WithTimeout(d time.Duration) Config { c.Timeout = d; return c }
+
+// WithMemoryLimitBytes returns c with MemoryLimitBytes set to n.
+func (c Config) WithMemoryLimitBytes(n uint64) Config { c.MemoryLimitBytes = n; return c }
+
+// validate fills defaults and rejects impossible values.
+func (c *Config) validate() error {
+	if c.Timeout < 0 || c.MaxInstancesPerModule < 0 || c.MaxModuleBytes < 0 ||
+		c.MaxFunctions < 0 || c.MaxGlobals < 0 || c.MaxTableEntries < 0 {
+		return errors.New("host: config: negative value")
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.MemoryLimitBytes == 0 {
+		c.MemoryLimitBytes = DefaultMemoryLimitBytes
+	}
+	if c.MemoryLimitBytes < pageSize || c.MemoryLimitBytes > 1<<32 {
+		return fmt.Errorf("host: config: MemoryLimitBytes %d outside [64 KiB, 4 GiB]", c.MemoryLimitBytes)
+	}
+	if c.MaxInstancesPerModule == 0 {
+		c.MaxInstancesPerModule = 2 * runtime.GOMAXPROCS(0)
+	}
+	if c.MaxModuleBytes == 0 {
+		c.MaxModuleBytes = DefaultMaxModuleBytes
+	}
+	if c.MaxFunctions == 0 {
+		c.MaxFunctions = DefaultMaxFunctions
+	}
+	if c.MaxGlobals == 0 {
+		c.MaxGlobals = DefaultMaxGlobals
+	}
+	if c.MaxTableEntries == 0 {
+		c.MaxTableEntries = DefaultMaxTableEntries
+	}
+	if c.MaxInitialMemoryPages == 0 {
+		c.MaxInitialMemoryPages = DefaultMaxInitialMemoryPages
+	}
+	return nil
+}
+
+// memoryLimitPages is MemoryLimitBytes in whole pages.
+func (c *Config) memoryLimitPages() uint32 { return uint32(c.MemoryLimitBytes / pageSize) }

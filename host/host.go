@@ -1,0 +1,323 @@
+package host
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/kernelhost/kernelhost/abi"
+)
+
+// Host runs access contracts. It owns one wazero runtime, the compiled
+// modules keyed by sha256 and a bounded pool of warm instances per module.
+//
+// A Host is safe for concurrent use by multiple goroutines; each instance it
+// pools is used by one call at a time.
+type Host struct {
+	cfg   Config
+	rt    wazero.Runtime
+	cache wazero.CompilationCache // nil without CacheDir
+	// wasiDefs are the functions of the deterministic WASI host module, by
+	// name, to check import signatures against.
+	wasiDefs map[string]api.FunctionDefinition
+
+	closed  atomic.Bool
+	closing chan struct{} // closed by Close, wakes callers waiting for an instance
+
+	// mu guards modules. Evaluate read-locks it once per call to look a
+	// module up; Prepare and Close write-lock it to add modules or drop them.
+	mu      sync.RWMutex
+	modules map[[32]byte]*module
+}
+
+// module is one prepared module and its pool of instances.
+type module struct {
+	hash     [32]byte
+	compiled wazero.CompiledModule
+	// slots holds a token for every instance in use by a call; its capacity
+	// is Config.MaxInstancesPerModule, so callers beyond it wait.
+	slots chan struct{}
+	// idle holds warm instances no call is using, newest last.
+	idle chan *instance
+
+	live         atomic.Int64
+	instantiated atomic.Uint64
+	discarded    atomic.Uint64
+}
+
+// Stats is a snapshot of a Host's pools, for metrics and tests.
+type Stats struct {
+	// Modules has one entry per prepared module, keyed by its sha256.
+	Modules map[[32]byte]ModuleStats
+}
+
+// ModuleStats describes the instance pool of one prepared module.
+type ModuleStats struct {
+	Live         int    // instances alive: in use by a call, or idle
+	Idle         int    // warm instances waiting for a call
+	Instantiated uint64 // instances created since Prepare
+	Discarded    uint64 // instances closed after a trap, timeout, limit or bad decision
+}
+
+// New returns a Host configured by cfg, whose zero fields take their
+// defaults (see Config). Close it to release the runtime and its instances.
+func New(ctx context.Context, cfg Config) (*Host, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	rc := wazero.NewRuntimeConfigCompiler().
+		WithCloseOnContextDone(true).
+		WithMemoryLimitPages(cfg.memoryLimitPages())
+	var cache wazero.CompilationCache
+	if cfg.CacheDir != "" {
+		var err error
+		if cache, err = wazero.NewCompilationCacheWithDir(cfg.CacheDir); err != nil {
+			return nil, fmt.Errorf("host: compilation cache %s: %w", cfg.CacheDir, err)
+		}
+		rc = rc.WithCompilationCache(cache)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, rc)
+	wasi, err := wasi_snapshot_preview1.Instantiate(ctx, rt)
+	if err != nil {
+		_ = rt.Close(ctx)
+		return nil, fmt.Errorf("host: instantiate wasi_snapshot_preview1: %w", err)
+	}
+	wasiMod, ok := wasi.(api.Module)
+	if !ok {
+		_ = rt.Close(ctx)
+		return nil, errors.New("host: wasi_snapshot_preview1 is not a module")
+	}
+	return &Host{
+		cfg:      cfg,
+		rt:       rt,
+		cache:    cache,
+		wasiDefs: wasiMod.ExportedFunctionDefinitions(),
+		closing:  make(chan struct{}),
+		modules:  map[[32]byte]*module{},
+	}, nil
+}
+
+// Close closes every instance, the compiled modules and the runtime. Calls in
+// flight fail with ErrClosed; later calls return ErrClosed. Closing twice is
+// a no-op.
+func (h *Host) Close(ctx context.Context) error {
+	if !h.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	close(h.closing)
+	h.mu.Lock()
+	mods := h.modules
+	h.modules = map[[32]byte]*module{}
+	h.mu.Unlock()
+	err := h.rt.Close(ctx) // closes every instance, in flight or idle
+	for _, m := range mods {
+		m.drain()
+	}
+	if h.cache != nil {
+		if cerr := h.cache.Close(ctx); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// Prepare validates wasm (see Validate), compiles it and keeps it under its
+// sha256, which it returns. Preparing the same bytes again is cheap and
+// returns the same hash. The instance created to validate the module becomes
+// the first warm instance of its pool.
+func (h *Host) Prepare(ctx context.Context, wasm []byte) ([32]byte, error) {
+	hash := sha256.Sum256(wasm)
+	if h.closed.Load() {
+		return hash, newError(ErrClosed, nil)
+	}
+	h.mu.RLock()
+	m := h.modules[hash]
+	h.mu.RUnlock()
+	if m != nil {
+		return hash, nil
+	}
+	m, inst, err := h.check(ctx, wasm)
+	if err != nil {
+		return hash, err
+	}
+	m.hash = hash
+	h.mu.Lock()
+	if h.closed.Load() || h.modules[hash] != nil {
+		closed := h.closed.Load()
+		h.mu.Unlock()
+		m.discard(inst)
+		_ = m.compiled.Close(ctx)
+		if closed {
+			return hash, newError(ErrClosed, nil)
+		}
+		return hash, nil // another Prepare of the same bytes won
+	}
+	h.modules[hash] = m
+	m.idle <- inst
+	h.mu.Unlock()
+	return hash, nil
+}
+
+// Validate checks wasm as Prepare does, then forgets it. The error wraps
+// ErrInvalidModule (code abi.ContractInvalid) and its message names what the
+// author must fix: size caps, compile errors, forbidden imports, missing or
+// mistyped exports, the ABI version, or an initialisation that traps or runs
+// past the deadline.
+func (h *Host) Validate(ctx context.Context, wasm []byte) error {
+	if h.closed.Load() {
+		return newError(ErrClosed, nil)
+	}
+	m, inst, err := h.check(ctx, wasm)
+	if err != nil {
+		return err
+	}
+	m.discard(inst)
+	return m.compiled.Close(ctx)
+}
+
+// Evaluate runs kh_check of the prepared module hash on req under lim and
+// returns the contract's decision and what the call used. A denial is a
+// Decision with Allowed false, not an error.
+//
+// Errors are *Error values: ErrNotPrepared when hash is unknown (Prepare the
+// bytes and retry), ErrTrap, ErrMemoryLimit, ErrBadAlloc, ErrBadDecision
+// (code abi.ContractFailed), ErrTimeout (abi.ContractTimeout), ErrClosed
+// (abi.Unavailable), or a ctx error while waiting for a free instance. Usage
+// is filled as far as the call got.
+//
+// The call's deadline is Config.Timeout, shortened by lim.Timeout and by
+// ctx's deadline. A cancellation of ctx is honoured before the call starts;
+// NB: once a call runs, only its deadline stops it, so it ends within
+// Config.Timeout.
+func (h *Host) Evaluate(ctx context.Context, hash [32]byte, req *abi.Request, lim abi.Limits) (abi.Decision, abi.Usage, error) {
+	if h.closed.Load() {
+		return abi.Decision{}, abi.Usage{}, newError(ErrClosed, nil)
+	}
+	h.mu.RLock()
+	m := h.modules[hash]
+	h.mu.RUnlock()
+	if m == nil {
+		return abi.Decision{}, abi.Usage{}, newError(ErrNotPrepared, fmt.Errorf("module %x", hash[:8]))
+	}
+	timeout := h.cfg.Timeout
+	if lim.Timeout > 0 && lim.Timeout < timeout {
+		timeout = lim.Timeout
+	}
+	inst, err := h.acquire(ctx, m, lim, timeout)
+	if err != nil {
+		return abi.Decision{}, abi.Usage{}, err
+	}
+	d, use, keep, err := h.run(ctx, inst, req, lim, timeout)
+	h.release(m, inst, keep)
+	return d, use, err
+}
+
+// Stats returns a snapshot of every module's pool.
+func (h *Host) Stats() Stats {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	s := Stats{Modules: make(map[[32]byte]ModuleStats, len(h.modules))}
+	for hash, m := range h.modules {
+		s.Modules[hash] = ModuleStats{
+			Live:         int(m.live.Load()),
+			Idle:         len(m.idle),
+			Instantiated: m.instantiated.Load(),
+			Discarded:    m.discarded.Load(),
+		}
+	}
+	return s
+}
+
+func (h *Host) newModule(compiled wazero.CompiledModule) *module {
+	return &module{
+		compiled: compiled,
+		slots:    make(chan struct{}, h.cfg.MaxInstancesPerModule),
+		idle:     make(chan *instance, h.cfg.MaxInstancesPerModule),
+	}
+}
+
+// acquire takes a slot of m, waiting while all are in use, and returns a warm
+// instance or a new one. An idle instance whose memory already exceeds
+// lim.MemoryBytes is replaced, so that one caller's growth does not count
+// against another's cap.
+func (h *Host) acquire(ctx context.Context, m *module, lim abi.Limits, timeout time.Duration) (*instance, error) {
+	select {
+	case m.slots <- struct{}{}:
+	default:
+		select {
+		case m.slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctxError(ctx.Err(), "wait for a free instance")
+		case <-h.closing:
+			return nil, newError(ErrClosed, nil)
+		}
+	}
+	for {
+		select {
+		case inst := <-m.idle:
+			if lim.MemoryBytes > 0 && uint64(inst.mem.Size()) > lim.MemoryBytes {
+				m.discard(inst)
+				continue
+			}
+			return inst, nil
+		default:
+		}
+		break
+	}
+	inst, err := h.instantiate(ctx, m, timeout)
+	if err != nil {
+		<-m.slots
+		return nil, err
+	}
+	return inst, nil
+}
+
+// release returns inst to m's pool when keep is set, else closes it, and
+// frees its slot.
+func (h *Host) release(m *module, inst *instance, keep bool) {
+	if keep && !h.closed.Load() {
+		select {
+		case m.idle <- inst:
+		default:
+			m.discard(inst) // cannot happen while slots bound the instances; be safe
+		}
+	} else {
+		m.discard(inst)
+	}
+	<-m.slots
+}
+
+// discard closes inst for good.
+func (m *module) discard(inst *instance) {
+	inst.close()
+	m.live.Add(-1)
+	m.discarded.Add(1)
+}
+
+// drain closes every idle instance; used by Close.
+func (m *module) drain() {
+	for {
+		select {
+		case inst := <-m.idle:
+			m.discard(inst)
+		default:
+			return
+		}
+	}
+}
+
+// ctxError maps a caller's context error to an *Error.
+func ctxError(err error, step string) *Error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return newError(ErrTimeout, fmt.Errorf("%s: %w", step, err))
+	}
+	return &Error{code: abi.Unavailable, err: fmt.Errorf("host: %s: %w", step, err)}
+}

@@ -1,0 +1,281 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/kernelhost/kernelhost/abi"
+)
+
+// instance is one instantiated module. It is not safe for concurrent use: the
+// pool hands it to one call at a time, and the channel handoff orders every
+// access.
+type instance struct {
+	mod       api.Module
+	mem       api.Memory
+	checkFn   api.Function
+	allocFn   api.Function
+	versionFn api.Function
+	stack     [2]uint64 // reused by every CallWithStack: max(params, results) is 2
+	buf       []byte    // reused request encoding buffer
+	reqPtr    uint32    // region returned by kh_alloc; SPEC.md lets the host reuse it
+	reqCap    uint32    // its size; 0 before the first kh_alloc
+	deadline  callCtx   // the context every call into the guest runs under
+
+	// Deterministic guest view, reset before every call so that the same
+	// request sees the same clock and random stream however warm the
+	// instance is.
+	wall int64  // nanoseconds of the next walltime reading minus one step
+	rng  uint64 // splitmix64 state of random_get
+}
+
+// fakeEpochNanos is the first walltime reading of every call: midnight UTC
+// 2022-01-01, as wazero's fake clock. Each reading advances 1ms.
+const (
+	fakeEpochNanos = 1640995200 * int64(time.Second)
+	clockStep      = int64(time.Millisecond)
+	randSeed       = 42
+)
+
+func (inst *instance) resetGuestView() {
+	inst.wall = fakeEpochNanos - clockStep
+	inst.rng = randSeed
+}
+
+func (inst *instance) walltime() (sec int64, nsec int32) {
+	inst.wall += clockStep
+	return inst.wall / 1e9, int32(inst.wall % 1e9)
+}
+
+// Read implements io.Reader for random_get with splitmix64, a fixed stream.
+func (inst *instance) Read(p []byte) (int, error) {
+	for i := 0; i < len(p); i += 8 {
+		inst.rng += 0x9e3779b97f4a7c15
+		z := inst.rng
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+		z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+		z ^= z >> 31
+		for j := 0; j < 8 && i+j < len(p); j++ {
+			p[i+j] = byte(z >> (8 * j))
+		}
+	}
+	return len(p), nil
+}
+
+// callCtx is a reusable context.Context carrying one instance's deadline.
+// context.WithDeadline allocates four objects per call; this one allocates
+// once per instance. It relies on the pool's rule that a timed-out instance
+// is never used again: its done channel closes at most once, when its timer
+// fires, and the instance is then discarded.
+//
+// It carries no values of the caller's context, so that nothing a caller puts
+// in a context (wazero's experimental hooks included) reaches guest execution.
+type callCtx struct {
+	timer    *time.Timer
+	done     chan struct{}
+	fired    atomic.Bool
+	deadline atomic.Int64 // unix nanoseconds of the armed deadline
+}
+
+func (c *callCtx) init() {
+	c.done = make(chan struct{})
+	c.timer = time.AfterFunc(math.MaxInt64, c.expire)
+	c.timer.Stop()
+}
+
+func (c *callCtx) expire() {
+	if c.fired.CompareAndSwap(false, true) {
+		close(c.done)
+	}
+}
+
+// arm starts the deadline: timeout from now, or ctx's deadline if earlier.
+// It fails without arming when ctx is already done.
+func (c *callCtx) arm(ctx context.Context, timeout time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	now := time.Now()
+	dl := now.Add(timeout)
+	if pd, ok := ctx.Deadline(); ok && pd.Before(dl) {
+		dl = pd
+	}
+	c.deadline.Store(dl.UnixNano())
+	c.timer.Reset(dl.Sub(now))
+	return nil
+}
+
+// disarm stops the deadline and reports whether it had not fired. After a
+// false result the done channel is, or will soon be, closed: the instance
+// must be discarded.
+func (c *callCtx) disarm() bool { return c.timer.Stop() && !c.fired.Load() }
+
+// Deadline implements context.Context.
+func (c *callCtx) Deadline() (time.Time, bool) { return time.Unix(0, c.deadline.Load()), true }
+
+// Done implements context.Context.
+func (c *callCtx) Done() <-chan struct{} { return c.done }
+
+// Err implements context.Context.
+func (c *callCtx) Err() error {
+	if c.fired.Load() {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// Value implements context.Context; see the type's doc for why it is empty.
+func (c *callCtx) Value(any) any { return nil }
+
+// close closes the module and stops the timer. It is idempotent.
+func (inst *instance) close() {
+	inst.deadline.timer.Stop()
+	_ = inst.mod.Close(context.Background())
+}
+
+// instantiate creates an instance of m under the call deadline: the start
+// function and _initialize must finish within timeout.
+func (h *Host) instantiate(ctx context.Context, m *module, timeout time.Duration) (*instance, error) {
+	inst := &instance{}
+	inst.deadline.init()
+	inst.resetGuestView()
+	cfg := wazero.NewModuleConfig().
+		WithName(""). // anonymous: many instances of one module live at once
+		WithStartFunctions("_initialize").
+		WithStdout(io.Discard).
+		WithStderr(io.Discard).
+		WithWalltime(inst.walltime, sys.ClockResolution(clockStep)).
+		WithRandSource(inst)
+	// No WithFS, WithEnv, WithArgs or WithSys*: no filesystem, environment or
+	// arguments, and wazero's fake monotonic clock and no-op sleep.
+	if err := inst.deadline.arm(ctx, timeout); err != nil {
+		return nil, ctxError(err, "instantiate")
+	}
+	mod, err := h.rt.InstantiateModule(&inst.deadline, m.compiled, cfg)
+	fresh := inst.deadline.disarm()
+	if err != nil {
+		if mod != nil {
+			_ = mod.Close(context.Background())
+		}
+		inst.deadline.timer.Stop()
+		switch {
+		case h.closed.Load():
+			return nil, newError(ErrClosed, nil)
+		case !fresh || isDeadline(err):
+			return nil, newError(ErrTimeout, fmt.Errorf("initialisation (start function or _initialize) ran past its %v deadline", timeout))
+		}
+		return nil, newError(ErrTrap, fmt.Errorf("initialisation: %w", err))
+	}
+	inst.mod = mod
+	if !fresh {
+		inst.close()
+		return nil, newError(ErrTimeout, fmt.Errorf("initialisation ran past its %v deadline", timeout))
+	}
+	inst.mem = mod.Memory()
+	inst.checkFn = mod.ExportedFunction("kh_check")
+	inst.allocFn = mod.ExportedFunction("kh_alloc")
+	inst.versionFn = mod.ExportedFunction("kh_abi_version")
+	if inst.mem == nil || inst.checkFn == nil || inst.allocFn == nil || inst.versionFn == nil {
+		inst.close()
+		return nil, newError(ErrInvalidModule, errors.New("module lacks a required export"))
+	}
+	m.live.Add(1)
+	m.instantiated.Add(1)
+	return inst, nil
+}
+
+func isDeadline(err error) bool {
+	var ee *sys.ExitError
+	return errors.As(err, &ee) && ee.ExitCode() == sys.ExitCodeDeadlineExceeded
+}
+
+// run performs one check on inst and reports whether inst may be pooled again.
+func (h *Host) run(ctx context.Context, inst *instance, req *abi.Request, lim abi.Limits, timeout time.Duration) (d abi.Decision, use abi.Usage, keep bool, err error) {
+	buf, err := abi.AppendRequest(inst.buf[:0], req)
+	if err != nil {
+		return d, use, true, &Error{code: abi.InvalidArgument, err: fmt.Errorf("host: encode request: %w", err)}
+	}
+	inst.buf = buf
+	n := uint32(len(buf))
+
+	start := time.Now()
+	if err := inst.deadline.arm(ctx, timeout); err != nil {
+		return d, use, true, ctxError(err, "evaluate")
+	}
+	inst.resetGuestView()
+	if n > inst.reqCap {
+		inst.stack[0] = uint64(n)
+		if cerr := inst.allocFn.CallWithStack(&inst.deadline, inst.stack[:]); cerr != nil {
+			inst.deadline.disarm()
+			use.CPU = time.Since(start)
+			return d, use, false, h.callError(inst, cerr, "kh_alloc", lim, timeout)
+		}
+		p := uint32(inst.stack[0])
+		if p == 0 || uint64(p)+uint64(n) > uint64(inst.mem.Size()) {
+			inst.deadline.disarm()
+			use.CPU = time.Since(start)
+			return d, use, false, newError(ErrBadAlloc, fmt.Errorf("kh_alloc(%d) returned %#x; memory is %d bytes", n, p, inst.mem.Size()))
+		}
+		inst.reqPtr, inst.reqCap = p, n
+	}
+	if !inst.mem.Write(inst.reqPtr, buf) {
+		inst.deadline.disarm()
+		use.CPU = time.Since(start)
+		return d, use, false, newError(ErrBadAlloc, fmt.Errorf("request region %#x+%d is outside memory", inst.reqPtr, n))
+	}
+	inst.stack[0], inst.stack[1] = uint64(inst.reqPtr), uint64(n)
+	cerr := inst.checkFn.CallWithStack(&inst.deadline, inst.stack[:])
+	fresh := inst.deadline.disarm()
+	use.CPU = time.Since(start)
+	if cerr != nil {
+		return d, use, false, h.callError(inst, cerr, "kh_check", lim, timeout)
+	}
+	size := uint64(inst.mem.Size())
+	use.MemoryBytes = size
+	if lim.MemoryBytes > 0 && size > lim.MemoryBytes {
+		return d, use, false, newError(ErrMemoryLimit, fmt.Errorf("memory is %d bytes after the call, the limit is %d", size, lim.MemoryBytes))
+	}
+	res := inst.stack[0]
+	ptr, ln := uint32(res>>32), uint32(res)
+	if ln > abi.MaxDecisionSize {
+		return d, use, false, newError(ErrBadDecision, fmt.Errorf("decision length %d > %d", ln, abi.MaxDecisionSize))
+	}
+	b, ok := inst.mem.Read(ptr, ln)
+	if !ok {
+		return d, use, false, newError(ErrBadDecision, fmt.Errorf("decision at %#x, %d bytes, is outside memory of %d bytes", ptr, ln, size))
+	}
+	if d, err = abi.DecodeDecision(b); err != nil {
+		return abi.Decision{}, use, false, newError(ErrBadDecision, err)
+	}
+	// A deadline that fired just after a successful call taints the instance
+	// but not the decision.
+	return d, use, fresh, nil
+}
+
+// callError classifies a failed call into the guest.
+func (h *Host) callError(inst *instance, err error, fn string, lim abi.Limits, timeout time.Duration) *Error {
+	if h.closed.Load() {
+		return newError(ErrClosed, fmt.Errorf("%s: %w", fn, err))
+	}
+	if inst.deadline.fired.Load() || isDeadline(err) {
+		return newError(ErrTimeout, fmt.Errorf("%s ran past its %v deadline", fn, timeout))
+	}
+	var ee *sys.ExitError
+	if errors.As(err, &ee) {
+		return newError(ErrTrap, fmt.Errorf("%s: contract exited with code %d", fn, ee.ExitCode()))
+	}
+	size := uint64(inst.mem.Size())
+	if size+pageSize > h.cfg.MemoryLimitBytes || (lim.MemoryBytes > 0 && size > lim.MemoryBytes) {
+		return newError(ErrMemoryLimit, fmt.Errorf("%s trapped with memory at %d bytes: %w", fn, size, err))
+	}
+	return newError(ErrTrap, fmt.Errorf("%s: %w", fn, err))
+}
