@@ -1,0 +1,227 @@
+package kernel
+
+import (
+	"context"
+	"errors"
+
+	"github.com/kernelhost/kernelhost/abi"
+	"github.com/kernelhost/kernelhost/store"
+)
+
+// CreatePrincipal creates principal id holding balance scrip, minted for it.
+// It is an administrative operation: the embedding program (genesis, the CLI,
+// the HTTP server's admin endpoints) decides who may call it. Errors:
+// INVALID_ARGUMENT for a bad id, ALREADY_EXISTS.
+func (k *Kernel) CreatePrincipal(ctx context.Context, id string, balance uint64) error {
+	if !k.enter() {
+		return closedErr()
+	}
+	defer k.exit()
+	if !validID(id) {
+		return errf(abi.InvalidArgument, "principal id %q: use 1-%d letters, digits, - _ . : / @", id, abi.MaxIDLen)
+	}
+	now := k.nowNanos()
+	err := k.update(func(tx store.Txn) error {
+		if _, err := tx.Get(principalKey(id)); err == nil {
+			return errf(abi.AlreadyExists, "principal %q already exists", id)
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		p := principalRec{Balance: balance, CreatedAt: now}
+		if err := tx.Set(principalKey(id), p.encode()); err != nil {
+			return err
+		}
+		if balance > 0 {
+			if err := addCounter(tx, keyMinted, balance); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return storeErr(err)
+	}
+	return nil
+}
+
+// Mint creates amount new scrip in id's balance. Administrative, like
+// CreatePrincipal. Errors: INVALID_ARGUMENT for amount <= 0, NOT_FOUND.
+func (k *Kernel) Mint(ctx context.Context, id string, amount int64) error {
+	if !k.enter() {
+		return closedErr()
+	}
+	defer k.exit()
+	if amount <= 0 {
+		return errf(abi.InvalidArgument, "mint amount must be positive, got %d", amount)
+	}
+	err := k.update(func(tx store.Txn) error {
+		b, err := tx.Get(principalKey(id))
+		if errors.Is(err, store.ErrNotFound) {
+			return errf(abi.NotFound, "principal %q does not exist", id)
+		} else if err != nil {
+			return err
+		}
+		p, err := decodePrincipal(b)
+		if err != nil {
+			return err
+		}
+		p.Balance += uint64(amount)
+		if err := tx.Set(principalKey(id), p.encode()); err != nil {
+			return err
+		}
+		if err := addCounter(tx, keyMinted, uint64(amount)); err != nil {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return storeErr(err)
+	}
+	return nil
+}
+
+// Principal returns principal id. Principals' balances are public facts of
+// the world. Errors: NOT_FOUND.
+func (k *Kernel) Principal(ctx context.Context, id string) (Principal, error) {
+	if !k.enter() {
+		return Principal{}, closedErr()
+	}
+	defer k.exit()
+	var out Principal
+	err := k.st.View(func(tx store.Txn) error {
+		b, err := tx.Get(principalKey(id))
+		if errors.Is(err, store.ErrNotFound) {
+			return errf(abi.NotFound, "principal %q does not exist", id)
+		} else if err != nil {
+			return err
+		}
+		p, err := decodePrincipal(b)
+		if err != nil {
+			return err
+		}
+		out = Principal{ID: id, Balance: p.Balance, CreatedAt: unixTime(p.CreatedAt)}
+		return nil
+	})
+	if err != nil {
+		return Principal{}, storeErr(err)
+	}
+	return out, nil
+}
+
+// Principals lists every principal in id order.
+func (k *Kernel) Principals(ctx context.Context) ([]Principal, error) {
+	if !k.enter() {
+		return nil, closedErr()
+	}
+	defer k.exit()
+	var out []Principal
+	err := k.st.View(func(tx store.Txn) error {
+		return tx.Iterate(prefixPrincipal, nil, func(key, value []byte) error {
+			p, err := decodePrincipal(value)
+			if err != nil {
+				return err
+			}
+			out = append(out, Principal{ID: string(key[len(prefixPrincipal):]), Balance: p.Balance, CreatedAt: unixTime(p.CreatedAt)})
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	return out, nil
+}
+
+// Consent returns payer's consent grant to contract. Errors: NOT_FOUND.
+func (k *Kernel) Consent(ctx context.Context, payer, contract string) (Grant, error) {
+	if !k.enter() {
+		return Grant{}, closedErr()
+	}
+	defer k.exit()
+	var out Grant
+	err := k.st.View(func(tx store.Txn) error {
+		b, err := tx.Get(grantKey(payer, contract))
+		if errors.Is(err, store.ErrNotFound) {
+			return errf(abi.NotFound, "%q has no consent for contract %q", payer, contract)
+		} else if err != nil {
+			return err
+		}
+		g, err := decodeGrant(b)
+		if err != nil {
+			return err
+		}
+		out = Grant{Payer: payer, Contract: contract, CodeHash: hexHash(g.CodeHash), PerCallCap: g.PerCallCap, TotalCap: g.TotalCap, Spent: g.Spent}
+		return nil
+	})
+	if err != nil {
+		return Grant{}, storeErr(err)
+	}
+	return out, nil
+}
+
+// Totals returns the ledger totals.
+func (k *Kernel) Totals(ctx context.Context) (Totals, error) {
+	if !k.enter() {
+		return Totals{}, closedErr()
+	}
+	defer k.exit()
+	var t Totals
+	err := k.st.View(func(tx store.Txn) error {
+		var err error
+		if t.Minted, err = readCounter(tx, keyMinted); err != nil {
+			return err
+		}
+		t.Burned, err = readCounter(tx, keyBurned)
+		return err
+	})
+	if err != nil {
+		return Totals{}, storeErr(err)
+	}
+	return t, nil
+}
+
+// CheckLedger verifies, in one snapshot, that minted scrip equals the sum of
+// all balances plus burned scrip. It returns INTERNAL if not. Cost is linear
+// in the number of principals: for tests, audits and the CLI, not hot paths.
+func (k *Kernel) CheckLedger(ctx context.Context) error {
+	if !k.enter() {
+		return closedErr()
+	}
+	defer k.exit()
+	err := k.st.View(func(tx store.Txn) error {
+		minted, err := readCounter(tx, keyMinted)
+		if err != nil {
+			return err
+		}
+		burned, err := readCounter(tx, keyBurned)
+		if err != nil {
+			return err
+		}
+		var sum uint64
+		err = tx.Iterate(prefixPrincipal, nil, func(_, value []byte) error {
+			p, err := decodePrincipal(value)
+			sum += p.Balance
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if minted != sum+burned {
+			return errf(abi.Internal, "ledger broken: minted %d != balances %d + burned %d", minted, sum, burned)
+		}
+		return nil
+	})
+	if err != nil {
+		return storeErr(err)
+	}
+	return nil
+}
+
+func readCounter(tx store.Txn, k []byte) (uint64, error) {
+	b, err := tx.Get(k)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	} else if err != nil {
+		return 0, err
+	}
+	return decodeU64(b)
+}

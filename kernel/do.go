@@ -1,0 +1,639 @@
+package kernel
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/kernelhost/kernelhost/abi"
+	"github.com/kernelhost/kernelhost/store"
+)
+
+// Do performs one action and returns its result. It never panics on input
+// and never returns a partial effect: either the whole action (effect,
+// charges, audit event) commits in one transaction, or nothing but the audit
+// event of a denial does.
+//
+// Actions that fail validation, or whose caller is unknown, change nothing
+// and append no event; every other action, allowed or denied, appends one.
+func (k *Kernel) Do(ctx context.Context, a Action) Result {
+	if !k.enter() {
+		return failResult(closedErr())
+	}
+	defer k.exit()
+	if err := k.validate(&a); err != nil {
+		return failResult(err)
+	}
+	// New contract code is compiled outside any transaction (compiling can
+	// take milliseconds and must not widen the conflict window): an attempt
+	// that finds it needs compiled code aborts with errNeedPrepare.
+	var prepared bool
+	now := k.nowNanos()
+	for attempt := 0; ; attempt++ {
+		seq := k.seq.begin()
+		w := work{k: k, ctx: ctx, a: &a, now: now, seq: seq, prepared: prepared}
+		err := k.st.Update(w.run)
+		k.seq.done(seq)
+		if errors.Is(err, errNeedPrepare) {
+			// The target turned out to be a contract: validate the new code,
+			// then run the action again from the start.
+			if _, perr := k.prepare(ctx, a.Content); perr != nil {
+				return failResult(perr)
+			}
+			prepared = true
+			continue
+		}
+		if errors.Is(err, store.ErrConflict) && attempt < k.cfg.MaxConflictRetries {
+			continue
+		}
+		if err != nil {
+			return failResult(storeErr(err))
+		}
+		return w.res
+	}
+}
+
+// errNeedPrepare aborts an attempt that must compile contract code first.
+var errNeedPrepare = errors.New("kernel: contract code needs preparing")
+
+// work is one attempt of one action inside one transaction.
+type work struct {
+	k        *Kernel
+	ctx      context.Context
+	a        *Action
+	now      int64
+	seq      uint64
+	tx       store.Txn
+	prepared bool // the Evaluator accepted a.Content as a module
+	dirty    bool // something was written besides the event
+
+	meta []abi.KV // the target's metadata after write or edit
+
+	res Result
+	ev  Event
+}
+
+func (w *work) set(k, v []byte) *Error {
+	w.dirty = true
+	if err := w.tx.Set(k, v); err != nil {
+		return storeErr(err)
+	}
+	return nil
+}
+
+func (w *work) del(k []byte) *Error {
+	w.dirty = true
+	if err := w.tx.Delete(k); err != nil {
+		return storeErr(err)
+	}
+	return nil
+}
+
+// run is the transaction body. It checks everything before it writes
+// anything, so that a failure leaves only the audit event behind.
+func (w *work) run(tx store.Txn) error {
+	w.tx = tx
+	w.res = Result{}
+	a := w.a
+	w.ev = Event{Seq: w.seq, Time: unixTime(w.now), Caller: a.Caller, Kind: a.Kind, Target: a.Target, To: a.To}
+	if _, err := w.principal(a.Caller); err != nil {
+		// Unknown callers leave no trace: there is nobody to attribute to.
+		w.res = failResult(err)
+		return nil
+	}
+	var err *Error
+	switch a.Kind {
+	case KindTransfer:
+		err = w.transfer()
+	case KindGrantConsent:
+		err = w.grantConsent()
+	case KindRevokeConsent:
+		err = w.revokeConsent()
+	default:
+		err = w.artifactAction()
+	}
+	if err == errNeedPrepareErr {
+		return errNeedPrepare
+	}
+	if err != nil {
+		if err.Code == abi.Internal || err.Code == abi.Conflict || err.Code == abi.Unavailable {
+			return err // abort: retried on conflict, reported otherwise
+		}
+		if w.dirty {
+			// Every check precedes every write; reaching here is a kernel bug.
+			// Discard the transaction rather than commit half an action.
+			return &Error{Code: abi.Internal, Msg: "failure after partial effect, discarded", Err: err}
+		}
+		w.res.fail(err)
+	} else {
+		w.res.succeed()
+	}
+	w.ev.Code = w.res.Code.String()
+	w.ev.Message = w.res.Message
+	w.ev.Charges = w.res.Charges
+	w.ev.Revision = w.res.Revision
+	if e := w.k.appendEvent(tx, &w.ev); e != nil {
+		return e
+	}
+	w.res.Event = w.seq
+	return nil
+}
+
+func (w *work) principal(id string) (principalRec, *Error) {
+	b, err := w.tx.Get(principalKey(id))
+	if errors.Is(err, store.ErrNotFound) {
+		return principalRec{}, errf(abi.NotFound, "principal %q does not exist", id)
+	}
+	if err != nil {
+		return principalRec{}, storeErr(err)
+	}
+	p, err := decodePrincipal(b)
+	if err != nil {
+		return principalRec{}, storeErr(err)
+	}
+	return p, nil
+}
+
+func (w *work) putPrincipal(id string, p principalRec) *Error {
+	return w.set(principalKey(id), p.encode())
+}
+
+// artifact loads an artifact record; ok is false when it does not exist.
+func (w *work) artifact(id string) (artifactRec, bool, *Error) {
+	b, err := w.tx.Get(artifactKey(id))
+	if errors.Is(err, store.ErrNotFound) {
+		return artifactRec{}, false, nil
+	}
+	if err != nil {
+		return artifactRec{}, false, storeErr(err)
+	}
+	r, err := decodeArtifact(b)
+	if err != nil {
+		return artifactRec{}, false, storeErr(err)
+	}
+	return r, true, nil
+}
+
+func (w *work) putArtifact(id string, r *artifactRec) *Error {
+	return w.set(artifactKey(id), r.encode())
+}
+
+// contractRec loads the contract id, which must exist and be of type contract.
+func (w *work) contractRec(id string) (artifactRec, *Error) {
+	c, ok, err := w.artifact(id)
+	if err != nil {
+		return c, err
+	}
+	if !ok {
+		return c, errf(abi.NotFound, "contract %q does not exist", id)
+	}
+	if c.Type != TypeContract {
+		return c, errf(abi.InvalidArgument, "artifact %q is of type %q, not a contract", id, c.Type)
+	}
+	return c, nil
+}
+
+func (w *work) artifactAction() *Error {
+	a := w.a
+	art, exists, err := w.artifact(a.Target)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		if a.Kind == KindWrite {
+			return w.create()
+		}
+		return errf(abi.NotFound, "artifact %q does not exist", a.Target)
+	}
+	if art.Type == TypeRight {
+		return errf(abi.KernelProtected, "artifact %q is a right: only the right primitives change it", a.Target)
+	}
+	// Checks the kernel makes on the shape of the action, before asking the
+	// contract: they concern physics, not permission.
+	switch a.Kind {
+	case KindWrite, KindEdit:
+		if a.Type != "" && a.Type != art.Type {
+			return errf(abi.ImmutableField, "type of %q is %q and cannot change", a.Target, art.Type)
+		}
+		if a.Kind == KindWrite && a.Contract != "" && a.Contract != art.Contract {
+			return errf(abi.InvalidArgument, "write cannot change the access contract: use set_contract")
+		}
+		if a.Kind == KindEdit && a.Contract != "" {
+			return errf(abi.InvalidArgument, "edit cannot change the access contract: use set_contract")
+		}
+		if art.Type == TypeContract && a.Content != nil && !w.prepared {
+			return errNeedPrepareErr
+		}
+		meta, err := mergeMeta(art.Meta, a.Metadata, a.Unset)
+		if err != nil {
+			return err
+		}
+		w.meta = meta
+	case KindSetContract:
+		if a.Contract == a.Target && art.Type != TypeContract {
+			return errf(abi.InvalidArgument, "only a contract can govern itself")
+		}
+		if a.Contract != a.Target {
+			if _, err := w.contractRec(a.Contract); err != nil {
+				return err
+			}
+		}
+	}
+	payload := uint64(0)
+	if a.Content != nil {
+		payload = uint64(len(a.Content))
+	}
+	d, cerr := w.judge(a.Target, &art, payload)
+	if cerr != nil {
+		return cerr
+	}
+	if !d.Allowed {
+		return errf(abi.PermissionDenied, "%s of %q denied by %s: %s", a.Kind, a.Target, art.Contract, reasonOr(d.Reason))
+	}
+	if a.Kind == KindDelete && art.Type == TypeContract {
+		if err := w.checkUnused(a.Target); err != nil {
+			return err
+		}
+	}
+	if err := w.settle(art.Contract, d); err != nil {
+		return err
+	}
+	return w.apply(&art)
+}
+
+// errNeedPrepareErr carries errNeedPrepare through *Error returns.
+var errNeedPrepareErr = &Error{Code: abi.Internal, Msg: "prepare", Err: errNeedPrepare}
+
+func reasonOr(r string) string {
+	if r == "" {
+		return "no reason given"
+	}
+	return r
+}
+
+// judge runs the access contract of art (whose id is id) on the caller's
+// action and returns its decision. A contract failure is an *Error whose code
+// denies the action.
+func (w *work) judge(id string, art *artifactRec, payload uint64) (*abi.Decision, *Error) {
+	a := w.a
+	var c artifactRec
+	if art.Contract == id {
+		c = *art // a contract that governs itself
+	} else {
+		var err *Error
+		if c, err = w.contractRec(art.Contract); err != nil {
+			return nil, &Error{Code: abi.Internal, Msg: fmt.Sprintf("governing contract of %q is missing", id), Err: err}
+		}
+	}
+	if err := w.k.ensurePrepared(w.ctx, w.tx, art.Contract, c.Hash); err != nil {
+		return nil, err
+	}
+	act, _ := abi.ParseAction(string(a.Kind))
+	req := abi.Request{
+		Action:         act,
+		TargetExists:   true,
+		Time:           uint64(w.now),
+		Caller:         a.Caller,
+		TargetID:       id,
+		TargetType:     art.Type,
+		CreatedBy:      art.CreatedBy,
+		AccessContract: art.Contract,
+		Size:           art.Size,
+		Revision:       art.Revision,
+		Metadata:       art.Meta,
+		PayloadSize:    payload,
+		Method:         a.Method,
+		Args:           a.Args,
+		Config:         c.Meta,
+	}
+	d, _, err := w.k.ev.Evaluate(w.ctx, c.Hash, &req, abi.Limits{Timeout: w.k.cfg.ContractTimeout})
+	if err != nil {
+		code := codeOf(err)
+		if code == abi.OK || code == abi.Internal {
+			code = abi.ContractFailed
+		}
+		return nil, &Error{Code: code, Msg: fmt.Sprintf("contract %s failed; the action is denied", art.Contract), Err: err}
+	}
+	w.ev.Allowed = d.Allowed
+	w.ev.Reason = d.Reason
+	w.res.Decision = &d
+	return &d, nil
+}
+
+// checkUnused fails with CONTRACT_IN_USE if contract governs any artifact
+// other than itself.
+func (w *work) checkUnused(contract string) *Error {
+	var user string
+	err := w.tx.Iterate(governsPrefix(contract), nil, func(key, _ []byte) error {
+		id := string(key[len(governsPrefix(contract)):])
+		if id != contract {
+			user = id
+			return store.ErrStop
+		}
+		return nil
+	})
+	if err != nil {
+		return storeErr(err)
+	}
+	if user != "" {
+		return errf(abi.ContractInUse, "contract %q still governs %q: move its artifacts to another contract first", contract, user)
+	}
+	return nil
+}
+
+// settle charges the decision's cost: to the caller, or to a payer that
+// consented to this contract, and credits the payee or burns it.
+func (w *work) settle(contract string, d *abi.Decision) *Error {
+	if d.Cost == 0 {
+		return nil
+	}
+	caller := w.a.Caller
+	payer := d.Payer
+	if payer == "" {
+		payer = caller
+	}
+	var grant grantRec
+	var gkey []byte
+	if payer != caller {
+		gkey = grantKey(payer, contract)
+		b, err := w.tx.Get(gkey)
+		if errors.Is(err, store.ErrNotFound) {
+			return errf(abi.PayerNotAuthorized, "contract %s named payer %q, who has not consented to it", contract, payer)
+		}
+		if err != nil {
+			return storeErr(err)
+		}
+		if grant, err = decodeGrant(b); err != nil {
+			return storeErr(err)
+		}
+		c, cerr := w.contractRec(contract)
+		if cerr != nil {
+			return cerr
+		}
+		if c.Hash != grant.CodeHash {
+			return errf(abi.PayerNotAuthorized, "payer %q consented to an earlier version of contract %s", payer, contract)
+		}
+		if d.Cost > grant.PerCallCap {
+			return errf(abi.PayerNotAuthorized, "cost %d exceeds payer %q's per-call cap %d for %s", d.Cost, payer, grant.PerCallCap, contract)
+		}
+		if grant.TotalCap-grant.Spent < d.Cost {
+			return errf(abi.PayerNotAuthorized, "cost %d exceeds what remains (%d) of payer %q's consent to %s", d.Cost, grant.TotalCap-grant.Spent, payer, contract)
+		}
+	}
+	p, err := w.principal(payer)
+	if err != nil {
+		if err.Code == abi.NotFound {
+			return errf(abi.PayerNotAuthorized, "payer %q does not exist", payer)
+		}
+		return err
+	}
+	if p.Balance < d.Cost {
+		return errf(abi.InsufficientFunds, "payer %q has %d scrip, the cost is %d", payer, p.Balance, d.Cost)
+	}
+	if d.Payee != "" {
+		if _, err := w.principal(d.Payee); err != nil {
+			if err.Code == abi.NotFound {
+				return errf(abi.ContractFailed, "contract %s named payee %q, who does not exist", contract, d.Payee)
+			}
+			return err
+		}
+	}
+	// All checks passed: write.
+	if gkey != nil {
+		grant.Spent += d.Cost
+		if err := w.set(gkey, grant.encode()); err != nil {
+			return err
+		}
+	}
+	if err := w.move(payer, d.Payee, d.Cost, &p); err != nil {
+		return err
+	}
+	w.res.Charges = append(w.res.Charges, Charge{Payer: payer, Payee: d.Payee, Amount: d.Cost, Reason: "contract"})
+	return nil
+}
+
+// move debits from (whose record is p, already checked to hold amount) and
+// credits to, or burns amount when to is empty.
+func (w *work) move(from, to string, amount uint64, p *principalRec) *Error {
+	if to == from {
+		return nil
+	}
+	p.Balance -= amount
+	if err := w.putPrincipal(from, *p); err != nil {
+		return err
+	}
+	if to == "" {
+		return w.addCounter(keyBurned, amount)
+	}
+	q, err := w.principal(to)
+	if err != nil {
+		return err
+	}
+	q.Balance += amount
+	return w.putPrincipal(to, q)
+}
+
+func (w *work) addCounter(k []byte, amount uint64) *Error {
+	w.dirty = true
+	return addCounter(w.tx, k, amount)
+}
+
+func addCounter(tx store.Txn, k []byte, amount uint64) *Error {
+	var v uint64
+	b, err := tx.Get(k)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return storeErr(err)
+	default:
+		if v, err = decodeU64(b); err != nil {
+			return storeErr(err)
+		}
+	}
+	if err := tx.Set(k, encodeU64(v+amount)); err != nil {
+		return storeErr(err)
+	}
+	return nil
+}
+
+// apply performs the effect of an allowed artifact action.
+func (w *work) apply(art *artifactRec) *Error {
+	a := w.a
+	switch a.Kind {
+	case KindRead:
+		content, err := w.tx.Get(contentKey(a.Target))
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return storeErr(err)
+		}
+		w.res.Artifact = info(a.Target, art)
+		w.res.Content = content
+		w.res.Revision = art.Revision
+		return nil
+	case KindDelete:
+		for _, k := range [][]byte{artifactKey(a.Target), contentKey(a.Target), governsKey(art.Contract, a.Target)} {
+			if err := w.del(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	case KindSetContract:
+		if a.Contract == art.Contract {
+			w.res.Revision = art.Revision
+			return nil
+		}
+		if err := w.del(governsKey(art.Contract, a.Target)); err != nil {
+			return err
+		}
+		if err := w.set(governsKey(a.Contract, a.Target), []byte{}); err != nil {
+			return err
+		}
+		art.Contract = a.Contract
+	case KindWrite, KindEdit:
+		art.Meta = w.meta
+		if a.Content != nil {
+			if err := w.setContent(a.Target, art); err != nil {
+				return err
+			}
+		}
+	}
+	art.Revision++
+	art.UpdatedAt = w.now
+	if err := w.putArtifact(a.Target, art); err != nil {
+		return err
+	}
+	w.res.Revision = art.Revision
+	return nil
+}
+
+func (w *work) setContent(id string, art *artifactRec) *Error {
+	art.Size = uint64(len(w.a.Content))
+	art.Hash = sha256.Sum256(w.a.Content)
+	return w.set(contentKey(id), w.a.Content)
+}
+
+// create makes a new artifact. Creation is judged by the kernel alone: a
+// valid id and type, an existing contract (or the new contract itself).
+func (w *work) create() *Error {
+	a := w.a
+	if a.Type == "" {
+		return errf(abi.InvalidArgument, "creating %q needs a type", a.Target)
+	}
+	if a.Type == TypeRight {
+		return errf(abi.KernelProtected, "artifacts of type %q are made only by mint_right", TypeRight)
+	}
+	if len(a.Unset) > 0 {
+		return errf(abi.InvalidArgument, "unset applies to existing artifacts only")
+	}
+	contract := a.Contract
+	if contract == "" {
+		contract = w.k.cfg.DefaultContract
+	}
+	if contract == "" {
+		return errf(abi.InvalidArgument, "creating %q needs an access contract", a.Target)
+	}
+	selfGoverned := contract == a.Target
+	if selfGoverned && a.Type != TypeContract {
+		return errf(abi.InvalidArgument, "only a contract can govern itself")
+	}
+	if !selfGoverned {
+		if _, err := w.contractRec(contract); err != nil {
+			return err
+		}
+	}
+	if a.Type == TypeContract && !w.prepared {
+		if a.Content == nil {
+			return errf(abi.ContractInvalid, "a contract needs a wasm module as content")
+		}
+		return errNeedPrepareErr
+	}
+	art := artifactRec{
+		Type:      a.Type,
+		CreatedBy: a.Caller,
+		Contract:  contract,
+		CreatedAt: w.now,
+		Meta:      sortedKVs(a.Metadata),
+	}
+	if err := w.setContent(a.Target, &art); err != nil {
+		return err
+	}
+	if err := w.set(governsKey(contract, a.Target), []byte{}); err != nil {
+		return err
+	}
+	art.Revision = 1
+	art.UpdatedAt = w.now
+	if err := w.putArtifact(a.Target, &art); err != nil {
+		return err
+	}
+	w.ev.Allowed = true
+	w.res.Revision = 1
+	return nil
+}
+
+func (w *work) transfer() *Error {
+	a := w.a
+	p, err := w.principal(a.Caller)
+	if err != nil {
+		return err
+	}
+	if _, err := w.principal(a.To); err != nil {
+		return err
+	}
+	amt := uint64(a.Amount)
+	if p.Balance < amt {
+		return errf(abi.InsufficientFunds, "balance %d is below the amount %d", p.Balance, amt)
+	}
+	if err := w.move(a.Caller, a.To, amt, &p); err != nil {
+		return err
+	}
+	w.ev.Allowed = true
+	w.res.Charges = []Charge{{Payer: a.Caller, Payee: a.To, Amount: amt, Reason: "transfer"}}
+	return nil
+}
+
+func (w *work) grantConsent() *Error {
+	a := w.a
+	c, err := w.contractRec(a.Contract)
+	if err != nil {
+		return err
+	}
+	g := grantRec{CodeHash: c.Hash, PerCallCap: uint64(a.PerCallCap), TotalCap: uint64(a.TotalCap)}
+	if err := w.set(grantKey(a.Caller, a.Contract), g.encode()); err != nil {
+		return err
+	}
+	w.ev.Allowed = true
+	return nil
+}
+
+func (w *work) revokeConsent() *Error {
+	a := w.a
+	k := grantKey(a.Caller, a.Contract)
+	if _, err := w.tx.Get(k); errors.Is(err, store.ErrNotFound) {
+		return errf(abi.NotFound, "%q has no consent for contract %q", a.Caller, a.Contract)
+	} else if err != nil {
+		return storeErr(err)
+	}
+	if err := w.del(k); err != nil {
+		return err
+	}
+	w.ev.Allowed = true
+	return nil
+}
+
+func info(id string, r *artifactRec) *ArtifactInfo {
+	return &ArtifactInfo{
+		ID:        id,
+		Type:      r.Type,
+		CreatedBy: r.CreatedBy,
+		Contract:  r.Contract,
+		Metadata:  kvMap(r.Meta),
+		Size:      r.Size,
+		Revision:  r.Revision,
+		Hash:      hexHash(r.Hash),
+		CreatedAt: unixTime(r.CreatedAt),
+		UpdatedAt: unixTime(r.UpdatedAt),
+	}
+}
+
+func hexHash(h [32]byte) string { return hex.EncodeToString(h[:]) }

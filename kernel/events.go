@@ -1,0 +1,142 @@
+package kernel
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/kernelhost/kernelhost/store"
+)
+
+// seqTracker hands out audit sequence numbers without a shared counter key in
+// the store (which would make every pair of concurrent actions conflict). A
+// number is taken before a transaction and released after it, committed or
+// not; numbers of aborted attempts become gaps. The watermark is the highest
+// number below which every number has been released, so that a reader never
+// sees event n+1 before event n is committed.
+type seqTracker struct {
+	// mu guards next and pending; every action takes it twice, briefly.
+	mu      sync.Mutex
+	next    uint64
+	pending map[uint64]struct{}
+}
+
+func (s *seqTracker) init(last uint64) {
+	s.next = last + 1
+	s.pending = make(map[uint64]struct{})
+}
+
+func (s *seqTracker) begin() uint64 {
+	s.mu.Lock()
+	n := s.next
+	s.next++
+	s.pending[n] = struct{}{}
+	s.mu.Unlock()
+	return n
+}
+
+func (s *seqTracker) done(n uint64) {
+	s.mu.Lock()
+	delete(s.pending, n)
+	s.mu.Unlock()
+}
+
+// watermark returns the highest sequence number at and below which nothing
+// is in flight.
+func (s *seqTracker) watermark() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.next - 1
+	for n := range s.pending {
+		if n <= w {
+			w = n - 1
+		}
+	}
+	return w
+}
+
+// lastEventSeq finds the highest stored event number by binary search over
+// "is there an event at or after n", which needs only forward iteration.
+func (k *Kernel) lastEventSeq() (uint64, error) {
+	var last uint64
+	err := k.st.View(func(tx store.Txn) error {
+		exists := func(n uint64) (bool, error) {
+			found := false
+			err := tx.Iterate(prefixEvent, eventKey(n), func(key, _ []byte) error {
+				found = true
+				return store.ErrStop
+			})
+			return found, err
+		}
+		any, err := exists(1)
+		if err != nil || !any {
+			return err
+		}
+		lo, hi := uint64(1), uint64(1)<<62 // lo has an event at or after it; hi has none
+		for hi-lo > 1 {
+			mid := lo + (hi-lo)/2
+			ok, err := exists(mid)
+			if err != nil {
+				return err
+			}
+			if ok {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		// lo is the last n with an event >= n, so events exist exactly at lo.
+		last = lo
+		return nil
+	})
+	return last, err
+}
+
+func (k *Kernel) appendEvent(tx store.Txn, ev *Event) error {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	return tx.Set(eventKey(ev.Seq), b)
+}
+
+// Events returns up to limit audit events with sequence numbers greater than
+// since, in order. It returns only events below the commit watermark, so a
+// reader that continues from the last Seq it saw never misses one. limit <= 0
+// means 1000.
+func (k *Kernel) Events(ctx context.Context, since uint64, limit int) ([]Event, error) {
+	if !k.enter() {
+		return nil, closedErr()
+	}
+	defer k.exit()
+	if limit <= 0 {
+		limit = 1000
+	}
+	wm := k.seq.watermark()
+	var out []Event
+	err := k.st.View(func(tx store.Txn) error {
+		return tx.Iterate(prefixEvent, eventKey(since+1), func(key, value []byte) error {
+			if binary.BigEndian.Uint64(key[len(prefixEvent):]) > wm || len(out) >= limit {
+				return store.ErrStop
+			}
+			var ev Event
+			if err := json.Unmarshal(value, &ev); err != nil {
+				return errors.Join(errCorrupt, err)
+			}
+			out = append(out, ev)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	return out, nil
+}
+
+// closedErr is the error of any operation on a closed kernel.
+func closedErr() *Error { return errf(ErrClosed.(*sentinel).code, "kernel is closed") }
+
+func unixTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }

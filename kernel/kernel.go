@@ -1,0 +1,235 @@
+package kernel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kernelhost/kernelhost/abi"
+	"github.com/kernelhost/kernelhost/store"
+)
+
+// Evaluator runs access contracts. It is owned by the kernel and implemented
+// by package host (and by a fake in kerneltest). Implementations must be safe
+// for concurrent use.
+//
+// Errors returned by Evaluate that carry a code (a Code() abi.Code method)
+// deny the action with that code; any other error denies with INTERNAL.
+type Evaluator interface {
+	// Prepare validates and compiles a module and returns the sha256 of its
+	// bytes, under which Evaluate finds it. It is idempotent.
+	Prepare(ctx context.Context, wasm []byte) ([32]byte, error)
+	// Evaluate runs the prepared module hash on req within lim.
+	Evaluate(ctx context.Context, hash [32]byte, req *abi.Request, lim abi.Limits) (abi.Decision, abi.Usage, error)
+}
+
+// Config configures a Kernel. Zero values mean the documented defaults.
+type Config struct {
+	// Required.
+
+	// Store holds all state. The kernel does not close it.
+	Store store.Store
+	// Evaluator runs access contracts (host.New gives the real one).
+	Evaluator Evaluator
+	// Clock is the only source of time. Pass time.Now, or a fake clock in
+	// tests (kerneltest.Clock). The kernel never reads the wall clock itself.
+	Clock func() time.Time
+
+	// Usually changed.
+
+	// DefaultContract governs new artifacts whose write names no contract.
+	// Empty means such writes fail with INVALID_ARGUMENT.
+	DefaultContract string
+	// MaxContentBytes caps an artifact's content. Default 1 MiB.
+	MaxContentBytes int
+	// ContractTimeout is the deadline handed to the Evaluator for each
+	// contract run. Zero leaves the host's default.
+	ContractTimeout time.Duration
+
+	// Tuning.
+
+	// MaxConflictRetries bounds how often an action is retried after a
+	// serialisable-transaction conflict before it fails with CONFLICT.
+	// Default 64.
+	MaxConflictRetries int
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Store == nil:
+		return errors.New("kernel: Config.Store is nil: pass store.OpenBadger(...) or store.NewMem()")
+	case c.Evaluator == nil:
+		return errors.New("kernel: Config.Evaluator is nil: pass a host.Host")
+	case c.Clock == nil:
+		return errors.New("kernel: Config.Clock is nil: pass time.Now, or a fake clock in tests")
+	case c.MaxContentBytes < 0 || c.MaxConflictRetries < 0 || c.ContractTimeout < 0:
+		return errors.New("kernel: negative limit in Config")
+	}
+	if c.MaxContentBytes == 0 {
+		c.MaxContentBytes = 1 << 20
+	}
+	if c.MaxConflictRetries == 0 {
+		c.MaxConflictRetries = 64
+	}
+	return nil
+}
+
+// Kernel is a world's kernel. It is safe for concurrent use.
+type Kernel struct {
+	cfg Config
+	st  store.Store
+	ev  Evaluator
+
+	// prepared records module hashes the Evaluator has compiled, so that
+	// content is loaded and handed over once per hash per process.
+	prepared sync.Map // [32]byte -> struct{}
+
+	seq seqTracker
+
+	// life guards closing: Do and the methods hold it shared for their whole
+	// run; Close takes it exclusively, so it waits for in-flight actions.
+	life   sync.RWMutex
+	closed atomic.Bool
+}
+
+// Open opens the kernel over cfg.Store, writing the schema version into an
+// empty store and refusing a store written with another version.
+func Open(ctx context.Context, cfg Config) (*Kernel, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	k := &Kernel{cfg: cfg, st: cfg.Store, ev: cfg.Evaluator}
+	err := k.st.Update(func(tx store.Txn) error {
+		v, err := tx.Get(keySchema)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return tx.Set(keySchema, []byte(SchemaVersion))
+		case err != nil:
+			return err
+		case string(v) != SchemaVersion:
+			return fmt.Errorf("kernel: store has schema version %q, this kernel reads %q: use a matching kernelhost release or a new data dir", v, SchemaVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kernel: open: %w", err)
+	}
+	last, err := k.lastEventSeq()
+	if err != nil {
+		return nil, fmt.Errorf("kernel: open: find last event: %w", err)
+	}
+	k.seq.init(last)
+	return k, nil
+}
+
+// Close waits for in-flight actions and stops the kernel; later calls fail
+// with UNAVAILABLE. It does not close the store or the evaluator.
+func (k *Kernel) Close(ctx context.Context) error {
+	k.life.Lock()
+	defer k.life.Unlock()
+	k.closed.Store(true)
+	return nil
+}
+
+// enter registers an operation; it fails once the kernel is closed.
+func (k *Kernel) enter() bool {
+	k.life.RLock()
+	if k.closed.Load() {
+		k.life.RUnlock()
+		return false
+	}
+	return true
+}
+
+func (k *Kernel) exit() { k.life.RUnlock() }
+
+// update runs fn in a store transaction, retrying on conflicts.
+func (k *Kernel) update(fn func(tx store.Txn) error) error {
+	for attempt := 0; ; attempt++ {
+		err := k.st.Update(fn)
+		if !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+		if attempt >= k.cfg.MaxConflictRetries {
+			return &Error{Code: abi.Conflict, Msg: "too many concurrent changes, retry", Err: err}
+		}
+	}
+}
+
+// storeErr converts a store or kernel error into an *Error.
+func storeErr(err error) *Error {
+	var ke *Error
+	if errors.As(err, &ke) {
+		return ke
+	}
+	if errors.Is(err, store.ErrConflict) {
+		return &Error{Code: abi.Conflict, Msg: "transaction conflict, retry", Err: err}
+	}
+	if errors.Is(err, store.ErrClosed) {
+		return &Error{Code: abi.Unavailable, Msg: "store is closed", Err: err}
+	}
+	return &Error{Code: abi.Internal, Msg: "storage failure", Err: err}
+}
+
+func (k *Kernel) nowNanos() int64 { return k.cfg.Clock().UnixNano() }
+
+// ensurePrepared makes sure the Evaluator knows the module with hash h,
+// loading the contract's content from tx the first time.
+func (k *Kernel) ensurePrepared(ctx context.Context, tx store.Txn, contractID string, h [32]byte) *Error {
+	if _, ok := k.prepared.Load(h); ok {
+		return nil
+	}
+	wasm, err := tx.Get(contentKey(contractID))
+	if err != nil {
+		return storeErr(err)
+	}
+	got, err := k.ev.Prepare(ctx, wasm)
+	if err != nil {
+		return &Error{Code: codeOf(err), Msg: fmt.Sprintf("contract %s does not load", contractID), Err: err}
+	}
+	if got != h {
+		return errf(abi.Internal, "contract %s: stored hash does not match its content", contractID)
+	}
+	k.prepared.Store(h, struct{}{})
+	return nil
+}
+
+// prepare validates new contract code outside any transaction.
+func (k *Kernel) prepare(ctx context.Context, wasm []byte) ([32]byte, *Error) {
+	h, err := k.ev.Prepare(ctx, wasm)
+	if err != nil {
+		code := codeOf(err)
+		if code == abi.Internal {
+			code = abi.ContractInvalid
+		}
+		return h, &Error{Code: code, Msg: "contract module rejected", Err: err}
+	}
+	k.prepared.Store(h, struct{}{})
+	return h, nil
+}
+
+func failResult(e *Error) Result {
+	r := Result{}
+	r.fail(e)
+	return r
+}
+
+func (r *Result) fail(e *Error) {
+	r.OK = false
+	r.Code = e.Code
+	r.ErrorCode = e.Code.String()
+	r.Category = e.Code.Category()
+	r.Retriable = e.Code.Retriable()
+	r.Message = e.Msg
+	if e.Err != nil {
+		r.Message += ": " + e.Err.Error()
+	}
+}
+
+func (r *Result) succeed() {
+	r.OK = true
+	r.Code = abi.OK
+}

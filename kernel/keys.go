@@ -1,0 +1,59 @@
+package kernel
+
+import "encoding/binary"
+
+// Key layout. Every key the kernel writes is listed here; nothing else in
+// the package builds keys. Ids never contain NUL, so NUL separates parts.
+//
+//	m/schema                  schema version (decimal string), see SchemaVersion
+//	p/<principal>             principal record: balance, created_at
+//	a/<artifact>              artifact record: type, created_by, contract, hash, size, revision, times, metadata
+//	c/<artifact>              artifact content (raw bytes)
+//	u/<contract>\x00<artifact> governs index: contract governs artifact (empty value)
+//	g/<payer>\x00<contract>   consent grant: caps, spent, code hash at grant time
+//	e/<seq: 8 bytes BE>       audit event (JSON)
+//	l/minted, l/burned        ledger totals (u64 LE)
+//
+// Values are little-endian binary records with a leading version byte
+// (records.go), except events, which are JSON so that tools can read them.
+var (
+	keySchema = []byte("m/schema")
+	keyMinted = []byte("l/minted")
+	keyBurned = []byte("l/burned")
+
+	prefixPrincipal = []byte("p/")
+	prefixArtifact  = []byte("a/")
+	prefixContent   = []byte("c/")
+	prefixGoverns   = []byte("u/")
+	prefixGrant     = []byte("g/")
+	prefixEvent     = []byte("e/")
+)
+
+// SchemaVersion is the version of the key layout and record encodings. Open
+// refuses a store written with another version.
+const SchemaVersion = "1"
+
+func key(prefix []byte, id string) []byte {
+	k := make([]byte, 0, len(prefix)+len(id))
+	return append(append(k, prefix...), id...)
+}
+
+func key2(prefix []byte, a, b string) []byte {
+	k := make([]byte, 0, len(prefix)+len(a)+1+len(b))
+	k = append(append(k, prefix...), a...)
+	k = append(k, 0)
+	return append(k, b...)
+}
+
+func principalKey(id string) []byte        { return key(prefixPrincipal, id) }
+func artifactKey(id string) []byte         { return key(prefixArtifact, id) }
+func contentKey(id string) []byte          { return key(prefixContent, id) }
+func governsKey(contract, a string) []byte { return key2(prefixGoverns, contract, a) }
+func governsPrefix(contract string) []byte {
+	return append(key(prefixGoverns, contract), 0)
+}
+func grantKey(payer, contract string) []byte { return key2(prefixGrant, payer, contract) }
+
+func eventKey(seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(append([]byte(nil), prefixEvent...), seq)
+}

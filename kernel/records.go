@@ -1,0 +1,194 @@
+package kernel
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/kernelhost/kernelhost/abi"
+)
+
+var le = binary.LittleEndian
+
+const recordVersion = 1
+
+// errCorrupt marks a record that does not decode: the store holds bytes this
+// kernel did not write. It surfaces as INTERNAL.
+var errCorrupt = errors.New("kernel: corrupt record")
+
+// principalRec is the stored form of a principal.
+type principalRec struct {
+	Balance   uint64
+	CreatedAt int64
+}
+
+func (p *principalRec) encode() []byte {
+	b := make([]byte, 0, 17)
+	b = append(b, recordVersion)
+	b = le.AppendUint64(b, p.Balance)
+	return le.AppendUint64(b, uint64(p.CreatedAt))
+}
+
+func decodePrincipal(b []byte) (principalRec, error) {
+	if len(b) != 17 || b[0] != recordVersion {
+		return principalRec{}, fmt.Errorf("principal record of %d bytes: %w", len(b), errCorrupt)
+	}
+	return principalRec{Balance: le.Uint64(b[1:]), CreatedAt: int64(le.Uint64(b[9:]))}, nil
+}
+
+// artifactRec is the stored form of an artifact's description. Content is
+// stored under its own key so that checks never load it.
+type artifactRec struct {
+	Type      string
+	CreatedBy string
+	Contract  string
+	Hash      [32]byte
+	Size      uint64
+	Revision  uint64
+	CreatedAt int64
+	UpdatedAt int64
+	Meta      []abi.KV // sorted by key, as the ABI wants it
+}
+
+func (a *artifactRec) encode() []byte {
+	n := 1 + 12 + len(a.Type) + len(a.CreatedBy) + len(a.Contract) + 32 + 32 + 4
+	for _, kv := range a.Meta {
+		n += 8 + len(kv.Key) + len(kv.Value)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, recordVersion)
+	b = appendStr(b, a.Type)
+	b = appendStr(b, a.CreatedBy)
+	b = appendStr(b, a.Contract)
+	b = append(b, a.Hash[:]...)
+	b = le.AppendUint64(b, a.Size)
+	b = le.AppendUint64(b, a.Revision)
+	b = le.AppendUint64(b, uint64(a.CreatedAt))
+	b = le.AppendUint64(b, uint64(a.UpdatedAt))
+	b = le.AppendUint32(b, uint32(len(a.Meta)))
+	for _, kv := range a.Meta {
+		b = appendStr(b, kv.Key)
+		b = appendStr(b, kv.Value)
+	}
+	return b
+}
+
+func decodeArtifact(b []byte) (artifactRec, error) {
+	r := reader{b: b}
+	if r.byte() != recordVersion {
+		return artifactRec{}, fmt.Errorf("artifact record version: %w", errCorrupt)
+	}
+	var a artifactRec
+	a.Type = r.str()
+	a.CreatedBy = r.str()
+	a.Contract = r.str()
+	copy(a.Hash[:], r.take(32))
+	a.Size = r.u64()
+	a.Revision = r.u64()
+	a.CreatedAt = int64(r.u64())
+	a.UpdatedAt = int64(r.u64())
+	n := r.u32()
+	if n > abi.MaxMetaPairs {
+		r.err = true
+	}
+	if !r.err && n > 0 {
+		a.Meta = make([]abi.KV, n)
+		for i := range a.Meta {
+			a.Meta[i] = abi.KV{Key: r.str(), Value: r.str()}
+		}
+	}
+	if r.err || r.off != len(b) {
+		return artifactRec{}, fmt.Errorf("artifact record: %w", errCorrupt)
+	}
+	return a, nil
+}
+
+// grantRec is the stored form of a consent grant.
+type grantRec struct {
+	CodeHash   [32]byte
+	PerCallCap uint64
+	TotalCap   uint64
+	Spent      uint64
+}
+
+func (g *grantRec) encode() []byte {
+	b := make([]byte, 0, 1+32+24)
+	b = append(b, recordVersion)
+	b = append(b, g.CodeHash[:]...)
+	b = le.AppendUint64(b, g.PerCallCap)
+	b = le.AppendUint64(b, g.TotalCap)
+	return le.AppendUint64(b, g.Spent)
+}
+
+func decodeGrant(b []byte) (grantRec, error) {
+	if len(b) != 57 || b[0] != recordVersion {
+		return grantRec{}, fmt.Errorf("grant record of %d bytes: %w", len(b), errCorrupt)
+	}
+	var g grantRec
+	copy(g.CodeHash[:], b[1:33])
+	g.PerCallCap = le.Uint64(b[33:])
+	g.TotalCap = le.Uint64(b[41:])
+	g.Spent = le.Uint64(b[49:])
+	return g, nil
+}
+
+func encodeU64(v uint64) []byte { return le.AppendUint64(make([]byte, 0, 8), v) }
+
+func decodeU64(b []byte) (uint64, error) {
+	if len(b) != 8 {
+		return 0, fmt.Errorf("counter of %d bytes: %w", len(b), errCorrupt)
+	}
+	return le.Uint64(b), nil
+}
+
+func appendStr(b []byte, s string) []byte {
+	b = le.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
+}
+
+// reader decodes records; any overrun sets err instead of panicking.
+type reader struct {
+	b   []byte
+	off int
+	err bool
+}
+
+func (r *reader) take(n int) []byte {
+	if r.err || n < 0 || r.off+n > len(r.b) {
+		r.err = true
+		return nil
+	}
+	s := r.b[r.off : r.off+n]
+	r.off += n
+	return s
+}
+
+func (r *reader) byte() byte {
+	if s := r.take(1); s != nil {
+		return s[0]
+	}
+	return 0
+}
+
+func (r *reader) u32() uint32 {
+	if s := r.take(4); s != nil {
+		return le.Uint32(s)
+	}
+	return 0
+}
+
+func (r *reader) u64() uint64 {
+	if s := r.take(8); s != nil {
+		return le.Uint64(s)
+	}
+	return 0
+}
+
+func (r *reader) str() string {
+	n := r.u32()
+	if n > 1<<20 {
+		r.err = true
+		return ""
+	}
+	return string(r.take(int(n)))
+}

@@ -1,0 +1,158 @@
+package kernel
+
+import (
+	"time"
+
+	"github.com/kernelhost/kernelhost/abi"
+)
+
+// Kind names an action. The artifact actions are judged by access contracts
+// and share their names with abi.Action; the others act on the caller's own
+// standing and are judged by the kernel.
+type Kind string
+
+// Action kinds.
+const (
+	KindRead          Kind = "read"
+	KindWrite         Kind = "write" // create, or replace content of an existing artifact
+	KindEdit          Kind = "edit"  // change content and/or metadata in place
+	KindDelete        Kind = "delete"
+	KindSetContract   Kind = "set_contract"
+	KindInvoke        Kind = "invoke"
+	KindTransfer      Kind = "transfer"       // scrip from the caller to To
+	KindGrantConsent  Kind = "grant_consent"  // the caller lets Contract name it as payer
+	KindRevokeConsent Kind = "revoke_consent" // the caller withdraws that consent
+)
+
+// Action is one request to the kernel. Caller is bound by whoever
+// authenticated the request (the embedding program, the HTTP server); it is
+// never read from client-supplied JSON (see DecodeAction).
+//
+// There is no created_by field: the kernel sets it at creation and nothing
+// can change it.
+type Action struct {
+	Kind   Kind   `json:"kind"`
+	Caller string `json:"-"`
+	Target string `json:"target,omitempty"` // artifact id
+
+	// write (create): Type and Contract of the new artifact; Contract empty
+	// means Config.DefaultContract. write on an existing artifact may repeat
+	// Type and Contract but not change them.
+	Type     string `json:"type,omitempty"`
+	Contract string `json:"contract,omitempty"` // also: set_contract's new contract, consent's contract
+	Content  []byte `json:"content,omitempty"`  // write, edit (nil: keep content on edit)
+	// Metadata is the initial metadata on create, merged into the existing
+	// metadata on write and edit. Unset lists keys edit removes.
+	Metadata map[string]string `json:"metadata,omitempty"`
+	Unset    []string          `json:"unset,omitempty"`
+
+	// invoke
+	Method string `json:"method,omitempty"`
+	Args   []byte `json:"args,omitempty"`
+
+	// transfer
+	To     string `json:"to,omitempty"`
+	Amount int64  `json:"amount,omitempty"`
+
+	// grant_consent: caps on what Contract may charge the caller.
+	PerCallCap int64 `json:"per_call_cap,omitempty"`
+	TotalCap   int64 `json:"total_cap,omitempty"`
+}
+
+// Charge is one movement of scrip caused by an action.
+type Charge struct {
+	Payer  string `json:"payer"`
+	Payee  string `json:"payee,omitempty"` // empty: burned
+	Amount uint64 `json:"amount"`
+	Reason string `json:"reason"` // "contract", "transfer"
+}
+
+// Result is the outcome of one action. OK is true exactly when Code is
+// abi.OK. Every field but OK and Code is informational.
+type Result struct {
+	OK        bool         `json:"ok"`
+	Code      abi.Code     `json:"-"`
+	ErrorCode string       `json:"error_code,omitempty"`
+	Category  abi.Category `json:"error_category,omitempty"`
+	Retriable bool         `json:"retriable"`
+	Message   string       `json:"message,omitempty"`
+
+	// Decision is the access contract's answer, when one ran.
+	Decision *abi.Decision `json:"decision,omitempty"`
+	Charges  []Charge      `json:"charges,omitempty"`
+	Revision uint64        `json:"revision,omitempty"` // the artifact's revision after the action
+	Event    uint64        `json:"event,omitempty"`    // sequence number of the audit event
+
+	// read
+	Artifact *ArtifactInfo `json:"artifact,omitempty"`
+	Content  []byte        `json:"content,omitempty"`
+
+	// QUOTA_EXCEEDED details.
+	Resource   string        `json:"resource,omitempty"`
+	Available  int64         `json:"available,omitempty"`
+	RetryAfter time.Duration `json:"retry_after_ns,omitempty"`
+}
+
+// Err returns nil for a successful result and an *Error carrying the code
+// otherwise, so that callers can use errors.Is(err, kernel.ErrQuotaExceeded).
+func (r *Result) Err() error {
+	if r.OK {
+		return nil
+	}
+	return &Error{Code: r.Code, Msg: r.Message}
+}
+
+// ArtifactInfo describes an artifact. Metadata is a copy the caller owns.
+type ArtifactInfo struct {
+	ID        string            `json:"id"`
+	Type      string            `json:"type"`
+	CreatedBy string            `json:"created_by"`
+	Contract  string            `json:"access_contract"`
+	Metadata  map[string]string `json:"metadata,omitempty"`
+	Size      uint64            `json:"size"`
+	Revision  uint64            `json:"revision"`
+	Hash      string            `json:"sha256"`
+	CreatedAt time.Time         `json:"created_at"`
+	UpdatedAt time.Time         `json:"updated_at"`
+}
+
+// Principal is an identity with standing.
+type Principal struct {
+	ID        string    `json:"id"`
+	Balance   uint64    `json:"balance"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Grant is a payer's consent to be charged by one contract, within caps.
+// It binds to the contract's code hash at grant time: a rewritten contract
+// needs fresh consent.
+type Grant struct {
+	Payer      string `json:"payer"`
+	Contract   string `json:"contract"`
+	CodeHash   string `json:"code_sha256"`
+	PerCallCap uint64 `json:"per_call_cap"`
+	TotalCap   uint64 `json:"total_cap"`
+	Spent      uint64 `json:"spent"`
+}
+
+// Event is one audit record. Every action, allowed or not, appends one.
+type Event struct {
+	Seq      uint64    `json:"seq"`
+	Time     time.Time `json:"time"`
+	Caller   string    `json:"caller"`
+	Kind     Kind      `json:"kind"`
+	Target   string    `json:"target,omitempty"`
+	To       string    `json:"to,omitempty"`
+	Allowed  bool      `json:"allowed"` // the contract's answer, or true for kernel-judged actions that passed
+	Reason   string    `json:"reason,omitempty"`
+	Code     string    `json:"code"`
+	Message  string    `json:"message,omitempty"`
+	Charges  []Charge  `json:"charges,omitempty"`
+	Revision uint64    `json:"revision,omitempty"`
+}
+
+// Totals is the ledger summary. Minted = sum of balances + Burned, always.
+type Totals struct {
+	Minted uint64 `json:"minted"`
+	Burned uint64 `json:"burned"`
+}

@@ -1,0 +1,177 @@
+package kernel
+
+import (
+	"sort"
+
+	"github.com/kernelhost/kernelhost/abi"
+)
+
+// validID reports whether s may name a principal or an artifact: 1 to
+// abi.MaxIDLen bytes of letters, digits and - _ . : / @, not starting with /.
+func validID(s string) bool {
+	if len(s) == 0 || len(s) > abi.MaxIDLen || s[0] == '/' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '-' || c == '_' || c == '.' || c == ':' || c == '/' || c == '@':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validType reports whether s may name an artifact type: 1 to abi.MaxTypeLen
+// bytes of lowercase letters, digits, - and _.
+func validType(s string) bool {
+	if len(s) == 0 || len(s) > abi.MaxTypeLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// Artifact types the kernel knows about.
+const (
+	TypeContract   = "contract"   // content is an access contract module
+	TypeExecutable = "executable" // content is an invocable module
+	TypeRight      = "right"      // kernel-managed; reserved
+)
+
+// validate checks what can be checked without the store. Every failure is
+// INVALID_ARGUMENT except where the code says otherwise.
+func (k *Kernel) validate(a *Action) *Error {
+	if !validID(a.Caller) {
+		return errf(abi.InvalidArgument, "caller %q is not a valid principal id", a.Caller)
+	}
+	if a.Amount < 0 || a.PerCallCap < 0 || a.TotalCap < 0 {
+		return errf(abi.InvalidArgument, "amounts must not be negative")
+	}
+	switch a.Kind {
+	case KindRead, KindWrite, KindEdit, KindDelete, KindSetContract, KindInvoke:
+		if !validID(a.Target) {
+			return errf(abi.InvalidArgument, "target %q is not a valid artifact id", a.Target)
+		}
+		if len(a.Content) > k.cfg.MaxContentBytes {
+			return errf(abi.InvalidArgument, "content of %d bytes exceeds the limit of %d", len(a.Content), k.cfg.MaxContentBytes)
+		}
+		if a.Type != "" && !validType(a.Type) {
+			return errf(abi.InvalidArgument, "type %q: use 1-%d lowercase letters, digits, - or _", a.Type, abi.MaxTypeLen)
+		}
+		if a.Contract != "" && !validID(a.Contract) {
+			return errf(abi.InvalidArgument, "contract %q is not a valid artifact id", a.Contract)
+		}
+		if len(a.Metadata) > abi.MaxMetaPairs {
+			return errf(abi.InvalidArgument, "%d metadata pairs exceed the limit of %d", len(a.Metadata), abi.MaxMetaPairs)
+		}
+		for key, v := range a.Metadata {
+			if err := checkMetaPair(key, v); err != nil {
+				return err
+			}
+		}
+	case KindTransfer:
+		if !validID(a.To) {
+			return errf(abi.InvalidArgument, "recipient %q is not a valid principal id", a.To)
+		}
+		if a.Amount <= 0 {
+			return errf(abi.InvalidArgument, "transfer amount must be positive, got %d", a.Amount)
+		}
+		if a.To == a.Caller {
+			return errf(abi.InvalidArgument, "cannot transfer to yourself")
+		}
+	case KindGrantConsent, KindRevokeConsent:
+		if !validID(a.Contract) {
+			return errf(abi.InvalidArgument, "contract %q is not a valid artifact id", a.Contract)
+		}
+		if a.Kind == KindGrantConsent && (a.PerCallCap <= 0 || a.TotalCap <= 0) {
+			return errf(abi.InvalidArgument, "consent needs positive per_call_cap and total_cap")
+		}
+	case "":
+		return errf(abi.InvalidArgument, "action kind is missing")
+	default:
+		return errf(abi.InvalidArgument, "unknown action kind %q", a.Kind)
+	}
+	switch a.Kind {
+	case KindRead, KindDelete, KindSetContract:
+		if a.Content != nil || len(a.Metadata) > 0 || len(a.Unset) > 0 {
+			return errf(abi.InvalidArgument, "%s takes no content or metadata", a.Kind)
+		}
+	}
+	if a.Kind == KindWrite && a.Content == nil {
+		a.Content = []byte{} // write replaces the content; nothing means empty
+	}
+	if a.Kind == KindSetContract && a.Contract == "" {
+		return errf(abi.InvalidArgument, "set_contract needs the new contract id")
+	}
+	if a.Kind == KindEdit && a.Content == nil && len(a.Metadata) == 0 && len(a.Unset) == 0 {
+		return errf(abi.InvalidArgument, "edit changes nothing: give content, metadata or unset")
+	}
+	if a.Kind == KindInvoke {
+		return errf(abi.InvalidArgument, "invoke is not supported by this kernel version yet")
+	}
+	return nil
+}
+
+func checkMetaPair(key, v string) *Error {
+	if key == "" || len(key) > abi.MaxMetaKeyLen {
+		return errf(abi.InvalidArgument, "metadata key %q: use 1-%d bytes", key, abi.MaxMetaKeyLen)
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] == 0 {
+			return errf(abi.InvalidArgument, "metadata key %q contains NUL", key)
+		}
+	}
+	if len(v) > abi.MaxMetaValueLen {
+		return errf(abi.InvalidArgument, "metadata value of %q: %d bytes exceed %d", key, len(v), abi.MaxMetaValueLen)
+	}
+	return nil
+}
+
+// mergeMeta returns base with set applied and unset keys removed, sorted.
+func mergeMeta(base []abi.KV, set map[string]string, unset []string) ([]abi.KV, *Error) {
+	m := make(map[string]string, len(base)+len(set))
+	for _, kv := range base {
+		m[kv.Key] = kv.Value
+	}
+	for key, v := range set {
+		m[key] = v
+	}
+	for _, key := range unset {
+		delete(m, key)
+	}
+	if len(m) > abi.MaxMetaPairs {
+		return nil, errf(abi.InvalidArgument, "metadata would have %d pairs, the limit is %d", len(m), abi.MaxMetaPairs)
+	}
+	return sortedKVs(m), nil
+}
+
+func sortedKVs(m map[string]string) []abi.KV {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([]abi.KV, 0, len(m))
+	for key, v := range m {
+		out = append(out, abi.KV{Key: key, Value: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+func kvMap(kvs []abi.KV) map[string]string {
+	if len(kvs) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(kvs))
+	for _, kv := range kvs {
+		m[kv.Key] = kv.Value
+	}
+	return m
+}
