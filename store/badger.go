@@ -266,7 +266,7 @@ func (s slogLogger) log(level slog.Level, format string, args ...any) {
 	if s.l == nil || !s.l.Enabled(context.Background(), level) {
 		return
 	}
-	msg := strings.TrimRight(fmt.Sprintf(format, args...), "\n")
+	msg := strings.TrimSpace(fmt.Sprintf(format, args...))
 	s.l.Log(context.Background(), level, msg, "component", "badger")
 }
 
