@@ -1,0 +1,136 @@
+package genesis
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+
+	contracts "github.com/kernelhost/kernelhost/contracts-wasm"
+	"github.com/kernelhost/kernelhost/kernel"
+)
+
+// Principal is the id of the genesis principal, which creates and controls
+// the genesis contracts. Nobody acts as it after Install.
+const Principal = "genesis"
+
+// Ids of the genesis contracts. Each is governed by Freeware (which governs
+// itself): anyone can read their code, only the genesis principal can change
+// them.
+const (
+	Freeware  = "genesis/freeware"   // anyone reads and invokes; the controller changes
+	Private   = "genesis/private"    // only the controller does anything
+	Public    = "genesis/public"     // anyone reads, writes, edits, invokes; the controller deletes and sets contract
+	SelfOwned = "genesis/self_owned" // only the artifact itself acts on itself
+)
+
+// DefaultContract governs new artifacts whose write names no contract; pass
+// it as kernel.Config.DefaultContract.
+const DefaultContract = Freeware
+
+// Contracts returns the genesis contracts' modules keyed by artifact id. The
+// slices are shared: do not modify them.
+func Contracts() map[string][]byte {
+	return map[string][]byte{
+		Freeware:  contracts.Freeware(),
+		Private:   contracts.Private(),
+		Public:    contracts.Public(),
+		SelfOwned: contracts.SelfOwned(),
+	}
+}
+
+// Spec is a genesis file: the principals a world starts with.
+//
+//	{
+//	  "principals": [
+//	    {"id": "alice", "balance": 1000},
+//	    {"id": "bob",   "balance": 500}
+//	  ]
+//	}
+type Spec struct {
+	Principals []PrincipalSpec `json:"principals"`
+}
+
+// PrincipalSpec is one principal of a genesis file.
+type PrincipalSpec struct {
+	ID      string `json:"id"`
+	Balance uint64 `json:"balance"`
+}
+
+// ParseSpec decodes a genesis file, rejecting unknown fields and duplicate ids.
+func ParseSpec(r io.Reader) (Spec, error) {
+	dec := json.NewDecoder(io.LimitReader(r, 16<<20))
+	dec.DisallowUnknownFields()
+	var s Spec
+	if err := dec.Decode(&s); err != nil {
+		return Spec{}, fmt.Errorf("genesis: parse: %w", err)
+	}
+	seen := map[string]bool{Principal: true}
+	for _, p := range s.Principals {
+		if seen[p.ID] {
+			return Spec{}, fmt.Errorf("genesis: principal %q appears twice (or is reserved)", p.ID)
+		}
+		seen[p.ID] = true
+	}
+	return s, nil
+}
+
+// LoadSpec reads a genesis file from path.
+func LoadSpec(path string) (Spec, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Spec{}, fmt.Errorf("genesis: %w", err)
+	}
+	return ParseSpec(bytes.NewReader(b))
+}
+
+// ErrInstalled is returned by Install when the world already has a genesis.
+var ErrInstalled = errors.New("genesis: world already initialised")
+
+// Install writes the genesis principal, the genesis contracts and spec's
+// principals into k. It fails with ErrInstalled if the genesis principal
+// exists already, so a world is never initialised twice.
+func Install(ctx context.Context, k *kernel.Kernel, spec Spec) error {
+	if err := k.CreatePrincipal(ctx, Principal, 0); err != nil {
+		if errors.Is(err, kernel.ErrAlreadyExists) {
+			return ErrInstalled
+		}
+		return fmt.Errorf("genesis: %w", err)
+	}
+	mods := Contracts()
+	// Freeware first: it governs itself and then the others.
+	ids := []string{Freeware}
+	for id := range mods {
+		if id != Freeware {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids[1:])
+	for _, id := range ids {
+		res := k.Do(ctx, kernel.Action{
+			Kind: kernel.KindWrite, Caller: Principal, Target: id,
+			Type: kernel.TypeContract, Contract: Freeware, Content: mods[id],
+			Metadata: map[string]string{"description": describe[id]},
+		})
+		if !res.OK {
+			return fmt.Errorf("genesis: install %s: %s: %s", id, res.ErrorCode, res.Message)
+		}
+	}
+	for _, p := range spec.Principals {
+		if err := k.CreatePrincipal(ctx, p.ID, p.Balance); err != nil {
+			return fmt.Errorf("genesis: principal %q: %w", p.ID, err)
+		}
+	}
+	return nil
+}
+
+var describe = map[string]string{
+	Freeware:  "anyone reads and invokes; only the controller writes, edits, deletes, sets contract",
+	Private:   "only the controller does anything",
+	Public:    "anyone reads, writes, edits, invokes; only the controller deletes and sets contract",
+	SelfOwned: "only the artifact itself acts on itself",
+}

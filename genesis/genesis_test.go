@@ -1,0 +1,149 @@
+package genesis_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/kernelhost/kernelhost/abi"
+	"github.com/kernelhost/kernelhost/genesis"
+	"github.com/kernelhost/kernelhost/host"
+	"github.com/kernelhost/kernelhost/kernel"
+	"github.com/kernelhost/kernelhost/store"
+)
+
+var ctx = context.Background()
+
+// world opens a kernel with the real wasm host and installs genesis.
+func world(t *testing.T, spec genesis.Spec) *kernel.Kernel {
+	t.Helper()
+	h, err := host.New(ctx, host.DefaultConfig())
+	require.NoError(t, err)
+	st := store.NewMem()
+	k, err := kernel.Open(ctx, kernel.Config{Store: st, Evaluator: h, Clock: func() time.Time { return time.Unix(1_700_000_000, 0) }, DefaultContract: genesis.DefaultContract})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = k.Close(ctx)
+		_ = h.Close(ctx)
+		_ = st.Close()
+	})
+	require.NoError(t, genesis.Install(ctx, k, spec))
+	return k
+}
+
+// TestGenesisContracts runs every rule of every genesis contract through the
+// full kernel path with the real C modules under wazero.
+func TestGenesisContracts(t *testing.T) {
+	k := world(t, genesis.Spec{Principals: []genesis.PrincipalSpec{{ID: "alice"}, {ID: "bob"}, {ID: "carol"}, {ID: "selfie"}}})
+	do := func(a kernel.Action) kernel.Result { return k.Do(ctx, a) }
+	mk := func(id, contract string, meta map[string]string) {
+		res := do(kernel.Action{Kind: kernel.KindWrite, Caller: "alice", Target: id, Type: "data", Contract: contract, Content: []byte("v"), Metadata: meta})
+		require.True(t, res.OK, res.Message)
+	}
+	mk("fw", genesis.Freeware, nil)
+	mk("fw-ctl", genesis.Freeware, map[string]string{"controller": "bob"})
+	mk("priv", genesis.Private, nil)
+	mk("pub", genesis.Public, nil)
+	res := do(kernel.Action{Kind: kernel.KindWrite, Caller: "selfie", Target: "selfie", Type: "data", Contract: genesis.SelfOwned, Content: []byte("me")})
+	require.True(t, res.OK, res.Message)
+
+	read := func(c, id string) kernel.Action { return kernel.Action{Kind: kernel.KindRead, Caller: c, Target: id} }
+	wr := func(c, id string) kernel.Action {
+		return kernel.Action{Kind: kernel.KindWrite, Caller: c, Target: id, Content: []byte("w-" + c)}
+	}
+	edit := func(c, id string) kernel.Action {
+		return kernel.Action{Kind: kernel.KindEdit, Caller: c, Target: id, Metadata: map[string]string{"by": c}}
+	}
+	del := func(c, id string) kernel.Action { return kernel.Action{Kind: kernel.KindDelete, Caller: c, Target: id} }
+	setc := func(c, id string) kernel.Action {
+		return kernel.Action{Kind: kernel.KindSetContract, Caller: c, Target: id, Contract: genesis.Public}
+	}
+	tests := []struct {
+		name string
+		a    kernel.Action
+		ok   bool
+	}{
+		{"freeware: stranger reads", read("carol", "fw"), true},
+		{"freeware: stranger writes", wr("carol", "fw"), false},
+		{"freeware: stranger edits", edit("carol", "fw"), false},
+		{"freeware: stranger deletes", del("carol", "fw"), false},
+		{"freeware: stranger sets contract", setc("carol", "fw"), false},
+		{"freeware: creator writes", wr("alice", "fw"), true},
+		{"freeware: controller metadata wins", wr("bob", "fw-ctl"), true},
+		{"freeware: creator is not controller when metadata says so", wr("alice", "fw-ctl"), false},
+		{"private: stranger reads", read("carol", "priv"), false},
+		{"private: controller reads", read("alice", "priv"), true},
+		{"public: stranger writes", wr("carol", "pub"), true},
+		{"public: stranger edits", edit("carol", "pub"), true},
+		{"public: stranger deletes", del("carol", "pub"), false},
+		{"public: stranger sets contract", setc("carol", "pub"), false},
+		{"self_owned: another reads", read("alice", "selfie"), false},
+		{"self_owned: itself reads", read("selfie", "selfie"), true},
+		{"public: controller deletes", del("alice", "pub"), true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := do(tc.a)
+			if tc.ok {
+				require.True(t, res.OK, res.Message)
+				return
+			}
+			require.Equal(t, abi.PermissionDenied, res.Code, res.Message)
+			require.NotEmpty(t, res.Decision.Reason)
+		})
+	}
+}
+
+func TestGenesisContractsAreProtected(t *testing.T) {
+	k := world(t, genesis.Spec{Principals: []genesis.PrincipalSpec{{ID: "mallory", Balance: 10}}})
+	for id := range genesis.Contracts() {
+		for _, a := range []kernel.Action{
+			{Kind: kernel.KindWrite, Caller: "mallory", Target: id, Content: []byte("\x00asm\x01\x00\x00\x00")},
+			{Kind: kernel.KindEdit, Caller: "mallory", Target: id, Metadata: map[string]string{"controller": "mallory"}},
+			{Kind: kernel.KindDelete, Caller: "mallory", Target: id},
+			{Kind: kernel.KindSetContract, Caller: "mallory", Target: id, Contract: genesis.Public},
+		} {
+			res := k.Do(ctx, a)
+			require.False(t, res.OK, "%s %s", a.Kind, id)
+			if a.Kind == kernel.KindWrite {
+				// The new code is validated before the contract is asked.
+				require.Contains(t, []abi.Code{abi.PermissionDenied, abi.ContractInvalid}, res.Code, res.Message)
+				continue
+			}
+			require.Equal(t, abi.PermissionDenied, res.Code, "%s %s: %s", a.Kind, id, res.Message)
+		}
+	}
+	// Anyone may read a genesis contract's code: they are freeware.
+	for id, mod := range genesis.Contracts() {
+		res := k.Do(ctx, kernel.Action{Kind: kernel.KindRead, Caller: "mallory", Target: id})
+		require.True(t, res.OK, res.Message)
+		require.Equal(t, mod, res.Content)
+		require.Equal(t, genesis.Freeware, res.Artifact.Contract)
+		require.Equal(t, genesis.Principal, res.Artifact.CreatedBy)
+	}
+	require.NoError(t, k.CheckLedger(ctx))
+}
+
+func TestInstallTwice(t *testing.T) {
+	k := world(t, genesis.Spec{})
+	require.ErrorIs(t, genesis.Install(ctx, k, genesis.Spec{}), genesis.ErrInstalled)
+}
+
+func TestParseSpec(t *testing.T) {
+	s, err := genesis.LoadSpec("example.json")
+	require.NoError(t, err)
+	require.NotEmpty(t, s.Principals)
+	for _, bad := range []string{
+		`{"principals":[{"id":"a"},{"id":"a"}]}`,
+		`{"principals":[{"id":"genesis"}]}`,
+		`{"principals":[{"id":"a","balance":-1}]}`,
+		`{"principals":[{"id":"a","extra":1}]}`,
+		`not json`,
+	} {
+		_, err := genesis.ParseSpec(strings.NewReader(bad))
+		require.Error(t, err, bad)
+	}
+}
