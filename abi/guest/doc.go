@@ -1,0 +1,54 @@
+// Package guest is the Go guest SDK for kernelhost access contracts: it
+// provides the ABI exports (kh_abi_version, kh_alloc, kh_check) so that a
+// contract is one function from a request view to a decision.
+//
+// # Usage
+//
+// A contract is a main package that registers its decider in init:
+//
+//	package main
+//
+//	import (
+//		"github.com/kernelhost/kernelhost/abi"
+//		"github.com/kernelhost/kernelhost/abi/guest"
+//	)
+//
+//	func init() {
+//		guest.Register(func(req *abi.RequestView) abi.Decision {
+//			if req.Action() == abi.ActionRead {
+//				return abi.Decision{Allowed: true}
+//			}
+//			return abi.Decision{Reason: "example: only reads are allowed"}
+//		})
+//	}
+//
+//	func main() {}
+//
+// built as a WASI reactor:
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags=-buildid= -o contract.wasm .
+//
+// The host calls the module's _initialize export first, which runs package
+// init functions and so the Register call; main is never called.
+//
+// # What the SDK does
+//
+// The exports are defined with //go:wasmexport in this package (Go 1.24 and
+// later export them from any package linked into the binary, not only from
+// main). kh_alloc hands the host a request buffer that is kept and reused
+// across calls; kh_check parses the request in place with abi.RequestView and
+// encodes the decision with abi.AppendDecision into a reused buffer, so a
+// well-formed request costs no allocation in the SDK. A malformed request
+// never reaches the decider: it is denied with the reason "malformed request".
+// A reason longer than abi.MaxReasonLen is truncated; a payer or payee longer
+// than abi.MaxIDLen turns the decision into a denial with the reason
+// "invalid decision". Until Register is called every request is denied with
+// the reason "guest: no decider registered".
+//
+// The view's slices alias the request buffer: they are valid only until the
+// decider returns, so copy anything kept (a contract should keep nothing: the
+// host reuses instances for many requests, see SPEC.md section 7).
+//
+// A decider that panics makes kh_check trap; the host then denies the action
+// with CONTRACT_FAILED and discards the instance.
+package guest
