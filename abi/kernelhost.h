@@ -23,9 +23,12 @@
  *
  * built with
  *
- *     clang --target=wasm32 -O2 -nostdlib -ffreestanding -I path/to/abi \
- *         -Wl,--no-entry -Wl,--strip-all -Wl,-z,stack-size=16384 \
+ *     clang --target=wasm32 -O2 -nostdlib -ffreestanding -fno-ident -I path/to/abi \
+ *         -Wl,--no-entry -Wl,--strip-all -Wl,-z,stack-size=16384 -Wl,--stack-first \
  *         -o example.wasm example.c
+ *
+ * (contracts-wasm/Makefile explains each flag). The result imports nothing and
+ * exports memory, kh_abi_version, kh_alloc and kh_check.
  *
  * KH_IMPLEMENT_EXPORTS defines the exports in that translation unit and has
  * them call kh_decide. KH_CONTRACT(fn) does the same with a decider of any
@@ -336,7 +339,8 @@ static inline int kh_target_exists(const kh_request *req) {
 
 /**
  * kh_action_name returns the wire name of an action ("read", "set_contract",
- * ...) or "unknown".
+ * ...), "invalid" for 0 and "unknown" for values version 1 does not define,
+ * like the Go abi.Action.String.
  */
 static inline const char *kh_action_name(uint32_t action) {
     switch (action) {
@@ -352,6 +356,8 @@ static inline const char *kh_action_name(uint32_t action) {
         return "invoke";
     case KH_ACTION_SET_CONTRACT:
         return "set_contract";
+    case 0:
+        return "invalid";
     default:
         return "unknown";
     }
