@@ -1,0 +1,301 @@
+package kernel
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/kernelhost/kernelhost/abi"
+	"github.com/kernelhost/kernelhost/store"
+)
+
+// Explanation is what Explain found out about one artifact action: the
+// request its access contract saw, the contract's decision, what the run
+// used, and what Do would do with that decision now.
+//
+// # Secrecy
+//
+// No path returns an artifact's metadata without that artifact's read check
+// (DESIGN.md). Explain runs the caller's read check on the target, and on
+// the deciding contract, before it shows anything: the request's Metadata is
+// omitted unless the caller may read the target, and its Config (the
+// contract artifact's own metadata) unless the caller may read the contract.
+// Redacted says what was left out. Content is never part of an explanation.
+type Explanation struct {
+	// Action is the action as judged; its Caller is the one Explain was given.
+	Action Action
+	// Contract is the id of the contract that judged the action, and
+	// ContractHash the sha256 (hex) of its code. Both are empty when no
+	// contract runs: creation is judged by the kernel alone, and an unknown
+	// target or a kernel-protected one fails before any contract.
+	Contract     string
+	ContractHash string
+	// Request is the request the contract saw, redacted as described above;
+	// nil when no contract ran.
+	Request *abi.Request
+	// TargetReadable and ContractReadable report whether the caller passed
+	// the read check on the target and on the deciding contract.
+	TargetReadable   bool
+	ContractReadable bool
+	// Redacted names the request fields left out: "metadata", "config".
+	Redacted []string
+	// Decision is the contract's answer; nil when it did not answer (no
+	// contract ran, or it failed: see Outcome).
+	Decision *abi.Decision
+	// Usage is what the contract's run used; Usage.CPU is its wall time.
+	Usage abi.Usage
+	// Outcome is what Do would return for the action if nothing changed in
+	// between: on success the charges settlement would apply, otherwise the
+	// failure (PERMISSION_DENIED, CONTRACT_FAILED, PAYER_NOT_AUTHORIZED,
+	// INSUFFICIENT_FUNDS, ...). Its Content and Artifact are always nil and
+	// Event is 0: nothing was recorded.
+	//
+	// NB: Outcome covers permission and payment. The kernel's own checks on
+	// the action's shape (changing a type, write changing the contract) and
+	// quotas are applied by Do only.
+	Outcome Result
+}
+
+// Explain judges one artifact action (read, write, edit, delete,
+// set_contract) exactly as Do would, without any effect: it reads one
+// snapshot of the store, writes nothing, appends no audit event, charges
+// nobody and uses no quota. The access contract does run (read checks
+// included), so Explain costs what up to three contract runs cost.
+//
+// a.Caller must be an existing principal, bound by the embedding program as
+// for Do. Errors: INVALID_ARGUMENT for a malformed action or a kind the
+// kernel judges alone (transfer, consent, quota), NOT_FOUND for an unknown
+// caller, UNAVAILABLE once closed, INTERNAL on storage failure. A denial or
+// a failing contract is not an error: it is the Outcome.
+func (k *Kernel) Explain(ctx context.Context, a Action) (Explanation, error) {
+	if !k.enter() {
+		return Explanation{}, closedErr()
+	}
+	defer k.exit()
+	switch a.Kind {
+	case KindRead, KindWrite, KindEdit, KindDelete, KindSetContract, KindInvoke:
+	case "":
+		return Explanation{}, errf(abi.InvalidArgument, "action kind is missing")
+	default:
+		return Explanation{}, errf(abi.InvalidArgument, "%s is judged by the kernel alone, not by a contract: explain takes read, write, edit, delete or set_contract", a.Kind)
+	}
+	if err := k.validate(&a); err != nil {
+		return Explanation{}, err
+	}
+	now := k.nowNanos()
+	var ex Explanation
+	err := k.st.View(func(tx store.Txn) error {
+		ex = Explanation{Action: a}
+		// prepared: a contract's new code is not compiled here; the outcome
+		// of a deploy does not depend on it (use host Validate for that).
+		w := &work{k: k, ctx: ctx, a: &a, now: now, tx: newDryTxn(tx), prepared: true}
+		if err := w.explain(&ex); err != nil {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return Explanation{}, storeErr(err)
+	}
+	return ex, nil
+}
+
+// explain fills ex. It returns an error only when there is no explanation
+// to give (unknown caller, storage failure).
+func (w *work) explain(ex *Explanation) *Error {
+	a := w.a
+	if _, err := w.principal(a.Caller); err != nil {
+		return err
+	}
+	art, exists, err := w.artifact(a.Target)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		if a.Kind == KindWrite {
+			ex.Outcome = w.outcome(w.create())
+		} else {
+			ex.Outcome = w.outcome(errf(abi.NotFound, "artifact %q does not exist", a.Target))
+		}
+		return nil
+	}
+	if art.Type == TypeRight {
+		ex.Outcome = w.outcome(errf(abi.KernelProtected, "artifact %q is a right: only the right primitives change it", a.Target))
+		return nil
+	}
+	c, err := w.governor(a.Target, &art)
+	if err != nil {
+		return err
+	}
+	ex.Contract, ex.ContractHash = art.Contract, hexHash(c.Hash)
+
+	// The read checks come first: they decide what the explanation may show.
+	readD, readU, readErr := w.check(abi.ActionRead, a.Target, &art, &c, 0)
+	ex.TargetReadable = readErr == nil && readD.Allowed
+	switch {
+	case art.Contract == a.Target:
+		ex.ContractReadable = ex.TargetReadable // a contract that governs itself
+	default:
+		g, err := w.governor(art.Contract, &c)
+		if err != nil {
+			return err
+		}
+		d, _, cerr := w.check(abi.ActionRead, art.Contract, &c, &g, 0)
+		ex.ContractReadable = cerr == nil && d.Allowed
+	}
+
+	act, _ := abi.ParseAction(string(a.Kind))
+	payload := uint64(0)
+	if a.Content != nil {
+		payload = uint64(len(a.Content))
+	}
+	d, u, evErr := readD, readU, readErr
+	if act != abi.ActionRead {
+		d, u, evErr = w.check(act, a.Target, &art, &c, payload)
+	}
+	req := requestFor(act, a.Caller, a.Target, &art, c.Meta, w.now, payload, a.Method, a.Args)
+	if !ex.TargetReadable {
+		req.Metadata = nil
+		ex.Redacted = append(ex.Redacted, "metadata")
+	}
+	if !ex.ContractReadable {
+		req.Config = nil
+		ex.Redacted = append(ex.Redacted, "config")
+	}
+	ex.Request, ex.Usage = &req, u
+	if evErr != nil {
+		ex.Outcome = w.outcome(evErr)
+		return nil
+	}
+	ex.Decision = &d
+	w.res.Decision = &d
+	if !d.Allowed {
+		ex.Outcome = w.outcome(errf(abi.PermissionDenied, "%s of %q denied by %s: %s", a.Kind, a.Target, art.Contract, reasonOr(d.Reason)))
+		return nil
+	}
+	if a.Kind == KindDelete && art.Type == TypeContract {
+		if err := w.checkUnused(a.Target); err != nil {
+			ex.Outcome = w.outcome(err)
+			return nil
+		}
+	}
+	ex.Outcome = w.outcome(w.settle(art.Contract, &d))
+	return nil
+}
+
+// governor loads the contract that governs the artifact id (record art).
+func (w *work) governor(id string, art *artifactRec) (artifactRec, *Error) {
+	if art.Contract == id {
+		return *art, nil
+	}
+	c, err := w.contractRec(art.Contract)
+	if err != nil {
+		return c, &Error{Code: abi.Internal, Msg: fmt.Sprintf("governing contract of %q is missing", id), Err: err}
+	}
+	return c, nil
+}
+
+// check runs contract c on action act of the caller on artifact id, with
+// the limits Do uses. A failing contract is an *Error whose code denies.
+func (w *work) check(act abi.Action, id string, art, c *artifactRec, payload uint64) (abi.Decision, abi.Usage, *Error) {
+	if err := w.k.ensurePrepared(w.ctx, w.tx, art.Contract, c.Hash); err != nil {
+		return abi.Decision{}, abi.Usage{}, err
+	}
+	req := requestFor(act, w.a.Caller, id, art, c.Meta, w.now, payload, w.a.Method, w.a.Args)
+	if act == abi.ActionRead {
+		req.Method, req.Args = "", nil
+	}
+	d, u, err := w.k.ev.Evaluate(w.ctx, c.Hash, &req, abi.Limits{Timeout: w.k.cfg.ContractTimeout})
+	if err != nil {
+		code := codeOf(err)
+		if code == abi.OK || code == abi.Internal {
+			code = abi.ContractFailed
+		}
+		return d, u, &Error{Code: code, Msg: fmt.Sprintf("contract %s failed; the action is denied", art.Contract), Err: err}
+	}
+	return d, u, nil
+}
+
+// outcome turns the end of an explained attempt into the Result Do would
+// give, without content, artifact or event.
+func (w *work) outcome(err *Error) Result {
+	r := w.res
+	if err != nil {
+		r.fail(err)
+	} else {
+		r.succeed()
+	}
+	r.Content, r.Artifact, r.Event = nil, nil, 0
+	return r
+}
+
+// dryTxn lets an attempt run against a read-only snapshot: writes go to an
+// in-memory overlay that later reads see and that is dropped with the
+// transaction. It is not safe for concurrent use, like every Txn.
+type dryTxn struct {
+	base   store.Txn
+	writes map[string][]byte // nil value: deleted
+}
+
+func newDryTxn(base store.Txn) *dryTxn { return &dryTxn{base: base, writes: map[string][]byte{}} }
+
+func (t *dryTxn) Get(key []byte) ([]byte, error) {
+	if v, ok := t.writes[string(key)]; ok {
+		if v == nil {
+			return nil, store.ErrNotFound
+		}
+		return bytes.Clone(v), nil
+	}
+	return t.base.Get(key)
+}
+
+func (t *dryTxn) Set(key, value []byte) error {
+	v := make([]byte, len(value))
+	copy(v, value)
+	t.writes[string(key)] = v
+	return nil
+}
+
+func (t *dryTxn) Delete(key []byte) error {
+	t.writes[string(key)] = nil
+	return nil
+}
+
+// Iterate merges the overlay into the snapshot's keys. It collects the range
+// first, so it is meant for the small ranges actions iterate over.
+func (t *dryTxn) Iterate(prefix, start []byte, fn func(key, value []byte) error) error {
+	merged := map[string][]byte{}
+	err := t.base.Iterate(prefix, start, func(k, v []byte) error {
+		merged[string(k)] = bytes.Clone(v)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for k, v := range t.writes {
+		if !bytes.HasPrefix([]byte(k), prefix) || (start != nil && k < string(start)) {
+			continue
+		}
+		if v == nil {
+			delete(merged, k)
+		} else {
+			merged[k] = v
+		}
+	}
+	keys := make([]string, 0, len(merged))
+	for k := range merged {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := fn([]byte(k), merged[k]); err != nil {
+			if errors.Is(err, store.ErrStop) {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}
