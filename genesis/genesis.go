@@ -102,6 +102,14 @@ func Install(ctx context.Context, k *kernel.Kernel, spec Spec) error {
 		return fmt.Errorf("genesis: %w", err)
 	}
 	mods := Contracts()
+	// The genesis principal holds exactly the disk its contracts take.
+	var size int64
+	for _, m := range mods {
+		size += int64(len(m))
+	}
+	if err := k.SetQuota(ctx, Principal, kernel.Disk, size); err != nil {
+		return fmt.Errorf("genesis: %w", err)
+	}
 	// Freeware first: it governs itself and then the others.
 	ids := []string{Freeware}
 	for id := range mods {

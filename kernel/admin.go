@@ -28,6 +28,9 @@ func (k *Kernel) CreatePrincipal(ctx context.Context, id string, balance uint64)
 			return err
 		}
 		p := principalRec{Balance: balance, CreatedAt: now}
+		for i, r := range Resources {
+			p.Quota[i] = k.cfg.DefaultQuotas[r]
+		}
 		if err := tx.Set(principalKey(id), p.encode()); err != nil {
 			return err
 		}

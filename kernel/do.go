@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/kernelhost/kernelhost/abi"
 	"github.com/kernelhost/kernelhost/store"
@@ -36,6 +37,11 @@ func (k *Kernel) Do(ctx context.Context, a Action) Result {
 		w := work{k: k, ctx: ctx, a: &a, now: now, seq: seq, prepared: prepared}
 		err := k.st.Update(w.run)
 		k.seq.done(seq)
+		if err == nil {
+			for _, f := range w.afterCommit {
+				f()
+			}
+		}
 		if errors.Is(err, errNeedPrepare) {
 			// The target turned out to be a contract: validate the new code,
 			// then run the action again from the start.
@@ -71,6 +77,10 @@ type work struct {
 
 	meta []abi.KV // the target's metadata after write or edit
 
+	// afterCommit runs once the transaction committed: in-memory effects
+	// (rate windows) that must not happen for an attempt that is retried.
+	afterCommit []func()
+
 	res Result
 	ev  Event
 }
@@ -97,7 +107,7 @@ func (w *work) run(tx store.Txn) error {
 	w.tx = tx
 	w.res = Result{}
 	a := w.a
-	w.ev = Event{Seq: w.seq, Time: unixTime(w.now), Caller: a.Caller, Kind: a.Kind, Target: a.Target, To: a.To}
+	w.ev = Event{Seq: w.seq, Time: unixTime(w.now), Caller: a.Caller, Kind: a.Kind, Target: a.Target, To: a.To, Resource: a.Resource, Amount: a.Amount}
 	if _, err := w.principal(a.Caller); err != nil {
 		// Unknown callers leave no trace: there is nobody to attribute to.
 		w.res = failResult(err)
@@ -111,6 +121,10 @@ func (w *work) run(tx store.Txn) error {
 		err = w.grantConsent()
 	case KindRevokeConsent:
 		err = w.revokeConsent()
+	case KindTransferQuota:
+		err = w.transferQuota()
+	case KindConsumeQuota:
+		err = w.consumeQuota()
 	default:
 		err = w.artifactAction()
 	}
@@ -231,6 +245,11 @@ func (w *work) artifactAction() *Error {
 			return err
 		}
 		w.meta = meta
+		if a.Content != nil {
+			if err := w.checkDisk(art.CreatedBy, int64(len(a.Content))-int64(art.Size)); err != nil {
+				return err
+			}
+		}
 	case KindSetContract:
 		if a.Contract == a.Target && art.Type != TypeContract {
 			return errf(abi.InvalidArgument, "only a contract can govern itself")
@@ -308,7 +327,29 @@ func (w *work) judge(id string, art *artifactRec, payload uint64) (*abi.Decision
 		Args:           a.Args,
 		Config:         c.Meta,
 	}
-	d, _, err := w.k.ev.Evaluate(w.ctx, c.Hash, &req, abi.Limits{Timeout: w.k.cfg.ContractTimeout})
+	caller, perr := w.principal(a.Caller)
+	if perr != nil {
+		return nil, perr
+	}
+	// The contract may run no longer than the caller's remaining cpu_rate,
+	// and use no more memory than its memory quota.
+	maxCPU := w.k.cfg.ContractTimeout.Microseconds()
+	got, release, qerr := w.reserveRate(a.Caller, &caller, CPURate, maxCPU)
+	if qerr != nil {
+		return nil, qerr
+	}
+	memIdx, _ := Memory.index()
+	lim := abi.Limits{Timeout: time.Duration(got) * time.Microsecond, MemoryBytes: uint64(caller.Quota[memIdx])}
+	if caller.Quota[memIdx] == 0 {
+		release(0)
+		return nil, w.quotaErr(Memory, 0, 0, "memory quota of %q is 0: no contract can run for it", a.Caller)
+	}
+	d, usage, err := w.k.ev.Evaluate(w.ctx, c.Hash, &req, lim)
+	// CPU is charged whatever the outcome, at least 1µs per execution, and
+	// never more than was reserved.
+	cpu := min(max((usage.CPU+time.Microsecond-1).Microseconds(), 1), got)
+	release(cpu)
+	w.ev.CPU += cpu
 	if err != nil {
 		code := codeOf(err)
 		if code == abi.OK || code == abi.Internal {
@@ -472,6 +513,9 @@ func (w *work) apply(art *artifactRec) *Error {
 		w.res.Revision = art.Revision
 		return nil
 	case KindDelete:
+		if err := w.chargeDisk(art.CreatedBy, -int64(art.Size)); err != nil {
+			return err
+		}
 		for _, k := range [][]byte{artifactKey(a.Target), contentKey(a.Target), governsKey(art.Contract, a.Target)} {
 			if err := w.del(k); err != nil {
 				return err
@@ -493,6 +537,11 @@ func (w *work) apply(art *artifactRec) *Error {
 	case KindWrite, KindEdit:
 		art.Meta = w.meta
 		if a.Content != nil {
+			// Disk is billed to the principal that created the artifact: a
+			// fact about who stores it, not a permission.
+			if err := w.chargeDisk(art.CreatedBy, int64(len(a.Content))-int64(art.Size)); err != nil {
+				return err
+			}
 			if err := w.setContent(a.Target, art); err != nil {
 				return err
 			}
@@ -547,6 +596,12 @@ func (w *work) create() *Error {
 			return errf(abi.ContractInvalid, "a contract needs a wasm module as content")
 		}
 		return errNeedPrepareErr
+	}
+	if err := w.checkDisk(a.Caller, int64(len(a.Content))); err != nil {
+		return err
+	}
+	if err := w.chargeDisk(a.Caller, int64(len(a.Content))); err != nil {
+		return err
 	}
 	art := artifactRec{
 		Type:      a.Type,

@@ -46,8 +46,15 @@ type Config struct {
 	// MaxContentBytes caps an artifact's content. Default 1 MiB.
 	MaxContentBytes int
 	// ContractTimeout is the deadline handed to the Evaluator for each
-	// contract run. Zero leaves the host's default.
+	// contract run. Default 100ms. The caller's remaining cpu_rate may
+	// shorten it.
 	ContractTimeout time.Duration
+	// DefaultQuotas are a new principal's quotas; a resource left out takes
+	// its value from the package's DefaultQuotas.
+	DefaultQuotas map[Resource]int64
+	// RateWindow is the length of the rolling window of renewable quotas
+	// (cpu_rate, llm_rate). Default 60s.
+	RateWindow time.Duration
 
 	// Tuning.
 
@@ -65,8 +72,28 @@ func (c *Config) validate() error {
 		return errors.New("kernel: Config.Evaluator is nil: pass a host.Host")
 	case c.Clock == nil:
 		return errors.New("kernel: Config.Clock is nil: pass time.Now, or a fake clock in tests")
-	case c.MaxContentBytes < 0 || c.MaxConflictRetries < 0 || c.ContractTimeout < 0:
+	case c.MaxContentBytes < 0 || c.MaxConflictRetries < 0 || c.ContractTimeout < 0 || c.RateWindow < 0:
 		return errors.New("kernel: negative limit in Config")
+	}
+	quotas := make(map[Resource]int64, numResources)
+	for r, v := range DefaultQuotas {
+		quotas[r] = v
+	}
+	for r, v := range c.DefaultQuotas {
+		if _, ok := r.index(); !ok {
+			return fmt.Errorf("kernel: Config.DefaultQuotas: unknown resource %q", r)
+		}
+		if v < 0 || v > maxQuota {
+			return fmt.Errorf("kernel: Config.DefaultQuotas[%s]: %d is out of range", r, v)
+		}
+		quotas[r] = v
+	}
+	c.DefaultQuotas = quotas
+	if c.ContractTimeout == 0 {
+		c.ContractTimeout = 100 * time.Millisecond
+	}
+	if c.RateWindow == 0 {
+		c.RateWindow = 60 * time.Second
 	}
 	if c.MaxContentBytes == 0 {
 		c.MaxContentBytes = 1 << 20
@@ -87,7 +114,8 @@ type Kernel struct {
 	// content is loaded and handed over once per hash per process.
 	prepared sync.Map // [32]byte -> struct{}
 
-	seq seqTracker
+	seq   seqTracker
+	rates rates
 
 	// life guards closing: Do and the methods hold it shared for their whole
 	// run; Close takes it exclusively, so it waits for in-flight actions.
@@ -209,6 +237,55 @@ func (k *Kernel) prepare(ctx context.Context, wasm []byte) ([32]byte, *Error) {
 	}
 	k.prepared.Store(h, struct{}{})
 	return h, nil
+}
+
+// readPrincipal loads principal id in its own snapshot.
+func (k *Kernel) readPrincipal(id string) (principalRec, error) {
+	if !k.enter() {
+		return principalRec{}, closedErr()
+	}
+	defer k.exit()
+	var p principalRec
+	err := k.st.View(func(tx store.Txn) error {
+		b, err := tx.Get(principalKey(id))
+		if errors.Is(err, store.ErrNotFound) {
+			return errf(abi.NotFound, "principal %q does not exist", id)
+		} else if err != nil {
+			return err
+		}
+		p, err = decodePrincipal(b)
+		return err
+	})
+	if err != nil {
+		return principalRec{}, storeErr(err)
+	}
+	return p, nil
+}
+
+// updatePrincipal applies fn to principal id's record in a transaction.
+func (k *Kernel) updatePrincipal(id string, fn func(*principalRec)) error {
+	if !k.enter() {
+		return closedErr()
+	}
+	defer k.exit()
+	err := k.update(func(tx store.Txn) error {
+		b, err := tx.Get(principalKey(id))
+		if errors.Is(err, store.ErrNotFound) {
+			return errf(abi.NotFound, "principal %q does not exist", id)
+		} else if err != nil {
+			return err
+		}
+		p, err := decodePrincipal(b)
+		if err != nil {
+			return err
+		}
+		fn(&p)
+		return tx.Set(principalKey(id), p.encode())
+	})
+	if err != nil {
+		return storeErr(err)
+	}
+	return nil
 }
 
 func failResult(e *Error) Result {

@@ -239,7 +239,7 @@ func TestNoKernelOwnerBypass(t *testing.T) {
 	w := kerneltest.NewWorld(t, nil)
 	w.Principal(t, "creator", 0)
 	w.Principal(t, "other", 0)
-	w.Deploy(t, "genesis", "only-other", "private", func(req *abi.Request) (abi.Decision, error) {
+	w.Deploy(t, "other", "only-other", "private", func(req *abi.Request) (abi.Decision, error) {
 		if req.Caller == "other" {
 			return abi.Decision{Allowed: true}, nil
 		}

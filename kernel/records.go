@@ -16,24 +16,43 @@ const recordVersion = 1
 // kernel did not write. It surfaces as INTERNAL.
 var errCorrupt = errors.New("kernel: corrupt record")
 
-// principalRec is the stored form of a principal.
+// principalRec is the stored form of a principal: balance, quota
+// allocations in Resources order, and the persistent usage (llm_budget spent,
+// disk bytes stored). Renewable usage lives in memory (quota.go).
 type principalRec struct {
-	Balance   uint64
-	CreatedAt int64
+	Balance    uint64
+	CreatedAt  int64
+	Quota      [numResources]int64
+	BudgetUsed int64
+	DiskUsed   int64
 }
 
+const principalRecLen = 1 + 8 + 8 + 8*numResources + 8 + 8
+
 func (p *principalRec) encode() []byte {
-	b := make([]byte, 0, 17)
+	b := make([]byte, 0, principalRecLen)
 	b = append(b, recordVersion)
 	b = le.AppendUint64(b, p.Balance)
-	return le.AppendUint64(b, uint64(p.CreatedAt))
+	b = le.AppendUint64(b, uint64(p.CreatedAt))
+	for _, q := range p.Quota {
+		b = le.AppendUint64(b, uint64(q))
+	}
+	b = le.AppendUint64(b, uint64(p.BudgetUsed))
+	return le.AppendUint64(b, uint64(p.DiskUsed))
 }
 
 func decodePrincipal(b []byte) (principalRec, error) {
-	if len(b) != 17 || b[0] != recordVersion {
+	if len(b) != principalRecLen || b[0] != recordVersion {
 		return principalRec{}, fmt.Errorf("principal record of %d bytes: %w", len(b), errCorrupt)
 	}
-	return principalRec{Balance: le.Uint64(b[1:]), CreatedAt: int64(le.Uint64(b[9:]))}, nil
+	r := reader{b: b, off: 1}
+	p := principalRec{Balance: r.u64(), CreatedAt: int64(r.u64())}
+	for i := range p.Quota {
+		p.Quota[i] = int64(r.u64())
+	}
+	p.BudgetUsed = int64(r.u64())
+	p.DiskUsed = int64(r.u64())
+	return p, nil
 }
 
 // artifactRec is the stored form of an artifact's description. Content is

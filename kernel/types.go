@@ -22,6 +22,8 @@ const (
 	KindTransfer      Kind = "transfer"       // scrip from the caller to To
 	KindGrantConsent  Kind = "grant_consent"  // the caller lets Contract name it as payer
 	KindRevokeConsent Kind = "revoke_consent" // the caller withdraws that consent
+	KindTransferQuota Kind = "transfer_quota" // quota of Resource from the caller to To
+	KindConsumeQuota  Kind = "consume_quota"  // the caller reports usage of Resource
 )
 
 // Action is one request to the kernel. Caller is bound by whoever
@@ -50,9 +52,10 @@ type Action struct {
 	Method string `json:"method,omitempty"`
 	Args   []byte `json:"args,omitempty"`
 
-	// transfer
-	To     string `json:"to,omitempty"`
-	Amount int64  `json:"amount,omitempty"`
+	// transfer, transfer_quota, consume_quota
+	To       string `json:"to,omitempty"`
+	Amount   int64  `json:"amount,omitempty"`
+	Resource string `json:"resource,omitempty"` // a Resource name
 
 	// grant_consent: caps on what Contract may charge the caller.
 	PerCallCap int64 `json:"per_call_cap,omitempty"`
@@ -123,6 +126,10 @@ type Principal struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
+func principalOf(id string, p *principalRec) Principal {
+	return Principal{ID: id, Balance: p.Balance, CreatedAt: unixTime(p.CreatedAt)}
+}
+
 // Grant is a payer's consent to be charged by one contract, within caps.
 // It binds to the contract's code hash at grant time: a rewritten contract
 // needs fresh consent.
@@ -143,7 +150,10 @@ type Event struct {
 	Kind     Kind      `json:"kind"`
 	Target   string    `json:"target,omitempty"`
 	To       string    `json:"to,omitempty"`
-	Allowed  bool      `json:"allowed"` // the contract's answer, or true for kernel-judged actions that passed
+	Resource string    `json:"resource,omitempty"`
+	Amount   int64     `json:"amount,omitempty"`
+	CPU      int64     `json:"cpu_us,omitempty"` // contract CPU charged to the caller's cpu_rate
+	Allowed  bool      `json:"allowed"`          // the contract's answer, or true for kernel-judged actions that passed
 	Reason   string    `json:"reason,omitempty"`
 	Code     string    `json:"code"`
 	Message  string    `json:"message,omitempty"`

@@ -94,6 +94,21 @@ func (k *Kernel) validate(a *Action) *Error {
 		if a.Kind == KindGrantConsent && (a.PerCallCap <= 0 || a.TotalCap <= 0) {
 			return errf(abi.InvalidArgument, "consent needs positive per_call_cap and total_cap")
 		}
+	case KindTransferQuota, KindConsumeQuota:
+		if _, ok := Resource(a.Resource).index(); !ok {
+			return errf(abi.InvalidArgument, "unknown resource %q: use one of cpu_rate, llm_rate, llm_budget, disk, memory", a.Resource)
+		}
+		if a.Amount <= 0 {
+			return errf(abi.InvalidArgument, "%s amount must be positive, got %d", a.Kind, a.Amount)
+		}
+		if a.Kind == KindTransferQuota {
+			if !validID(a.To) {
+				return errf(abi.InvalidArgument, "recipient %q is not a valid principal id", a.To)
+			}
+			if a.To == a.Caller {
+				return errf(abi.InvalidArgument, "cannot transfer quota to yourself")
+			}
+		}
 	case "":
 		return errf(abi.InvalidArgument, "action kind is missing")
 	default:

@@ -173,6 +173,9 @@ func NewWorld(t testing.TB, mutate func(*kernel.Config)) *World {
 		_ = mem.Close()
 	})
 	require.NoError(t, k.CreatePrincipal(context.Background(), "genesis", 0))
+	// Genesis holds exactly the disk its contracts take, whatever the test's
+	// default quotas say.
+	require.NoError(t, k.SetQuota(context.Background(), "genesis", kernel.Disk, int64(len("fake:private")+len("fake:freeware")+len("fake:allow-all"))))
 	w.Deploy(t, "genesis", "private", "private", Private)
 	w.Deploy(t, "genesis", "freeware", "private", Freeware)
 	w.Deploy(t, "genesis", "allow-all", "private", AllowAll)

@@ -1,0 +1,448 @@
+package kernel
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/kernelhost/kernelhost/abi"
+	"github.com/kernelhost/kernelhost/store"
+)
+
+// Resource names a quota. Quotas are kernel state per principal, enforced
+// before every action; see the README's "Quotas" section.
+type Resource string
+
+// Resources. Units are integers: microseconds, tokens, micro-dollars, bytes.
+const (
+	// CPURate is CPU time of contract and invoke executions per rolling
+	// window, in microseconds. Renewable.
+	CPURate Resource = "cpu_rate"
+	// LLMRate is LLM tokens per rolling window, reported by the embedding
+	// application through ConsumeQuota. Renewable.
+	LLMRate Resource = "llm_rate"
+	// LLMBudget is LLM spend in micro-dollars. Depletable: what is used is
+	// gone.
+	LLMBudget Resource = "llm_budget"
+	// Disk is bytes of artifact content a principal is charged for (the
+	// artifacts it created). Allocatable: deletes and shrinking writes give
+	// bytes back.
+	Disk Resource = "disk"
+	// Memory is the most linear memory one WASM execution on the principal's
+	// behalf may use, in bytes. A cap, never used up.
+	Memory Resource = "memory"
+)
+
+// Resources lists every resource in a fixed order.
+var Resources = []Resource{CPURate, LLMRate, LLMBudget, Disk, Memory}
+
+const numResources = 5
+
+func (r Resource) index() (int, bool) {
+	for i, x := range Resources {
+		if x == r {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+func (r Resource) renewable() bool { return r == CPURate || r == LLMRate }
+
+// DefaultQuotas are the quotas of a new principal when Config.DefaultQuotas
+// leaves a resource out.
+var DefaultQuotas = map[Resource]int64{
+	CPURate:   10_000_000, // 10 CPU-seconds per window
+	LLMRate:   1000,
+	LLMBudget: 0, // set by genesis
+	Disk:      1_000_000,
+	Memory:    100_000_000,
+}
+
+// QuotaStatus is one resource's standing for one principal.
+type QuotaStatus struct {
+	Resource Resource `json:"resource"`
+	Quota    int64    `json:"quota"`
+	// Used is usage inside the rolling window (renewable), spent so far
+	// (llm_budget), bytes stored (disk), or 0 (memory).
+	Used      int64 `json:"used"`
+	Available int64 `json:"available"`
+	// RetryAfter is how long until any used capacity frees up, for
+	// renewable resources with usage in the window.
+	RetryAfter time.Duration `json:"retry_after_ns,omitempty"`
+}
+
+// rateWindow is an exact sliding log of usage of one renewable resource by
+// one principal: entries (time, amount) in time order, the oldest dropped
+// once they leave the window. Memory: 16 bytes per distinct timestamp in the
+// window, bounded by maxWindowEntries; past the bound the newest entry
+// absorbs new usage, which can only make usage expire later, never earlier.
+type rateWindow struct {
+	// mu guards every field; actions of the same principal contend for it.
+	mu       sync.Mutex
+	entries  []rateEntry // oldest first
+	head     int         // entries[head:] are live
+	sum      int64       // sum of live entries
+	reserved int64       // capacity held by executions in flight
+}
+
+type rateEntry struct {
+	t   int64 // ns
+	amt int64
+}
+
+const maxWindowEntries = 4096
+
+// prune drops entries at or before now-length. Caller holds mu.
+func (w *rateWindow) prune(now, length int64) {
+	for w.head < len(w.entries) && w.entries[w.head].t <= now-length {
+		w.sum -= w.entries[w.head].amt
+		w.head++
+	}
+	if w.head == len(w.entries) {
+		w.entries, w.head = w.entries[:0], 0
+	} else if w.head > 64 && w.head*2 > len(w.entries) {
+		n := copy(w.entries, w.entries[w.head:])
+		w.entries, w.head = w.entries[:n], 0
+	}
+}
+
+// add records amt at now. Caller holds mu.
+func (w *rateWindow) add(now, amt int64) {
+	if amt <= 0 {
+		return
+	}
+	w.sum += amt
+	if n := len(w.entries); n > w.head && (w.entries[n-1].t >= now || n-w.head >= maxWindowEntries) {
+		w.entries[n-1].amt += amt
+		return
+	}
+	w.entries = append(w.entries, rateEntry{now, amt})
+}
+
+// retryAfter is the time until usage falls to quota-need or below. Caller
+// holds mu and has pruned.
+func (w *rateWindow) retryAfter(now, length, quota, need int64) time.Duration {
+	excess := w.sum + w.reserved + need - quota
+	if excess <= 0 {
+		return 0
+	}
+	for _, e := range w.entries[w.head:] {
+		excess -= e.amt
+		if excess <= 0 {
+			return time.Duration(e.t + length - now)
+		}
+	}
+	// Reservations in flight hold the rest; they resolve within a deadline.
+	return time.Duration(length)
+}
+
+// rates holds every principal's rolling windows. They live in memory only:
+// a restart forgets recent usage (see README "Quotas").
+type rates struct {
+	m sync.Map // rateKey -> *rateWindow
+}
+
+type rateKey struct {
+	principal string
+	res       Resource
+}
+
+func (r *rates) get(p string, res Resource) *rateWindow {
+	k := rateKey{p, res}
+	if w, ok := r.m.Load(k); ok {
+		return w.(*rateWindow)
+	}
+	w, _ := r.m.LoadOrStore(k, &rateWindow{})
+	return w.(*rateWindow)
+}
+
+func (k *Kernel) windowNanos() int64 { return int64(k.cfg.RateWindow) }
+
+// status computes a principal's standing in one resource from its record and,
+// for renewable resources, its window.
+func (k *Kernel) status(id string, p *principalRec, res Resource, now int64) QuotaStatus {
+	i, _ := res.index()
+	s := QuotaStatus{Resource: res, Quota: p.Quota[i]}
+	switch res {
+	case CPURate, LLMRate:
+		w := k.rates.get(id, res)
+		w.mu.Lock()
+		w.prune(now, k.windowNanos())
+		s.Used = w.sum + w.reserved
+		if s.Used > 0 {
+			s.RetryAfter = w.retryAfter(now, k.windowNanos(), 0, 0)
+		}
+		w.mu.Unlock()
+	case LLMBudget:
+		s.Used = p.BudgetUsed
+	case Disk:
+		s.Used = p.DiskUsed
+	}
+	s.Available = s.Quota - s.Used
+	if s.Available < 0 {
+		s.Available = 0
+	}
+	return s
+}
+
+// quotaErr builds the QUOTA_EXCEEDED error and fills the result's details.
+func (w *work) quotaErr(res Resource, available int64, retry time.Duration, format string, args ...any) *Error {
+	w.res.Resource = string(res)
+	w.res.Available = available
+	w.res.RetryAfter = retry
+	msg := fmt.Sprintf(format, args...)
+	if retry > 0 {
+		msg += fmt.Sprintf("; capacity frees up in %s", retry)
+	}
+	return errf(abi.QuotaExceeded, "%s", msg)
+}
+
+// reserveRate holds up to max units of a renewable resource for an execution
+// about to run and returns how much it got; it fails with QUOTA_EXCEEDED when
+// nothing is available. release settles the reservation with what was used.
+func (w *work) reserveRate(id string, p *principalRec, res Resource, max int64) (got int64, release func(used int64), err *Error) {
+	i, _ := res.index()
+	quota := p.Quota[i]
+	win := w.k.rates.get(id, res)
+	length := w.k.windowNanos()
+	win.mu.Lock()
+	defer win.mu.Unlock()
+	win.prune(w.now, length)
+	avail := quota - win.sum - win.reserved
+	if avail <= 0 {
+		retry := win.retryAfter(w.now, length, quota, 1)
+		return 0, nil, w.quotaErr(res, 0, retry, "%s of %q is exhausted (%d of %d used in the window)", res, id, win.sum+win.reserved, quota)
+	}
+	got = min(avail, max)
+	win.reserved += got
+	now := w.now
+	return got, func(used int64) {
+		win.mu.Lock()
+		win.reserved -= got
+		win.prune(now, length)
+		win.add(now, used)
+		win.mu.Unlock()
+	}, nil
+}
+
+// consumeQuota records amount of res used by the caller.
+func (w *work) consumeQuota() *Error {
+	a := w.a
+	res := Resource(a.Resource)
+	p, err := w.principal(a.Caller)
+	if err != nil {
+		return err
+	}
+	i, _ := res.index()
+	switch res {
+	case CPURate, LLMRate:
+		win := w.k.rates.get(a.Caller, res)
+		length := w.k.windowNanos()
+		win.mu.Lock()
+		defer win.mu.Unlock()
+		win.prune(w.now, length)
+		if avail := p.Quota[i] - win.sum - win.reserved; avail < a.Amount {
+			return w.quotaErr(res, max(avail, 0), win.retryAfter(w.now, length, p.Quota[i], a.Amount),
+				"%s of %q: %d requested, %d available", res, a.Caller, a.Amount, max(avail, 0))
+		}
+		// The window changes only if the transaction commits: Do's retry
+		// loop may run this closure again. Record after commit.
+		w.afterCommit = append(w.afterCommit, func() {
+			win.mu.Lock()
+			win.add(w.now, a.Amount)
+			win.mu.Unlock()
+		})
+	case LLMBudget:
+		if avail := p.Quota[i] - p.BudgetUsed; avail < a.Amount {
+			return w.quotaErr(res, max(avail, 0), 0, "llm_budget of %q: %d requested, %d left", a.Caller, a.Amount, max(avail, 0))
+		}
+		p.BudgetUsed += a.Amount
+		if err := w.putPrincipal(a.Caller, p); err != nil {
+			return err
+		}
+	default:
+		return errf(abi.InvalidArgument, "%s is not consumed directly: disk is used by writes, memory is a cap", res)
+	}
+	w.ev.Allowed = true
+	return nil
+}
+
+// transferQuota moves quota between principals, conserving the total.
+func (w *work) transferQuota() *Error {
+	a := w.a
+	res := Resource(a.Resource)
+	i, _ := res.index()
+	from, err := w.principal(a.Caller)
+	if err != nil {
+		return err
+	}
+	to, err := w.principal(a.To)
+	if err != nil {
+		return err
+	}
+	st := w.k.status(a.Caller, &from, res, w.now)
+	if from.Quota[i]-a.Amount < st.Used || from.Quota[i] < a.Amount {
+		return w.quotaErr(res, st.Available, st.RetryAfter, "%q cannot give %d %s: quota %d, of which %d in use", a.Caller, a.Amount, res, from.Quota[i], st.Used)
+	}
+	if to.Quota[i] > maxQuota-a.Amount {
+		return errf(abi.InvalidArgument, "%s quota of %q would overflow", res, a.To)
+	}
+	from.Quota[i] -= a.Amount
+	to.Quota[i] += a.Amount
+	if err := w.putPrincipal(a.Caller, from); err != nil {
+		return err
+	}
+	if err := w.putPrincipal(a.To, to); err != nil {
+		return err
+	}
+	w.ev.Allowed = true
+	return nil
+}
+
+// maxQuota bounds any single quota so that sums never overflow int64.
+const maxQuota = int64(1) << 60
+
+// checkDisk fails with QUOTA_EXCEEDED if billed cannot store delta more
+// bytes. It writes nothing: the pre-check before the contract runs.
+func (w *work) checkDisk(billed string, delta int64) *Error {
+	if delta <= 0 {
+		return nil
+	}
+	p, err := w.principal(billed)
+	if err != nil {
+		return err
+	}
+	i, _ := Disk.index()
+	if p.DiskUsed+delta > p.Quota[i] {
+		avail := max(p.Quota[i]-p.DiskUsed, 0)
+		return w.quotaErr(Disk, avail, 0, "disk of %q: %d more bytes needed, %d available", billed, delta, avail)
+	}
+	return nil
+}
+
+// chargeDisk records a change of delta bytes stored by billed, after
+// checkDisk passed in the same transaction.
+func (w *work) chargeDisk(billed string, delta int64) *Error {
+	if delta == 0 {
+		return nil
+	}
+	if err := w.checkDisk(billed, delta); err != nil {
+		return err
+	}
+	p, err := w.principal(billed)
+	if err != nil {
+		return err
+	}
+	p.DiskUsed = max(p.DiskUsed+delta, 0)
+	return w.putPrincipal(billed, p)
+}
+
+// Quotas returns principal id's standing in every resource. Errors:
+// NOT_FOUND.
+func (k *Kernel) Quotas(ctx context.Context, id string) ([]QuotaStatus, error) {
+	p, err := k.readPrincipal(id)
+	if err != nil {
+		return nil, err
+	}
+	now := k.nowNanos()
+	out := make([]QuotaStatus, 0, numResources)
+	for _, r := range Resources {
+		out = append(out, k.status(id, &p, r, now))
+	}
+	return out, nil
+}
+
+// Quota returns principal id's quota of res. Errors: NOT_FOUND,
+// INVALID_ARGUMENT for an unknown resource.
+func (k *Kernel) Quota(ctx context.Context, id string, res Resource) (int64, error) {
+	s, err := k.QuotaStatus(ctx, id, res)
+	return s.Quota, err
+}
+
+// AvailableCapacity returns what id can still use of res now: quota minus
+// usage in the rolling window (renewable), minus what is spent (llm_budget),
+// minus bytes stored (disk), or the cap itself (memory).
+func (k *Kernel) AvailableCapacity(ctx context.Context, id string, res Resource) (int64, error) {
+	s, err := k.QuotaStatus(ctx, id, res)
+	return s.Available, err
+}
+
+// WouldExceed reports whether using amount of res now would exceed id's
+// quota. It reserves nothing: an action may still fail if others use the
+// capacity first.
+func (k *Kernel) WouldExceed(ctx context.Context, id string, res Resource, amount int64) (bool, error) {
+	if amount < 0 {
+		return false, errf(abi.InvalidArgument, "amount must not be negative")
+	}
+	s, err := k.QuotaStatus(ctx, id, res)
+	return amount > s.Available, err
+}
+
+// QuotaStatus returns principal id's standing in one resource.
+func (k *Kernel) QuotaStatus(ctx context.Context, id string, res Resource) (QuotaStatus, error) {
+	if _, ok := res.index(); !ok {
+		return QuotaStatus{}, errf(abi.InvalidArgument, "unknown resource %q: use one of cpu_rate, llm_rate, llm_budget, disk, memory", res)
+	}
+	p, err := k.readPrincipal(id)
+	if err != nil {
+		return QuotaStatus{}, err
+	}
+	return k.status(id, &p, res, k.nowNanos()), nil
+}
+
+// ConsumeQuota records that principal id used amount of res (llm_rate or
+// llm_budget, reported by the embedding application; cpu_rate too). It is an
+// action of id on its own standing: it appends an audit event, and fails with
+// QUOTA_EXCEEDED, changing nothing, when the amount does not fit.
+func (k *Kernel) ConsumeQuota(ctx context.Context, id string, res Resource, amount int64) Result {
+	return k.Do(ctx, Action{Kind: KindConsumeQuota, Caller: id, Resource: string(res), Amount: amount})
+}
+
+// TransferQuota moves amount of res from one principal to another as an
+// action of from: Do(Action{Kind: KindTransferQuota, Caller: from, ...}).
+func (k *Kernel) TransferQuota(ctx context.Context, from, to string, res Resource, amount int64) Result {
+	return k.Do(ctx, Action{Kind: KindTransferQuota, Caller: from, To: to, Resource: string(res), Amount: amount})
+}
+
+// SetQuota sets principal id's quota of res. Administrative: it changes the
+// world's total of res, which no action can. Errors: NOT_FOUND,
+// INVALID_ARGUMENT.
+func (k *Kernel) SetQuota(ctx context.Context, id string, res Resource, amount int64) error {
+	i, ok := res.index()
+	if !ok {
+		return errf(abi.InvalidArgument, "unknown resource %q", res)
+	}
+	if amount < 0 || amount > maxQuota {
+		return errf(abi.InvalidArgument, "quota must be between 0 and %d", maxQuota)
+	}
+	return k.updatePrincipal(id, func(p *principalRec) { p.Quota[i] = amount })
+}
+
+// QuotaTotals returns, for every resource, the sum of all principals'
+// quotas in one snapshot. Only SetQuota and new principals change it; every
+// action conserves it.
+func (k *Kernel) QuotaTotals(ctx context.Context) (map[Resource]int64, error) {
+	if !k.enter() {
+		return nil, closedErr()
+	}
+	defer k.exit()
+	out := make(map[Resource]int64, numResources)
+	err := k.st.View(func(tx store.Txn) error {
+		return tx.Iterate(prefixPrincipal, nil, func(_, value []byte) error {
+			p, err := decodePrincipal(value)
+			if err != nil {
+				return err
+			}
+			for i, r := range Resources {
+				out[r] += p.Quota[i]
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	return out, nil
+}
