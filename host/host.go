@@ -205,7 +205,7 @@ func (h *Host) Evaluate(ctx context.Context, hash [32]byte, req *abi.Request, li
 	m := h.modules[hash]
 	h.mu.RUnlock()
 	if m == nil {
-		return abi.Decision{}, abi.Usage{}, newError(ErrNotPrepared, fmt.Errorf("module %x", hash[:8]))
+		return abi.Decision{}, abi.Usage{}, notPrepared(hash)
 	}
 	timeout := h.cfg.Timeout
 	if lim.Timeout > 0 && lim.Timeout < timeout {
@@ -312,6 +312,11 @@ func (m *module) drain() {
 			return
 		}
 	}
+}
+
+// notPrepared is out of line so that hash does not escape in Evaluate.
+func notPrepared(hash [32]byte) error {
+	return newError(ErrNotPrepared, fmt.Errorf("module %x", hash[:8]))
 }
 
 // ctxError maps a caller's context error to an *Error.

@@ -464,3 +464,29 @@ func TestTestdataReproducible(t *testing.T) {
 		})
 	}
 }
+
+// TestValidate_allocationBombs feeds tiny modules whose counts would make the
+// decoder allocate gigabytes: they must be refused quickly.
+func TestValidate_allocationBombs(t *testing.T) {
+	tests := []struct {
+		name, wasm, msg string
+	}{
+		{"export count", "\x00asm\x01\x00\x00\x00\x07\x05\xff\xff\xff\xff\x0f", "export section: vector of 4294967295 elements"},
+		{"locals", "\x00asm\x01\x00\x00\x00" +
+			"\x01\x04\x01\x60\x00\x00" + // type () -> ()
+			"\x03\x02\x01\x00" + // one function
+			"\x0a\x0a\x01\x08\x01\xff\xff\xff\xff\x0f\x7f\x0b", // 2^32-1 i32 locals
+			"function body 0 declares 4294967295 locals, the limit is 50000"},
+		{"function name map", "\x00asm\x01\x00\x00\x00\x00\x0c\x04name\x01\x05\xff\xff\xff\xff\x0f", "function names: vector of 4294967295 elements"},
+	}
+	h := newHost(t, host.Config{})
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			err := h.Validate(context.Background(), []byte(tc.wasm))
+			require.ErrorIs(t, err, host.ErrInvalidModule)
+			require.ErrorContains(t, err, tc.msg)
+			require.Less(t, time.Since(start), time.Second)
+		})
+	}
+}

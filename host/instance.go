@@ -98,13 +98,12 @@ func (c *callCtx) expire() {
 	}
 }
 
-// arm starts the deadline: timeout from now, or ctx's deadline if earlier.
+// arm starts the deadline: timeout after now, or ctx's deadline if earlier.
 // It fails without arming when ctx is already done.
-func (c *callCtx) arm(ctx context.Context, timeout time.Duration) error {
+func (c *callCtx) arm(ctx context.Context, now time.Time, timeout time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	now := time.Now()
 	dl := now.Add(timeout)
 	if pd, ok := ctx.Deadline(); ok && pd.Before(dl) {
 		dl = pd
@@ -157,7 +156,7 @@ func (h *Host) instantiate(ctx context.Context, m *module, timeout time.Duration
 		WithRandSource(inst)
 	// No WithFS, WithEnv, WithArgs or WithSys*: no filesystem, environment or
 	// arguments, and wazero's fake monotonic clock and no-op sleep.
-	if err := inst.deadline.arm(ctx, timeout); err != nil {
+	if err := inst.deadline.arm(ctx, time.Now(), timeout); err != nil {
 		return nil, ctxError(err, "instantiate")
 	}
 	mod, err := h.rt.InstantiateModule(&inst.deadline, m.compiled, cfg)
@@ -208,7 +207,7 @@ func (h *Host) run(ctx context.Context, inst *instance, req *abi.Request, lim ab
 	n := uint32(len(buf))
 
 	start := time.Now()
-	if err := inst.deadline.arm(ctx, timeout); err != nil {
+	if err := inst.deadline.arm(ctx, start, timeout); err != nil {
 		return d, use, true, ctxError(err, "evaluate")
 	}
 	inst.resetGuestView()

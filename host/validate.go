@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/tetratelabs/wazero/api"
 
@@ -184,7 +185,7 @@ func (h *Host) check(ctx context.Context, wasm []byte) (*module, *instance, erro
 		}
 		return fail(invalid("initialising the module failed: %w", err))
 	}
-	if err := inst.deadline.arm(ctx, h.cfg.Timeout); err != nil {
+	if err := inst.deadline.arm(ctx, time.Now(), h.cfg.Timeout); err != nil {
 		m.discard(inst)
 		return fail(ctxError(err, "validate"))
 	}

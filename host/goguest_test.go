@@ -1,0 +1,82 @@
+package host_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/kernelhost/kernelhost/abi"
+	"github.com/kernelhost/kernelhost/host"
+)
+
+var goGuest struct {
+	once sync.Once
+	wasm []byte
+	err  error
+	out  string
+}
+
+// buildGoGuest builds testdata/goguest with the go command running this test
+// (GOOS=wasip1 GOARCH=wasm -buildmode=c-shared). It skips in -short mode.
+func buildGoGuest(tb testing.TB) []byte {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("building a Go wasip1 guest is slow; skipped in -short mode")
+	}
+	goGuest.once.Do(func() {
+		dir, err := os.MkdirTemp("", "kernelhost-goguest")
+		if err != nil {
+			goGuest.err = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		out := filepath.Join(dir, "goguest.wasm")
+		gocmd := filepath.Join(runtime.GOROOT(), "bin", "go")
+		cmd := exec.Command(gocmd, "build", "-buildmode=c-shared", "-o", out, "./testdata/goguest")
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			goGuest.err, goGuest.out = err, string(b)
+			return
+		}
+		goGuest.wasm, goGuest.err = os.ReadFile(out)
+	})
+	require.NoError(tb, goGuest.err, "%s", goGuest.out)
+	return goGuest.wasm
+}
+
+// TestGoGuest checks that a standard Go guest (fmt, time, package abi)
+// passes validation with the deterministic WASI subset and decides right.
+func TestGoGuest(t *testing.T) {
+	wasm := buildGoGuest(t)
+	// NB: Go runtime initialisation takes 4-20ms here, 40-200ms under the
+	// race detector, so the default 100ms deadline is too tight for -race.
+	h := newHost(t, host.Config{Timeout: 5 * time.Second})
+	hash, err := h.Prepare(context.Background(), wasm) // validates too
+	require.NoError(t, err)
+	tests := []struct {
+		name    string
+		req     *abi.Request
+		allowed bool
+		reason  string
+	}{
+		{"read by anyone", request(abi.ActionRead, "bob", "alice"), true, ""},
+		{"write by creator", request(abi.ActionWrite, "alice", "alice"), true, ""},
+		{"write by other", request(abi.ActionWrite, "bob", "alice"), false, "bob is not the controller (checked 2022)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d, _, err := h.Evaluate(context.Background(), hash, tc.req, abi.Limits{})
+			require.NoError(t, err)
+			require.Equal(t, abi.Decision{Allowed: tc.allowed, Reason: tc.reason}, d)
+		})
+	}
+	require.Equal(t, 1, h.Stats().Modules[hash].Live)
+}
