@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/kernelhost/kernelhost/abi"
 	"github.com/kernelhost/kernelhost/store"
@@ -52,17 +53,19 @@ type Explanation struct {
 	// INSUFFICIENT_FUNDS, ...). Its Content and Artifact are always nil and
 	// Event is 0: nothing was recorded.
 	//
-	// NB: Outcome covers permission and payment. The kernel's own checks on
-	// the action's shape (changing a type, write changing the contract) and
-	// quotas are applied by Do only.
+	// NB: Outcome covers quotas before the contract (cpu_rate, memory),
+	// permission and payment. The kernel's own checks on the action's shape
+	// (changing a type, write changing the contract) and disk are Do's.
 	Outcome Result
 }
 
 // Explain judges one artifact action (read, write, edit, delete,
 // set_contract) exactly as Do would, without any effect: it reads one
 // snapshot of the store, writes nothing, appends no audit event, charges
-// nobody and uses no quota. The access contract does run (read checks
-// included), so Explain costs what up to three contract runs cost.
+// nobody and uses no quota: its contract runs are not charged to the
+// caller's cpu_rate. The access contract does run (read checks included), so
+// Explain costs what up to three contract runs cost, each under the limits
+// Do would apply.
 //
 // a.Caller must be an existing principal, bound by the embedding program as
 // for Do. Errors: INVALID_ARGUMENT for a malformed action or a kind the
@@ -106,7 +109,8 @@ func (k *Kernel) Explain(ctx context.Context, a Action) (Explanation, error) {
 // to give (unknown caller, storage failure).
 func (w *work) explain(ex *Explanation) *Error {
 	a := w.a
-	if _, err := w.principal(a.Caller); err != nil {
+	caller, err := w.principal(a.Caller)
+	if err != nil {
 		return err
 	}
 	art, exists, err := w.artifact(a.Target)
@@ -131,8 +135,25 @@ func (w *work) explain(ex *Explanation) *Error {
 	}
 	ex.Contract, ex.ContractHash = art.Contract, hexHash(c.Hash)
 
+	// The quotas Do applies before it runs a contract: the caller's
+	// remaining cpu_rate bounds the run, its memory quota caps the memory.
+	cpu := w.k.status(a.Caller, &caller, CPURate, w.now)
+	if cpu.Available <= 0 {
+		ex.Outcome = w.outcome(w.quotaErr(CPURate, 0, cpu.RetryAfter, "%s of %q is exhausted (%d of %d used in the window)", CPURate, a.Caller, cpu.Used, cpu.Quota))
+		return nil
+	}
+	memIdx, _ := Memory.index()
+	if caller.Quota[memIdx] == 0 {
+		ex.Outcome = w.outcome(w.quotaErr(Memory, 0, 0, "memory quota of %q is 0: no contract can run for it", a.Caller))
+		return nil
+	}
+	lim := abi.Limits{
+		Timeout:     min(w.k.cfg.ContractTimeout, time.Duration(cpu.Available)*time.Microsecond),
+		MemoryBytes: uint64(caller.Quota[memIdx]),
+	}
+
 	// The read checks come first: they decide what the explanation may show.
-	readD, readU, readErr := w.check(abi.ActionRead, a.Target, &art, &c, 0)
+	readD, readU, readErr := w.check(abi.ActionRead, a.Target, &art, &c, 0, lim)
 	ex.TargetReadable = readErr == nil && readD.Allowed
 	switch {
 	case art.Contract == a.Target:
@@ -142,7 +163,7 @@ func (w *work) explain(ex *Explanation) *Error {
 		if err != nil {
 			return err
 		}
-		d, _, cerr := w.check(abi.ActionRead, art.Contract, &c, &g, 0)
+		d, _, cerr := w.check(abi.ActionRead, art.Contract, &c, &g, 0, lim)
 		ex.ContractReadable = cerr == nil && d.Allowed
 	}
 
@@ -153,7 +174,7 @@ func (w *work) explain(ex *Explanation) *Error {
 	}
 	d, u, evErr := readD, readU, readErr
 	if act != abi.ActionRead {
-		d, u, evErr = w.check(act, a.Target, &art, &c, payload)
+		d, u, evErr = w.check(act, a.Target, &art, &c, payload, lim)
 	}
 	req := requestFor(act, a.Caller, a.Target, &art, c.Meta, w.now, payload, a.Method, a.Args)
 	if !ex.TargetReadable {
@@ -198,8 +219,8 @@ func (w *work) governor(id string, art *artifactRec) (artifactRec, *Error) {
 }
 
 // check runs contract c on action act of the caller on artifact id, with
-// the limits Do uses. A failing contract is an *Error whose code denies.
-func (w *work) check(act abi.Action, id string, art, c *artifactRec, payload uint64) (abi.Decision, abi.Usage, *Error) {
+// limits lim. A failing contract is an *Error whose code denies.
+func (w *work) check(act abi.Action, id string, art, c *artifactRec, payload uint64, lim abi.Limits) (abi.Decision, abi.Usage, *Error) {
 	if err := w.k.ensurePrepared(w.ctx, w.tx, art.Contract, c.Hash); err != nil {
 		return abi.Decision{}, abi.Usage{}, err
 	}
@@ -207,7 +228,7 @@ func (w *work) check(act abi.Action, id string, art, c *artifactRec, payload uin
 	if act == abi.ActionRead {
 		req.Method, req.Args = "", nil
 	}
-	d, u, err := w.k.ev.Evaluate(w.ctx, c.Hash, &req, abi.Limits{Timeout: w.k.cfg.ContractTimeout})
+	d, u, err := w.k.ev.Evaluate(w.ctx, c.Hash, &req, lim)
 	if err != nil {
 		code := codeOf(err)
 		if code == abi.OK || code == abi.Internal {

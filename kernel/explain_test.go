@@ -197,3 +197,23 @@ func TestExplain_closed(t *testing.T) {
 	_, err := w.K.Explain(ctx, kernel.Action{Kind: kernel.KindRead, Caller: "bob", Target: "report"})
 	require.ErrorIs(t, err, kernel.ErrClosed)
 }
+
+// TestExplain_quota reports QUOTA_EXCEEDED when the caller has no cpu_rate
+// left for the contract, as Do would, and uses none itself.
+func TestExplain_quota(t *testing.T) {
+	w := explainWorld(t)
+	before, err := w.K.QuotaStatus(ctx, "bob", kernel.CPURate)
+	require.NoError(t, err)
+	_, err = w.K.Explain(ctx, kernel.Action{Kind: kernel.KindRead, Caller: "bob", Target: "report"})
+	require.NoError(t, err)
+	after, err := w.K.QuotaStatus(ctx, "bob", kernel.CPURate)
+	require.NoError(t, err)
+	require.Equal(t, before.Used, after.Used, "explain uses no cpu_rate")
+
+	require.NoError(t, w.K.SetQuota(ctx, "bob", kernel.CPURate, 0))
+	ex, err := w.K.Explain(ctx, kernel.Action{Kind: kernel.KindRead, Caller: "bob", Target: "report"})
+	require.NoError(t, err)
+	requireCode(t, abi.QuotaExceeded, ex.Outcome)
+	require.Equal(t, string(kernel.CPURate), ex.Outcome.Resource)
+	requireCode(t, abi.QuotaExceeded, w.Do(kernel.Action{Kind: kernel.KindRead, Caller: "bob", Target: "report"}))
+}
