@@ -6,7 +6,7 @@ BENCH         ?= .
 BENCHTIME     ?= 1s
 STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@2025.1.1
 
-.PHONY: all build test vet fmt fmt-check lint bench demo contracts testdata tools clean check fuzz
+.PHONY: all build test vet fmt fmt-check lint bench demo contracts examples testdata tools clean check fuzz
 
 all: build
 
@@ -40,6 +40,10 @@ demo:
 ## contracts: rebuild the genesis contracts byte for byte (needs clang + lld).
 contracts: tools
 	$(MAKE) -C contracts-wasm
+
+## examples: rebuild the committed example modules (Go guests need only Go).
+examples:
+	cd examples/go-contract && GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -buildvcs=false -ldflags=-buildid= -o freeware.wasm .
 
 ## testdata: rebuild committed test modules from their WAT sources (needs wabt).
 testdata: tools

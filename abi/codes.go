@@ -28,7 +28,8 @@ const (
 	DepthExceeded      Code = 17 // DEPTH_EXCEEDED: nested invocation went past the depth limit; not retriable.
 	Unauthenticated    Code = 18 // UNAUTHENTICATED: missing or wrong credentials (HTTP API); not retriable.
 	Unavailable        Code = 19 // UNAVAILABLE: the kernel is closed or shutting down; retriable.
-	codeEnd            Code = 20
+	ExecutionFailed    Code = 20 // EXECUTION_FAILED: an invoked executable trapped or returned an error; its writes are rolled back; not retriable.
+	codeEnd            Code = 21
 )
 
 // Category groups codes for callers that branch coarsely.
@@ -72,6 +73,7 @@ var codeInfos = [...]codeInfo{
 	DepthExceeded:      {"DEPTH_EXCEEDED", CategoryInput, false},
 	Unauthenticated:    {"UNAUTHENTICATED", CategoryPermission, false},
 	Unavailable:        {"UNAVAILABLE", CategorySystem, true},
+	ExecutionFailed:    {"EXECUTION_FAILED", CategoryContract, false},
 }
 
 func (c Code) info() codeInfo {
