@@ -10,6 +10,7 @@ import (
 // Defaults of Config. See DefaultConfig.
 const (
 	DefaultTimeout               = 100 * time.Millisecond
+	DefaultInitTimeout           = time.Second
 	DefaultMemoryLimitBytes      = 64 << 20
 	DefaultMaxModuleBytes        = 8 << 20
 	DefaultMaxFunctions          = 50_000
@@ -27,8 +28,7 @@ type Config struct {
 	// CacheDir is the directory of wazero's on-disk compilation cache, shared
 	// by every Host that names it. Empty means compile in memory only.
 	CacheDir string
-	// Timeout is the default deadline of one call into a guest (a check, or
-	// an instance's initialisation). A call's abi.Limits.Timeout may shorten
+	// Timeout is the default deadline of one check. A call's abi.Limits.Timeout may shorten
 	// it, never lengthen it. Default 100ms.
 	Timeout time.Duration
 	// MemoryLimitBytes caps the linear memory of every instance: memory.grow
@@ -42,6 +42,13 @@ type Config struct {
 	// beyond it wait for a free one (or for their ctx). Default
 	// 2*GOMAXPROCS.
 	MaxInstancesPerModule int
+	// InitTimeout is the deadline of an instance's initialisation: the start
+	// function and _initialize, at Validate, Prepare or when a pool grows.
+	// It is separate from Timeout because a standard Go guest's runtime
+	// initialisation takes 4-20ms (ten times that under the race detector or
+	// a loaded CPU), a one-off cost no single check should pay for. A
+	// caller's ctx deadline still shortens it. Default 1s.
+	InitTimeout time.Duration
 	// MaxModuleBytes is the largest module Validate accepts. Default 8 MiB.
 	MaxModuleBytes int
 	// MaxFunctions, MaxGlobals and MaxTableEntries cap what a module may
@@ -73,12 +80,15 @@ func (c Config) WithMemoryLimitBytes(n uint64) Config { c.MemoryLimitBytes = n; 
 
 // validate fills defaults and rejects impossible values.
 func (c *Config) validate() error {
-	if c.Timeout < 0 || c.MaxInstancesPerModule < 0 || c.MaxModuleBytes < 0 ||
+	if c.Timeout < 0 || c.InitTimeout < 0 || c.MaxInstancesPerModule < 0 || c.MaxModuleBytes < 0 ||
 		c.MaxFunctions < 0 || c.MaxGlobals < 0 || c.MaxTableEntries < 0 {
 		return errors.New("host: config: negative value")
 	}
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
+	}
+	if c.InitTimeout == 0 {
+		c.InitTimeout = DefaultInitTimeout
 	}
 	if c.MemoryLimitBytes == 0 {
 		c.MemoryLimitBytes = DefaultMemoryLimitBytes

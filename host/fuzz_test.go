@@ -20,7 +20,7 @@ func FuzzValidate(f *testing.F) {
 	for _, p := range wasms {
 		f.Add(readWasm(f, filepath.Base(p[:len(p)-len(".wasm")])))
 	}
-	h := newHost(f, host.Config{Timeout: 20 * time.Millisecond, MemoryLimitBytes: 4 << 20, MaxInitialMemoryPages: 16})
+	h := newHost(f, host.Config{InitTimeout: 20 * time.Millisecond, MemoryLimitBytes: 4 << 20, MaxInitialMemoryPages: 16})
 	f.Fuzz(func(t *testing.T, wasm []byte) {
 		err := h.Validate(context.Background(), wasm)
 		if err == nil {

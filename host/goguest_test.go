@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -56,9 +55,7 @@ func buildGoGuest(tb testing.TB) []byte {
 // passes validation with the deterministic WASI subset and decides right.
 func TestGoGuest(t *testing.T) {
 	wasm := buildGoGuest(t)
-	// NB: Go runtime initialisation takes 4-20ms here, 40-200ms under the
-	// race detector, so the default 100ms deadline is too tight for -race.
-	h := newHost(t, host.Config{Timeout: 5 * time.Second})
+	h := newHost(t, host.Config{})
 	hash, err := h.Prepare(context.Background(), wasm) // validates too
 	require.NoError(t, err)
 	tests := []struct {

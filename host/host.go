@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -64,7 +63,7 @@ type ModuleStats struct {
 	Live         int    // instances alive: in use by a call, or idle
 	Idle         int    // warm instances waiting for a call
 	Instantiated uint64 // instances created since Prepare
-	Discarded    uint64 // instances closed after a trap, timeout, limit or bad decision
+	Discarded    uint64 // instances closed: after a failure or a memory cap, or by Close
 }
 
 // New returns a Host configured by cfg, whose zero fields take their
@@ -211,7 +210,7 @@ func (h *Host) Evaluate(ctx context.Context, hash [32]byte, req *abi.Request, li
 	if lim.Timeout > 0 && lim.Timeout < timeout {
 		timeout = lim.Timeout
 	}
-	inst, err := h.acquire(ctx, m, lim, timeout)
+	inst, err := h.acquire(ctx, m, lim)
 	if err != nil {
 		return abi.Decision{}, abi.Usage{}, err
 	}
@@ -248,7 +247,7 @@ func (h *Host) newModule(compiled wazero.CompiledModule) *module {
 // instance or a new one. An idle instance whose memory already exceeds
 // lim.MemoryBytes is replaced, so that one caller's growth does not count
 // against another's cap.
-func (h *Host) acquire(ctx context.Context, m *module, lim abi.Limits, timeout time.Duration) (*instance, error) {
+func (h *Host) acquire(ctx context.Context, m *module, lim abi.Limits) (*instance, error) {
 	select {
 	case m.slots <- struct{}{}:
 	default:
@@ -272,7 +271,7 @@ func (h *Host) acquire(ctx context.Context, m *module, lim abi.Limits, timeout t
 		}
 		break
 	}
-	inst, err := h.instantiate(ctx, m, timeout)
+	inst, err := h.instantiate(ctx, m, h.cfg.InitTimeout)
 	if err != nil {
 		<-m.slots
 		return nil, err

@@ -406,8 +406,8 @@ func TestValidate(t *testing.T) {
 		{"initial memory too large", "big_memory", host.Config{}, "memory declares 1024 initial pages"},
 		{"module too large", "freeware", host.Config{MaxModuleBytes: 100}, "the limit is 100"},
 		{"too many functions", "freeware", host.Config{MaxFunctions: 2}, "module has 5 functions, the limit is 2"},
-		{"_initialize loops", "loop_init", host.Config{Timeout: 50 * time.Millisecond}, "initialising the module failed"},
-		{"start function loops", "loop_start", host.Config{Timeout: 50 * time.Millisecond}, "ran past its 50ms deadline"},
+		{"_initialize loops", "loop_init", host.Config{InitTimeout: 50 * time.Millisecond}, "initialising the module failed"},
+		{"start function loops", "loop_start", host.Config{InitTimeout: 50 * time.Millisecond}, "ran past its 50ms deadline"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -141,8 +141,8 @@ func (inst *instance) close() {
 	_ = inst.mod.Close(context.Background())
 }
 
-// instantiate creates an instance of m under the call deadline: the start
-// function and _initialize must finish within timeout.
+// instantiate creates an instance of m under a deadline: the start function
+// and _initialize must finish within timeout (Config.InitTimeout).
 func (h *Host) instantiate(ctx context.Context, m *module, timeout time.Duration) (*instance, error) {
 	inst := &instance{}
 	inst.deadline.init()

@@ -177,7 +177,7 @@ func (h *Host) check(ctx context.Context, wasm []byte) (*module, *instance, erro
 	}
 
 	m := h.newModule(compiled)
-	inst, err := h.instantiate(ctx, m, h.cfg.Timeout)
+	inst, err := h.instantiate(ctx, m, h.cfg.InitTimeout)
 	if err != nil {
 		var he *Error
 		if errors.As(err, &he) && (he.code == abi.Unavailable || errors.Is(err, ErrClosed)) {
