@@ -34,16 +34,24 @@ func (k *Kernel) Do(ctx context.Context, a Action) Result {
 	now := k.nowNanos()
 	for attempt := 0; ; attempt++ {
 		seq := k.seq.begin()
-		w := work{k: k, ctx: ctx, a: &a, now: now, seq: seq, prepared: prepared}
+		st := &txnState{}
+		w := work{k: k, ctx: ctx, a: &a, now: now, seq: seq, prepared: prepared, st: st}
 		err := k.st.Update(w.run)
 		k.seq.done(seq)
+		for _, s := range st.seqs {
+			k.seq.done(s)
+		}
 		if err == nil {
-			for _, f := range w.afterCommit {
+			for _, f := range st.afterCommit {
 				f()
 			}
 		}
+		var rb *rollbackErr
+		if errors.As(err, &rb) {
+			return k.recordRollback(&w)
+		}
 		if errors.Is(err, errNeedPrepare) {
-			// The target turned out to be a contract: validate the new code,
+			// The target turned out to hold a module: validate the new code,
 			// then run the action again from the start.
 			if _, perr := k.prepare(ctx, a.Content); perr != nil {
 				return failResult(perr)
@@ -61,6 +69,44 @@ func (k *Kernel) Do(ctx context.Context, a Action) Result {
 	}
 }
 
+// rollbackErr discards a transaction whose action failed after it had
+// written (an invocation whose executable failed): Do then records the
+// failure's audit event alone.
+type rollbackErr struct{}
+
+func (*rollbackErr) Error() string { return "kernel: action failed after partial effect; rolled back" }
+
+// recordRollback appends the audit event of a rolled-back action in a
+// transaction of its own, under a fresh sequence number (the old one may
+// already be below the watermark).
+func (k *Kernel) recordRollback(w *work) Result {
+	seq := k.seq.begin()
+	defer k.seq.done(seq)
+	w.ev.Seq = seq
+	w.ev.Charges = nil
+	w.ev.Revision = 0
+	w.res.Charges = nil
+	w.res.Revision = 0
+	err := k.update(func(tx store.Txn) error { return k.appendEvent(tx, &w.ev) })
+	if err != nil {
+		return failResult(storeErr(err))
+	}
+	w.res.Event = seq
+	return w.res
+}
+
+// txnState is shared by an action and every action nested in it (through an
+// executable's host calls): they all run in one transaction.
+type txnState struct {
+	// afterCommit runs once the transaction committed: in-memory effects
+	// (rate windows) that must not happen for an attempt that is retried.
+	afterCommit []func()
+	// seqs are audit sequence numbers taken by nested actions, released when
+	// the transaction ends.
+	seqs   []uint64
+	writes int // writes made so far, by any action in the transaction
+}
+
 // errNeedPrepare aborts an attempt that must compile contract code first.
 var errNeedPrepare = errors.New("kernel: contract code needs preparing")
 
@@ -72,21 +118,24 @@ type work struct {
 	now      int64
 	seq      uint64
 	tx       store.Txn
-	prepared bool // the Evaluator accepted a.Content as a module
-	dirty    bool // something was written besides the event
+	st       *txnState
+	depth    uint32 // 0 for a top-level action, n+1 for actions of an executable at depth n
+	prepared bool   // the Evaluator accepted a.Content as a module
+	writes0  int    // st.writes when this action started
 
-	meta []abi.KV // the target's metadata after write or edit
-
-	// afterCommit runs once the transaction committed: in-memory effects
-	// (rate windows) that must not happen for an attempt that is retried.
-	afterCommit []func()
+	ran   bool     // an executable ran for this action
+	meta  []abi.KV // the target's metadata after write or edit
+	payer string   // who paid the contract's cost (invoke charges its CPU there)
 
 	res Result
 	ev  Event
 }
 
+// dirty reports whether this action (or one nested in it) has written.
+func (w *work) dirty() bool { return w.st.writes > w.writes0 }
+
 func (w *work) set(k, v []byte) *Error {
-	w.dirty = true
+	w.st.writes++
 	if err := w.tx.Set(k, v); err != nil {
 		return storeErr(err)
 	}
@@ -94,20 +143,36 @@ func (w *work) set(k, v []byte) *Error {
 }
 
 func (w *work) del(k []byte) *Error {
-	w.dirty = true
+	w.st.writes++
 	if err := w.tx.Delete(k); err != nil {
 		return storeErr(err)
 	}
 	return nil
 }
 
-// run is the transaction body. It checks everything before it writes
-// anything, so that a failure leaves only the audit event behind.
+// run is the transaction body of a top-level action.
 func (w *work) run(tx store.Txn) error {
 	w.tx = tx
+	*w.st = txnState{}
+	err := w.exec()
+	if err == errNeedPrepareErr {
+		return errNeedPrepare
+	}
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+// exec performs the action in w.tx: it checks everything it can before it
+// writes anything, and appends the audit event. It returns an error only to
+// abort the whole transaction: a storage failure or conflict (retried by
+// Do), or a failure after writes (rolled back, then recorded by Do).
+func (w *work) exec() *Error {
 	w.res = Result{}
+	w.writes0 = w.st.writes
 	a := w.a
-	w.ev = Event{Seq: w.seq, Time: unixTime(w.now), Caller: a.Caller, Kind: a.Kind, Target: a.Target, To: a.To, Resource: a.Resource, Amount: a.Amount}
+	w.ev = Event{Seq: w.seq, Time: unixTime(w.now), Caller: a.Caller, Kind: a.Kind, Target: a.Target, To: a.To, Resource: a.Resource, Amount: a.Amount, Depth: w.depth}
 	if _, err := w.principal(a.Caller); err != nil {
 		// Unknown callers leave no trace: there is nobody to attribute to.
 		w.res = failResult(err)
@@ -129,18 +194,22 @@ func (w *work) run(tx store.Txn) error {
 		err = w.artifactAction()
 	}
 	if err == errNeedPrepareErr {
-		return errNeedPrepare
+		return err
 	}
 	if err != nil {
 		if err.Code == abi.Internal || err.Code == abi.Conflict || err.Code == abi.Unavailable {
 			return err // abort: retried on conflict, reported otherwise
 		}
-		if w.dirty {
-			// Every check precedes every write; reaching here is a kernel bug.
-			// Discard the transaction rather than commit half an action.
-			return &Error{Code: abi.Internal, Msg: "failure after partial effect, discarded", Err: err}
-		}
 		w.res.fail(err)
+		w.ev.Code = w.res.Code.String()
+		w.ev.Message = w.res.Message
+		if w.dirty() || w.ran {
+			// Only an invocation fails after writing or running code: its
+			// executable (or a nested one) failed. Everything it did,
+			// nested audit events included, is rolled back; a nested
+			// failure fails the whole invocation tree.
+			return &Error{Code: err.Code, Msg: err.Msg, Err: &rollbackErr{}}
+		}
 	} else {
 		w.res.succeed()
 	}
@@ -148,10 +217,27 @@ func (w *work) run(tx store.Txn) error {
 	w.ev.Message = w.res.Message
 	w.ev.Charges = w.res.Charges
 	w.ev.Revision = w.res.Revision
-	if e := w.k.appendEvent(tx, &w.ev); e != nil {
-		return e
+	if e := w.k.appendEvent(w.tx, &w.ev); e != nil {
+		return storeErr(e)
 	}
 	w.res.Event = w.seq
+	return nil
+}
+
+// needPrepared makes sure the Evaluator accepted a.Content as a module. A
+// top-level action aborts and compiles outside the transaction; a nested one
+// compiles in place.
+func (w *work) needPrepared() *Error {
+	if w.prepared {
+		return nil
+	}
+	if w.depth == 0 {
+		return errNeedPrepareErr
+	}
+	if _, err := w.k.prepare(w.ctx, w.a.Content); err != nil {
+		return err
+	}
+	w.prepared = true
 	return nil
 }
 
@@ -237,8 +323,10 @@ func (w *work) artifactAction() *Error {
 		if a.Kind == KindEdit && a.Contract != "" {
 			return errf(abi.InvalidArgument, "edit cannot change the access contract: use set_contract")
 		}
-		if art.Type == TypeContract && a.Content != nil && !w.prepared {
-			return errNeedPrepareErr
+		if isModule(art.Type) && a.Content != nil {
+			if err := w.needPrepared(); err != nil {
+				return err
+			}
 		}
 		meta, err := mergeMeta(art.Meta, a.Metadata, a.Unset)
 		if err != nil {
@@ -249,6 +337,13 @@ func (w *work) artifactAction() *Error {
 			if err := w.checkDisk(art.CreatedBy, int64(len(a.Content))-int64(art.Size)); err != nil {
 				return err
 			}
+		}
+	case KindInvoke:
+		if art.Type != TypeExecutable {
+			return errf(abi.InvalidArgument, "%q is of type %q: only executables can be invoked", a.Target, art.Type)
+		}
+		if w.depth > w.k.cfg.MaxDepth {
+			return errf(abi.DepthExceeded, "invoke of %q at depth %d exceeds the limit of %d", a.Target, w.depth, w.k.cfg.MaxDepth)
 		}
 	case KindSetContract:
 		if a.Contract == a.Target && art.Type != TypeContract {
@@ -310,23 +405,8 @@ func (w *work) judge(id string, art *artifactRec, payload uint64) (*abi.Decision
 		return nil, err
 	}
 	act, _ := abi.ParseAction(string(a.Kind))
-	req := abi.Request{
-		Action:         act,
-		TargetExists:   true,
-		Time:           uint64(w.now),
-		Caller:         a.Caller,
-		TargetID:       id,
-		TargetType:     art.Type,
-		CreatedBy:      art.CreatedBy,
-		AccessContract: art.Contract,
-		Size:           art.Size,
-		Revision:       art.Revision,
-		Metadata:       art.Meta,
-		PayloadSize:    payload,
-		Method:         a.Method,
-		Args:           a.Args,
-		Config:         c.Meta,
-	}
+	req := requestFor(act, a.Caller, id, art, c.Meta, w.now, payload, a.Method, a.Args)
+	req.Depth = w.depth
 	caller, perr := w.principal(a.Caller)
 	if perr != nil {
 		return nil, perr
@@ -387,6 +467,7 @@ func (w *work) checkUnused(contract string) *Error {
 // settle charges the decision's cost: to the caller, or to a payer that
 // consented to this contract, and credits the payee or burns it.
 func (w *work) settle(contract string, d *abi.Decision) *Error {
+	w.payer = w.a.Caller
 	if d.Cost == 0 {
 		return nil
 	}
@@ -395,6 +476,7 @@ func (w *work) settle(contract string, d *abi.Decision) *Error {
 	if payer == "" {
 		payer = caller
 	}
+	w.payer = payer
 	var grant grantRec
 	var gkey []byte
 	if payer != caller {
@@ -477,7 +559,7 @@ func (w *work) move(from, to string, amount uint64, p *principalRec) *Error {
 }
 
 func (w *work) addCounter(k []byte, amount uint64) *Error {
-	w.dirty = true
+	w.st.writes++
 	return addCounter(w.tx, k, amount)
 }
 
@@ -512,6 +594,8 @@ func (w *work) apply(art *artifactRec) *Error {
 		w.res.Content = content
 		w.res.Revision = art.Revision
 		return nil
+	case KindInvoke:
+		return w.invoke(art)
 	case KindDelete:
 		if err := w.chargeDisk(art.CreatedBy, -int64(art.Size)); err != nil {
 			return err
@@ -591,11 +675,13 @@ func (w *work) create() *Error {
 			return err
 		}
 	}
-	if a.Type == TypeContract && !w.prepared {
-		if a.Content == nil {
-			return errf(abi.ContractInvalid, "a contract needs a wasm module as content")
+	if isModule(a.Type) {
+		if len(a.Content) == 0 {
+			return errf(abi.ContractInvalid, "a %s needs a wasm module as content", a.Type)
 		}
-		return errNeedPrepareErr
+		if err := w.needPrepared(); err != nil {
+			return err
+		}
 	}
 	if err := w.checkDisk(a.Caller, int64(len(a.Content))); err != nil {
 		return err

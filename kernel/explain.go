@@ -93,7 +93,7 @@ func (k *Kernel) Explain(ctx context.Context, a Action) (Explanation, error) {
 		ex = Explanation{Action: a}
 		// prepared: a contract's new code is not compiled here; the outcome
 		// of a deploy does not depend on it (use host Validate for that).
-		w := &work{k: k, ctx: ctx, a: &a, now: now, tx: newDryTxn(tx), prepared: true}
+		w := &work{k: k, ctx: ctx, a: &a, now: now, tx: newDryTxn(tx), prepared: true, st: &txnState{}}
 		if err := w.explain(&ex); err != nil {
 			return err
 		}

@@ -52,6 +52,12 @@ type Config struct {
 	// DefaultQuotas are a new principal's quotas; a resource left out takes
 	// its value from the package's DefaultQuotas.
 	DefaultQuotas map[Resource]int64
+	// MaxDepth bounds nested invocation: an executable invoked at depth
+	// MaxDepth may not invoke another. Default 8.
+	MaxDepth uint32
+	// InvokeTimeout bounds one executable run; the payer's remaining
+	// cpu_rate may shorten it. Default 1s.
+	InvokeTimeout time.Duration
 	// RateWindow is the length of the rolling window of renewable quotas
 	// (cpu_rate, llm_rate). Default 60s.
 	RateWindow time.Duration
@@ -94,6 +100,12 @@ func (c *Config) validate() error {
 	}
 	if c.RateWindow == 0 {
 		c.RateWindow = 60 * time.Second
+	}
+	if c.MaxDepth == 0 {
+		c.MaxDepth = 8
+	}
+	if c.InvokeTimeout <= 0 {
+		c.InvokeTimeout = time.Second
 	}
 	if c.MaxContentBytes == 0 {
 		c.MaxContentBytes = 1 << 20

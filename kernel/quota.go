@@ -249,7 +249,7 @@ func (w *work) consumeQuota() *Error {
 		}
 		// The window changes only if the transaction commits: Do's retry
 		// loop may run this closure again. Record after commit.
-		w.afterCommit = append(w.afterCommit, func() {
+		w.st.afterCommit = append(w.st.afterCommit, func() {
 			win.mu.Lock()
 			win.add(w.now, a.Amount)
 			win.mu.Unlock()

@@ -90,6 +90,10 @@ type Result struct {
 	Artifact *ArtifactInfo `json:"artifact,omitempty"`
 	Content  []byte        `json:"content,omitempty"`
 
+	// invoke: the executable's output and log lines.
+	Output []byte   `json:"output,omitempty"`
+	Logs   []string `json:"logs,omitempty"`
+
 	// QUOTA_EXCEEDED details.
 	Resource   string        `json:"resource,omitempty"`
 	Available  int64         `json:"available,omitempty"`
@@ -152,7 +156,8 @@ type Event struct {
 	To       string    `json:"to,omitempty"`
 	Resource string    `json:"resource,omitempty"`
 	Amount   int64     `json:"amount,omitempty"`
-	CPU      int64     `json:"cpu_us,omitempty"` // contract CPU charged to the caller's cpu_rate
+	CPU      int64     `json:"cpu_us,omitempty"` // contract and executable CPU charged to cpu_rate
+	Depth    uint32    `json:"depth,omitempty"`  // nesting depth: actions of an executable are 1 deeper
 	Allowed  bool      `json:"allowed"`          // the contract's answer, or true for kernel-judged actions that passed
 	Reason   string    `json:"reason,omitempty"`
 	Code     string    `json:"code"`

@@ -129,9 +129,6 @@ func (k *Kernel) validate(a *Action) *Error {
 	if a.Kind == KindEdit && a.Content == nil && len(a.Metadata) == 0 && len(a.Unset) == 0 {
 		return errf(abi.InvalidArgument, "edit changes nothing: give content, metadata or unset")
 	}
-	if a.Kind == KindInvoke {
-		return errf(abi.InvalidArgument, "invoke is not supported by this kernel version yet")
-	}
 	return nil
 }
 

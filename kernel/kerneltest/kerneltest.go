@@ -50,14 +50,42 @@ type Rule func(req *abi.Request) (abi.Decision, error)
 // string registered with Register; Prepare rejects everything else with
 // CONTRACT_INVALID. It is safe for concurrent use.
 type Evaluator struct {
-	// mu guards rules; Register writes, Prepare/Evaluate read.
-	mu    sync.RWMutex
-	rules map[[32]byte]Rule
-	calls atomic.Int64
+	// mu guards rules and programs; Register* write, the rest read.
+	mu       sync.RWMutex
+	rules    map[[32]byte]Rule
+	programs map[[32]byte]Program
+	calls    atomic.Int64
 }
 
+// Program is an executable written as a Go function, for the fake
+// Evaluator's Invoke: it gets the invoke request and the kernel's host calls.
+// Returning an error is a trap.
+type Program func(req *abi.Request, calls abi.HostCalls) (abi.InvokeResult, error)
+
 // NewEvaluator returns an empty fake evaluator.
-func NewEvaluator() *Evaluator { return &Evaluator{rules: map[[32]byte]Rule{}} }
+func NewEvaluator() *Evaluator {
+	return &Evaluator{rules: map[[32]byte]Rule{}, programs: map[[32]byte]Program{}}
+}
+
+// RegisterExecutable makes code a valid executable module running program.
+func (e *Evaluator) RegisterExecutable(code []byte, program Program) {
+	e.mu.Lock()
+	e.programs[sha256.Sum256(code)] = program
+	e.mu.Unlock()
+}
+
+// Invoke implements kernel.Invoker.
+func (e *Evaluator) Invoke(_ context.Context, h [32]byte, req *abi.Request, _ abi.Limits, calls abi.HostCalls) (abi.InvokeResult, abi.Usage, error) {
+	e.calls.Add(1)
+	e.mu.RLock()
+	p, ok := e.programs[h]
+	e.mu.RUnlock()
+	if !ok {
+		return abi.InvokeResult{}, abi.Usage{}, errors.New("kerneltest: executable not prepared")
+	}
+	r, err := p(req, calls)
+	return r, abi.Usage{CPU: time.Microsecond}, err
+}
 
 // Register makes code a valid module that decides with rule.
 func (e *Evaluator) Register(code []byte, rule Rule) {
@@ -82,8 +110,9 @@ func (e *Evaluator) Prepare(_ context.Context, wasm []byte) ([32]byte, error) {
 	h := sha256.Sum256(wasm)
 	e.mu.RLock()
 	_, ok := e.rules[h]
+	_, isProgram := e.programs[h]
 	e.mu.RUnlock()
-	if !ok {
+	if !ok && !isProgram {
 		return h, &CodedError{abi.ContractInvalid, fmt.Sprintf("unregistered fake module %.20q", wasm)}
 	}
 	return h, nil
@@ -190,6 +219,16 @@ func (w *World) Deploy(t testing.TB, caller, id, governor string, rule Rule) {
 	w.Eval.Register(code, rule)
 	res := w.K.Do(context.Background(), kernel.Action{Kind: kernel.KindWrite, Caller: caller, Target: id, Type: kernel.TypeContract, Contract: governor, Content: code})
 	require.True(t, res.OK, "deploy %s: %s", id, res.Message)
+}
+
+// DeployExecutable creates executable id as caller, governed by contract,
+// running program. The fake module bytes are "exe:"+id.
+func (w *World) DeployExecutable(t testing.TB, caller, id, contract string, program Program) {
+	t.Helper()
+	code := []byte("exe:" + id)
+	w.Eval.RegisterExecutable(code, program)
+	res := w.K.Do(context.Background(), kernel.Action{Kind: kernel.KindWrite, Caller: caller, Target: id, Type: kernel.TypeExecutable, Contract: contract, Content: code})
+	require.True(t, res.OK, "deploy executable %s: %s", id, res.Message)
 }
 
 // Principal creates principal id with balance.

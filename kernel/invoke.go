@@ -1,0 +1,227 @@
+package kernel
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/kernelhost/kernelhost/abi"
+)
+
+// Invoker is implemented by Evaluators that can run executables (package
+// host's Host does). An executable's module exports kh_invoke; while it runs
+// it may call back into the kernel through calls.
+type Invoker interface {
+	Invoke(ctx context.Context, hash [32]byte, req *abi.Request, lim abi.Limits, calls abi.HostCalls) (abi.InvokeResult, abi.Usage, error)
+}
+
+func isModule(typ string) bool { return typ == TypeContract || typ == TypeExecutable }
+
+// Limits of one invocation's host calls.
+const (
+	maxHostCalls = 10_000 // kernel calls per invocation, nested ones included
+	maxLogLines  = 64     // log lines kept per invocation
+	maxLogLine   = 1024   // bytes kept per log line
+)
+
+// invoke runs the executable art after its access contract allowed the
+// invocation and its cost was settled. Everything it does through host calls
+// happens in this action's transaction: if it traps, times out or returns an
+// error, all of it is rolled back.
+func (w *work) invoke(art *artifactRec) *Error {
+	a := w.a
+	inv, ok := w.k.ev.(Invoker)
+	if !ok {
+		return errf(abi.InvalidArgument, "this kernel's evaluator cannot run executables")
+	}
+	if err := w.k.ensurePrepared(w.ctx, w.tx, a.Target, art.Hash); err != nil {
+		return err
+	}
+	// CPU and memory come from whoever pays for the invocation.
+	p, err := w.principal(w.payer)
+	if err != nil {
+		return err
+	}
+	memIdx, _ := Memory.index()
+	if p.Quota[memIdx] == 0 {
+		return w.quotaErr(Memory, 0, 0, "memory quota of %q is 0: no executable can run for it", w.payer)
+	}
+	got, release, qerr := w.reserveRate(w.payer, &p, CPURate, w.k.cfg.InvokeTimeout.Microseconds())
+	if qerr != nil {
+		return qerr
+	}
+	req := requestFor(abi.ActionInvoke, a.Caller, a.Target, art, nil, w.now, 0, a.Method, a.Args)
+	req.Depth = w.depth
+	calls := &hostCalls{w: w, self: a.Target}
+	lim := abi.Limits{Timeout: time.Duration(got) * time.Microsecond, MemoryBytes: uint64(p.Quota[memIdx])}
+	w.ran = true
+	out, usage, ierr := inv.Invoke(w.ctx, art.Hash, &req, lim, calls)
+	cpu := min(max((usage.CPU+time.Microsecond-1).Microseconds(), 1), got)
+	release(cpu)
+	w.ev.CPU += cpu
+	w.res.Logs = calls.logs
+	if calls.fatal != nil {
+		// A nested action failed in a way that leaves the transaction
+		// unusable: a storage fault or conflict (Do retries or reports it),
+		// or a nested invocation that failed after writing.
+		return calls.fatal
+	}
+	if ierr != nil {
+		code := codeOf(ierr)
+		if code == abi.OK || code == abi.Internal || code == abi.ContractFailed {
+			code = abi.ExecutionFailed
+		}
+		return &Error{Code: code, Msg: fmt.Sprintf("executable %s failed; its writes are rolled back", a.Target), Err: ierr}
+	}
+	if !out.OK {
+		return errf(abi.ExecutionFailed, "executable %s returned an error; its writes are rolled back: %s", a.Target, truncate(out.Output, abi.MaxReasonLen))
+	}
+	w.res.Output = out.Output
+	w.res.Revision = art.Revision
+	return nil
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}
+
+// hostCalls serves one invocation's calls into the kernel. Every request is
+// performed as the invocation's caller (or, with as_self, as the executable
+// itself when it has standing), as an ordinary action judged by its target's
+// contract and quotas: an executable can do nothing its caller could not.
+//
+// A hostCalls is used by one invocation on one goroutine.
+type hostCalls struct {
+	w     *work  // the invoke action
+	self  string // the executable's id
+	calls int
+	logs  []string
+	fatal *Error // set once the transaction can no longer commit
+}
+
+// hostRequest is the JSON an executable sends: an action, or a query.
+type hostRequest struct {
+	// Action is a kernel action in DecodeAction's format.
+	Action json.RawMessage `json:"action,omitempty"`
+	// AsSelf performs Action as the executable's own principal.
+	AsSelf bool `json:"as_self,omitempty"`
+	// Query is "balance" or "quota" (about Principal; Resource optional).
+	Query     string `json:"query,omitempty"`
+	Principal string `json:"principal,omitempty"`
+	Resource  string `json:"resource,omitempty"`
+}
+
+// hostResponse answers a query; actions answer with their Result.
+type hostResponse struct {
+	OK        bool          `json:"ok"`
+	ErrorCode string        `json:"error_code,omitempty"`
+	Message   string        `json:"message,omitempty"`
+	Balance   *uint64       `json:"balance,omitempty"`
+	Quotas    []QuotaStatus `json:"quotas,omitempty"`
+}
+
+func (h *hostCalls) Log(msg []byte) {
+	if len(h.logs) < maxLogLines {
+		h.logs = append(h.logs, truncate(msg, maxLogLine))
+	}
+}
+
+func (h *hostCalls) Call(b []byte) []byte {
+	res := h.call(b)
+	out, err := json.Marshal(res)
+	if err != nil {
+		out, _ = json.Marshal(failResult(&Error{Code: abi.Internal, Msg: "encode result", Err: err}))
+	}
+	return out
+}
+
+func (h *hostCalls) call(b []byte) any {
+	if h.fatal != nil {
+		return failResult(errf(h.fatal.Code, "the invocation is failing: %s", h.fatal.Msg))
+	}
+	if h.calls++; h.calls > maxHostCalls {
+		return failResult(errf(abi.InvalidArgument, "more than %d kernel calls in one invocation", maxHostCalls))
+	}
+	var req hostRequest
+	if err := json.Unmarshal(b, &req); err != nil {
+		return failResult(&Error{Code: abi.InvalidArgument, Msg: "host call is not valid JSON", Err: err})
+	}
+	caller := h.w.a.Caller
+	switch {
+	case req.Query != "" && req.Action == nil:
+		return h.query(&req)
+	case req.Action != nil && req.Query == "":
+	default:
+		return failResult(errf(abi.InvalidArgument, `a host call has either "action" or "query"`))
+	}
+	a, err := DecodeAction(req.Action)
+	if err != nil {
+		return failResult(asError(err))
+	}
+	if req.AsSelf {
+		caller = h.self
+	}
+	a.Caller = caller
+	if verr := h.w.k.validate(&a); verr != nil {
+		return failResult(verr)
+	}
+	child := h.w.child(&a)
+	if ferr := child.exec(); ferr != nil {
+		if ferr == errNeedPrepareErr {
+			ferr = errf(abi.Internal, "nested module was not prepared")
+		}
+		// The transaction now holds effects of a failed nested invocation
+		// (or cannot commit at all): the whole invocation fails.
+		h.fatal = &Error{Code: ferr.Code, Msg: fmt.Sprintf("nested %s of %q failed: %s", a.Kind, a.Target, ferr.Msg), Err: ferr.Err}
+		return failResult(h.fatal)
+	}
+	return child.res
+}
+
+func (h *hostCalls) query(req *hostRequest) hostResponse {
+	if req.Query != "balance" && req.Query != "quota" {
+		return hostResponse{ErrorCode: abi.InvalidArgument.String(), Message: fmt.Sprintf("unknown query %q: use balance or quota", req.Query)}
+	}
+	p, err := h.w.principal(req.Principal)
+	if err != nil {
+		return hostResponse{ErrorCode: err.Code.String(), Message: err.Msg}
+	}
+	switch req.Query {
+	case "balance":
+		bal := p.Balance
+		return hostResponse{OK: true, Balance: &bal}
+	case "quota":
+		rs := Resources
+		if req.Resource != "" {
+			if _, ok := Resource(req.Resource).index(); !ok {
+				return hostResponse{ErrorCode: abi.InvalidArgument.String(), Message: fmt.Sprintf("unknown resource %q", req.Resource)}
+			}
+			rs = []Resource{Resource(req.Resource)}
+		}
+		out := hostResponse{OK: true}
+		for _, r := range rs {
+			out.Quotas = append(out.Quotas, h.w.k.status(req.Principal, &p, r, h.w.now))
+		}
+		return out
+	default:
+		return hostResponse{ErrorCode: abi.InvalidArgument.String(), Message: fmt.Sprintf("unknown query %q: use balance or quota", req.Query)}
+	}
+}
+
+// child prepares a nested action in w's transaction, one level deeper.
+func (w *work) child(a *Action) *work {
+	seq := w.k.seq.begin()
+	w.st.seqs = append(w.st.seqs, seq)
+	return &work{k: w.k, ctx: w.ctx, a: a, now: w.now, seq: seq, tx: w.tx, st: w.st, depth: w.depth + 1}
+}
+
+func asError(err error) *Error {
+	if ke, ok := err.(*Error); ok {
+		return ke
+	}
+	return &Error{Code: codeOf(err), Msg: err.Error()}
+}
