@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/server"
+)
+
+func newServeCmd(g *globals) *cobra.Command {
+	var addr string
+	var timeout, grace time.Duration
+	cmd := &cobra.Command{
+		Use:   "serve [--addr HOST:PORT]",
+		Short: "Serve the HTTP API (see docs/http.md)",
+		Long: `serve opens the world and answers the HTTP API: JSON under /v1, bearer tokens
+(from init and 'principal create'), /healthz and /metrics (Prometheus text).
+The caller of every action is the principal whose token authenticated it.
+
+On SIGINT or SIGTERM it stops accepting connections, finishes the requests
+in flight (up to --grace), then closes the world. Logs are structured
+(log/slog) on stderr; --log-level info logs every request.`,
+		Example: `  kernelhost serve
+  kernelhost serve --addr 0.0.0.0:8080 --log-level info
+  curl -s -H "Authorization: Bearer $TOKEN" localhost:8080/v1/principals`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			w, err := g.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer func() {
+				if err := w.close(); err != nil {
+					g.log.Error("close world", "err", err)
+				}
+			}()
+			srv, err := server.New(server.Config{Kernel: w.k, Auth: w.auth, Pools: w.host, Logger: g.log, RequestTimeout: timeout})
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w: pick another --addr", addr, err)
+			}
+			hs := &http.Server{
+				Handler:           srv,
+				ReadHeaderTimeout: 10 * time.Second,
+				ReadTimeout:       timeout + 10*time.Second,
+				WriteTimeout:      timeout + 10*time.Second,
+				IdleTimeout:       2 * time.Minute,
+				MaxHeaderBytes:    64 << 10,
+				ErrorLog:          nil,
+			}
+			errc := make(chan error, 1)
+			go func() { errc <- hs.Serve(ln) }()
+			g.log.Warn("serving", "addr", ln.Addr().String(), "data_dir", w.dir)
+			fmt.Fprintf(g.errOut, "kernelhost: serving %s on http://%s (Ctrl-C to stop)\n", w.dir, ln.Addr())
+			select {
+			case err := <-errc:
+				return fmt.Errorf("serve: %w", err)
+			case <-ctx.Done():
+			}
+			g.log.Warn("shutting down: finishing requests in flight", "grace", grace)
+			sctx, cancel := context.WithTimeout(context.Background(), grace)
+			defer cancel()
+			if err := hs.Shutdown(sctx); err != nil {
+				return fmt.Errorf("shutdown: %w", err)
+			}
+			if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve: %w", err)
+			}
+			fmt.Fprintln(g.errOut, "kernelhost: stopped")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
+	cmd.Flags().DurationVar(&timeout, "request-timeout", server.DefaultRequestTimeout, "bound on one request's kernel work")
+	cmd.Flags().DurationVar(&grace, "grace", 30*time.Second, "how long shutdown waits for requests in flight")
+	return cmd
+}

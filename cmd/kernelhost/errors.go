@@ -1,0 +1,9 @@
+package main
+
+import (
+	"errors"
+
+	"github.com/kernelhost/kernelhost/kernel"
+)
+
+func asKernel(err error, ke **kernel.Error) bool { return errors.As(err, ke) }

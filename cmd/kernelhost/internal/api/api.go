@@ -1,0 +1,224 @@
+// Package api defines the JSON shapes kernelhost shows to people and
+// programs, shared by the CLI's --output json and the HTTP API: results,
+// decisions, explanations and errors, with snake_case names throughout.
+package api
+
+import (
+	"errors"
+	"net/http"
+	"time"
+	"unicode/utf8"
+
+	"github.com/kernelhost/kernelhost/abi"
+	"github.com/kernelhost/kernelhost/kernel"
+)
+
+// Error is the body of every failed response, and of every failure the CLI
+// prints in JSON. ErrorCode is a stable abi code name.
+type Error struct {
+	OK        bool   `json:"ok"` // always false
+	ErrorCode string `json:"error_code"`
+	Category  string `json:"error_category"`
+	Retriable bool   `json:"retriable"`
+	Message   string `json:"message"`
+}
+
+// NewError returns the Error for code with message msg.
+func NewError(code abi.Code, msg string) Error {
+	return Error{ErrorCode: code.String(), Category: string(code.Category()), Retriable: code.Retriable(), Message: msg}
+}
+
+// ErrorOf returns the Error for err: its kernel code when it carries one
+// (a *kernel.Error or anything with Code() abi.Code), else INTERNAL.
+func ErrorOf(err error) Error {
+	return NewError(CodeOf(err), err.Error())
+}
+
+// CodeOf extracts err's stable code, or INTERNAL.
+func CodeOf(err error) abi.Code {
+	if err == nil {
+		return abi.OK
+	}
+	var ke *kernel.Error
+	if errors.As(err, &ke) {
+		return ke.Code
+	}
+	var coded interface{ Code() abi.Code }
+	if errors.As(err, &coded) {
+		return coded.Code()
+	}
+	return abi.Internal
+}
+
+// Decision is a contract's answer.
+type Decision struct {
+	Allowed bool   `json:"allowed"`
+	Cost    uint64 `json:"cost"`
+	Payer   string `json:"payer,omitempty"` // empty: the caller pays
+	Payee   string `json:"payee,omitempty"` // empty: the cost is burned
+	Reason  string `json:"reason,omitempty"`
+}
+
+// DecisionOf converts d; nil stays nil.
+func DecisionOf(d *abi.Decision) *Decision {
+	if d == nil {
+		return nil
+	}
+	return &Decision{Allowed: d.Allowed, Cost: d.Cost, Payer: d.Payer, Payee: d.Payee, Reason: d.Reason}
+}
+
+// Result is the outcome of one action: kernel.Result with a snake_case
+// decision, the content also as text when it is valid UTF-8, and the retry
+// delay in seconds.
+type Result struct {
+	OK        bool   `json:"ok"`
+	ErrorCode string `json:"error_code,omitempty"`
+	Category  string `json:"error_category,omitempty"`
+	Retriable bool   `json:"retriable"`
+	Message   string `json:"message,omitempty"`
+
+	Decision *Decision       `json:"decision,omitempty"`
+	Charges  []kernel.Charge `json:"charges,omitempty"`
+	Revision uint64          `json:"revision,omitempty"`
+	Event    uint64          `json:"event,omitempty"`
+
+	Artifact *kernel.ArtifactInfo `json:"artifact,omitempty"`
+	Content  []byte               `json:"content,omitempty"` // base64 in JSON
+	Text     *string              `json:"text,omitempty"`    // the content, when valid UTF-8
+
+	Resource          string  `json:"resource,omitempty"`
+	Available         int64   `json:"available,omitempty"`
+	RetryAfterSeconds float64 `json:"retry_after_seconds,omitempty"`
+}
+
+// ResultOf converts r.
+func ResultOf(r kernel.Result) Result {
+	out := Result{
+		OK: r.OK, ErrorCode: r.ErrorCode, Category: string(r.Category), Retriable: r.Retriable, Message: r.Message,
+		Decision: DecisionOf(r.Decision), Charges: r.Charges, Revision: r.Revision, Event: r.Event,
+		Artifact: r.Artifact, Content: r.Content,
+		Resource: r.Resource, Available: r.Available, RetryAfterSeconds: r.RetryAfter.Seconds(),
+	}
+	if r.Content != nil && utf8.Valid(r.Content) {
+		s := string(r.Content)
+		out.Text = &s
+	}
+	return out
+}
+
+// Request is what an access contract saw (abi.Request), for people.
+type Request struct {
+	Action         string            `json:"action"`
+	Time           time.Time         `json:"time"`
+	Depth          uint32            `json:"depth"`
+	Caller         string            `json:"caller"`
+	TargetID       string            `json:"target_id"`
+	TargetExists   bool              `json:"target_exists"`
+	TargetType     string            `json:"target_type"`
+	CreatedBy      string            `json:"created_by"`
+	AccessContract string            `json:"access_contract"`
+	Size           uint64            `json:"size"`
+	Revision       uint64            `json:"revision"`
+	Metadata       map[string]string `json:"metadata"`
+	PayloadSize    uint64            `json:"payload_size"`
+	Method         string            `json:"method,omitempty"`
+	Args           []byte            `json:"args,omitempty"`
+	Config         map[string]string `json:"config"`
+}
+
+// RequestOf converts r; nil stays nil.
+func RequestOf(r *abi.Request) *Request {
+	if r == nil {
+		return nil
+	}
+	return &Request{
+		Action: r.Action.String(), Time: time.Unix(0, int64(r.Time)).UTC(), Depth: r.Depth,
+		Caller: r.Caller, TargetID: r.TargetID, TargetExists: r.TargetExists, TargetType: r.TargetType,
+		CreatedBy: r.CreatedBy, AccessContract: r.AccessContract, Size: r.Size, Revision: r.Revision,
+		Metadata: kvMap(r.Metadata), PayloadSize: r.PayloadSize, Method: r.Method, Args: r.Args,
+		Config: kvMap(r.Config),
+	}
+}
+
+func kvMap(kvs []abi.KV) map[string]string {
+	m := make(map[string]string, len(kvs))
+	for _, kv := range kvs {
+		m[kv.Key] = kv.Value
+	}
+	return m
+}
+
+// Explanation is kernel.Explanation for people, plus the time Explain took.
+type Explanation struct {
+	Caller           string    `json:"caller"`
+	Kind             string    `json:"kind"`
+	Target           string    `json:"target"`
+	Contract         string    `json:"contract,omitempty"`
+	ContractSHA256   string    `json:"contract_sha256,omitempty"`
+	TargetReadable   bool      `json:"target_readable"`
+	ContractReadable bool      `json:"contract_readable"`
+	Redacted         []string  `json:"redacted,omitempty"`
+	Notes            []string  `json:"notes,omitempty"`
+	Request          *Request  `json:"request,omitempty"`
+	Decision         *Decision `json:"decision,omitempty"`
+	// ContractSeconds is the wall time of the contract's run of the action;
+	// ElapsedSeconds the whole explanation's, read checks included.
+	ContractSeconds float64 `json:"contract_seconds"`
+	ContractMemory  uint64  `json:"contract_memory_bytes,omitempty"`
+	ElapsedSeconds  float64 `json:"elapsed_seconds"`
+	// Outcome is what the action would do now: the charges settlement would
+	// apply, or the failure.
+	Outcome Result `json:"outcome"`
+}
+
+// ExplanationOf converts ex, which took elapsed.
+func ExplanationOf(ex kernel.Explanation, caller string, elapsed time.Duration) Explanation {
+	out := Explanation{
+		Caller: caller, Kind: string(ex.Action.Kind), Target: ex.Action.Target,
+		Contract: ex.Contract, ContractSHA256: ex.ContractHash,
+		TargetReadable: ex.TargetReadable, ContractReadable: ex.ContractReadable, Redacted: ex.Redacted,
+		Request: RequestOf(ex.Request), Decision: DecisionOf(ex.Decision),
+		ContractSeconds: ex.Usage.CPU.Seconds(), ContractMemory: ex.Usage.MemoryBytes,
+		ElapsedSeconds: elapsed.Seconds(), Outcome: ResultOf(ex.Outcome),
+	}
+	for _, r := range ex.Redacted {
+		switch r {
+		case "metadata":
+			out.Notes = append(out.Notes, "metadata omitted: "+caller+" may not read "+ex.Action.Target)
+		case "config":
+			out.Notes = append(out.Notes, "config omitted: "+caller+" may not read the contract "+ex.Contract)
+		}
+	}
+	if ex.Request == nil {
+		out.Notes = append(out.Notes, "no contract ran: the kernel judges this alone")
+	}
+	out.Notes = append(out.Notes, "nothing was changed, charged or recorded")
+	return out
+}
+
+// HTTPStatus maps a code to the HTTP status the API answers with.
+func HTTPStatus(c abi.Code) int {
+	switch c {
+	case abi.OK:
+		return http.StatusOK
+	case abi.InvalidArgument, abi.ImmutableField, abi.ContractInvalid, abi.DepthExceeded:
+		return http.StatusBadRequest
+	case abi.Unauthenticated:
+		return http.StatusUnauthorized
+	case abi.InsufficientFunds:
+		return http.StatusPaymentRequired
+	case abi.PermissionDenied, abi.PayerNotAuthorized, abi.KernelProtected,
+		abi.ContractFailed, abi.ContractTimeout, abi.OutOfFuel:
+		return http.StatusForbidden // denied, the contract failing closed included
+	case abi.NotFound:
+		return http.StatusNotFound
+	case abi.AlreadyExists, abi.ContractInUse, abi.Conflict:
+		return http.StatusConflict
+	case abi.QuotaExceeded:
+		return http.StatusTooManyRequests
+	case abi.Unavailable:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}

@@ -1,0 +1,524 @@
+// Package server is kernelhost's HTTP API: JSON under /v1, bearer-token
+// authentication, /healthz and /metrics. See docs/http.md.
+//
+// The caller of every action is the principal whose token authenticated the
+// request; it is never read from the request body (kernel.DecodeAction
+// rejects a "caller" field). The admin token acts as no principal: it may
+// only create principals, mint scrip and set quotas.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kernelhost/kernelhost/abi"
+	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/api"
+	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/auth"
+	"github.com/kernelhost/kernelhost/host"
+	"github.com/kernelhost/kernelhost/kernel"
+)
+
+// Defaults of Config.
+const (
+	DefaultRequestTimeout = 30 * time.Second
+	DefaultMaxBodyBytes   = kernel.MaxActionJSON
+	// MaxEventsPerPage caps GET /v1/events?limit=.
+	MaxEventsPerPage = 1000
+)
+
+// Pools reports the host's instance pools; *host.Host implements it.
+type Pools interface{ Stats() host.Stats }
+
+// Config configures a Server. Zero values mean the documented defaults.
+type Config struct {
+	// Required.
+
+	// Kernel runs the actions. The server does not close it.
+	Kernel *kernel.Kernel
+	// Auth authenticates bearer tokens and issues new principals' tokens.
+	Auth *auth.Store
+
+	// Usually changed.
+
+	// Pools, when set, feeds the pool gauges of /metrics.
+	Pools Pools
+	// Logger receives one line per request. Nil discards.
+	Logger *slog.Logger
+	// RequestTimeout bounds the kernel work of one request. Default 30s.
+	RequestTimeout time.Duration
+	// MaxBodyBytes bounds a request body. Default kernel.MaxActionJSON.
+	MaxBodyBytes int64
+	// Now measures latencies. Default time.Now.
+	Now func() time.Time
+}
+
+// Server is the HTTP API. It is safe for concurrent use.
+type Server struct {
+	cfg     Config
+	mux     *http.ServeMux
+	metrics *metrics
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.Kernel == nil || cfg.Auth == nil {
+		return nil, errors.New("server: Config.Kernel and Config.Auth are required")
+	}
+	if cfg.RequestTimeout < 0 || cfg.MaxBodyBytes < 0 {
+		return nil, errors.New("server: negative limit in Config")
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), metrics: newMetrics()}
+	s.routes()
+	return s, nil
+}
+
+// methods dispatches by HTTP method, answering others with a JSON 405.
+type methods map[string]http.HandlerFunc
+
+func (m methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h, ok := m[r.Method]; ok {
+		h(w, r)
+		return
+	}
+	if r.Method == http.MethodHead {
+		if h, ok := m[http.MethodGet]; ok {
+			h(w, r)
+			return
+		}
+	}
+	allow := make([]string, 0, len(m))
+	for k := range m {
+		allow = append(allow, k)
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	writeError(w, http.StatusMethodNotAllowed, api.NewError(abi.InvalidArgument, fmt.Sprintf("%s is not allowed on %s: use %s", r.Method, r.URL.Path, strings.Join(allow, " or "))))
+}
+
+func (s *Server) routes() {
+	s.mux.Handle("/healthz", methods{http.MethodGet: s.healthz})
+	s.mux.Handle("/metrics", methods{http.MethodGet: s.metricsHandler})
+	s.mux.Handle("/v1/actions", methods{http.MethodPost: s.principal(s.postAction)})
+	s.mux.Handle("/v1/explain", methods{http.MethodPost: s.principal(s.postExplain)})
+	s.mux.Handle("/v1/artifacts/{id...}", methods{http.MethodGet: s.principal(s.getArtifact)})
+	s.mux.Handle("/v1/principals", methods{
+		http.MethodGet:  s.anyone(s.listPrincipals),
+		http.MethodPost: s.admin(s.createPrincipal),
+	})
+	s.mux.Handle("/v1/principals/{id}", methods{http.MethodGet: s.anyone(s.getPrincipal)})
+	s.mux.Handle("/v1/mint", methods{http.MethodPost: s.admin(s.mint)})
+	s.mux.Handle("/v1/events", methods{http.MethodGet: s.anyone(s.events)})
+	s.quotaRoutes()
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, api.NewError(abi.NotFound, fmt.Sprintf("no endpoint %s: see docs/http.md", r.URL.Path)))
+	})
+}
+
+// statusWriter remembers the status written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// ServeHTTP serves one request under the request timeout, logging it and
+// turning a panic into a JSON 500.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := s.cfg.Now()
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.cfg.Logger.Error("panic serving request", "path", r.URL.Path, "panic", fmt.Sprint(p))
+			if sw.status == 0 {
+				writeError(sw, http.StatusInternalServerError, api.NewError(abi.Internal, "internal error"))
+			}
+		}
+		s.metrics.request(sw.status)
+		s.cfg.Logger.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+			"duration", s.cfg.Now().Sub(start), "remote", r.RemoteAddr)
+	}()
+	s.mux.ServeHTTP(sw, r.WithContext(ctx))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(api.NewError(abi.Internal, "encode response: "+err.Error()))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func writeError(w http.ResponseWriter, status int, e api.Error) {
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="kernelhost"`)
+	}
+	writeJSON(w, status, e)
+}
+
+// writeErr writes err with the status of its code.
+func writeErr(w http.ResponseWriter, err error) {
+	e := api.ErrorOf(err)
+	c, _ := abi.ParseCode(e.ErrorCode)
+	writeError(w, api.HTTPStatus(c), e)
+}
+
+// identity authenticates r's bearer token.
+func (s *Server) identity(r *http.Request) (auth.Identity, *api.Error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		e := api.NewError(abi.Unauthenticated, "missing bearer token: send 'Authorization: Bearer <token>'")
+		return auth.Identity{}, &e
+	}
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		e := api.NewError(abi.Unauthenticated, "malformed Authorization header: send 'Authorization: Bearer <token>'")
+		return auth.Identity{}, &e
+	}
+	id, ok := s.cfg.Auth.Authenticate(strings.TrimSpace(tok))
+	if !ok {
+		e := api.NewError(abi.Unauthenticated, "unknown or revoked token")
+		return auth.Identity{}, &e
+	}
+	return id, nil
+}
+
+// principal admits requests authenticated as a principal and passes it on.
+func (s *Server) principal(h func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, e := s.identity(r)
+		if e != nil {
+			writeError(w, http.StatusUnauthorized, *e)
+			return
+		}
+		if id.Admin {
+			writeError(w, http.StatusForbidden, api.NewError(abi.PermissionDenied, "the admin token acts as no principal: use a principal's token for actions"))
+			return
+		}
+		h(w, r, id.Principal)
+	}
+}
+
+// admin admits requests authenticated with the admin token.
+func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, e := s.identity(r)
+		if e != nil {
+			writeError(w, http.StatusUnauthorized, *e)
+			return
+		}
+		if !id.Admin {
+			writeError(w, http.StatusForbidden, api.NewError(abi.PermissionDenied, "this endpoint needs the admin token"))
+			return
+		}
+		h(w, r)
+	}
+}
+
+// anyone admits any authenticated request.
+func (s *Server) anyone(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, e := s.identity(r); e != nil {
+			writeError(w, http.StatusUnauthorized, *e)
+			return
+		}
+		h(w, r)
+	}
+}
+
+// readBody reads r's body within MaxBodyBytes, writing the error response
+// itself when it fails.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, api.NewError(abi.InvalidArgument,
+				fmt.Sprintf("request body exceeds %d bytes: send smaller content", s.cfg.MaxBodyBytes)))
+			return nil, false
+		}
+		writeError(w, http.StatusBadRequest, api.NewError(abi.InvalidArgument, "read request body: "+err.Error()))
+		return nil, false
+	}
+	return b, true
+}
+
+// decodeJSON decodes a small admin body strictly into v.
+func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	b, ok := s.readBody(w, r)
+	if !ok {
+		return false
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, api.NewError(abi.InvalidArgument, "malformed JSON body: "+err.Error()))
+		return false
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, api.NewError(abi.InvalidArgument, "trailing data after the JSON body"))
+		return false
+	}
+	return true
+}
+
+// do runs a as caller, recording metrics, and writes the result.
+func (s *Server) do(w http.ResponseWriter, r *http.Request, a kernel.Action) {
+	start := s.cfg.Now()
+	res := s.cfg.Kernel.Do(r.Context(), a)
+	s.metrics.action(string(a.Kind), res.Code.String(), s.cfg.Now().Sub(start))
+	if res.Code == abi.QuotaExceeded && res.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(res.RetryAfter.Seconds())), 10))
+	}
+	writeJSON(w, api.HTTPStatus(res.Code), api.ResultOf(res))
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.cfg.Kernel.Totals(r.Context()); err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+}
+
+func (s *Server) metricsHandler(w http.ResponseWriter, r *http.Request) {
+	var pools *host.Stats
+	if s.cfg.Pools != nil {
+		st := s.cfg.Pools.Stats()
+		pools = &st
+	}
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	if err := s.metrics.write(w, pools); err != nil {
+		s.cfg.Logger.Warn("write metrics", "err", err)
+	}
+}
+
+func (s *Server) postAction(w http.ResponseWriter, r *http.Request, caller string) {
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return
+	}
+	a, err := kernel.DecodeAction(body)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	a.Caller = caller // bound by authentication, never by the body
+	s.do(w, r, a)
+}
+
+func (s *Server) postExplain(w http.ResponseWriter, r *http.Request, caller string) {
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return
+	}
+	a, err := kernel.DecodeAction(body)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	a.Caller = caller
+	start := s.cfg.Now()
+	ex, err := s.cfg.Kernel.Explain(r.Context(), a)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.ExplanationOf(ex, caller, s.cfg.Now().Sub(start)))
+}
+
+func (s *Server) getArtifact(w http.ResponseWriter, r *http.Request, caller string) {
+	a := kernel.Action{Kind: kernel.KindRead, Caller: caller, Target: r.PathValue("id")}
+	if r.URL.Query().Get("format") != "raw" {
+		s.do(w, r, a)
+		return
+	}
+	start := s.cfg.Now()
+	res := s.cfg.Kernel.Do(r.Context(), a)
+	s.metrics.action(string(a.Kind), res.Code.String(), s.cfg.Now().Sub(start))
+	if !res.OK {
+		writeJSON(w, api.HTTPStatus(res.Code), api.ResultOf(res))
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("X-Kernelhost-Revision", strconv.FormatUint(res.Revision, 10))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(res.Content)
+}
+
+func (s *Server) listPrincipals(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.cfg.Kernel.Principals(r.Context())
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if ps == nil {
+		ps = []kernel.Principal{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"principals": ps})
+}
+
+// PrincipalView is the body of GET /v1/principals/{id}.
+type PrincipalView struct {
+	kernel.Principal
+	Quotas []kernel.QuotaStatus `json:"quotas,omitempty"`
+}
+
+func (s *Server) getPrincipal(w http.ResponseWriter, r *http.Request) {
+	v, err := s.principalView(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// CreatePrincipalRequest is the body of POST /v1/principals.
+type CreatePrincipalRequest struct {
+	ID      string `json:"id"`
+	Balance int64  `json:"balance"`
+}
+
+// CreatePrincipalResponse is the answer to POST /v1/principals. Token is
+// shown this once.
+type CreatePrincipalResponse struct {
+	OK        bool             `json:"ok"`
+	Principal kernel.Principal `json:"principal"`
+	Token     string           `json:"token"`
+}
+
+func (s *Server) createPrincipal(w http.ResponseWriter, r *http.Request) {
+	var req CreatePrincipalRequest
+	if !s.decodeJSON(w, r, &req) {
+		return
+	}
+	if req.Balance < 0 {
+		writeError(w, http.StatusBadRequest, api.NewError(abi.InvalidArgument, "balance must not be negative"))
+		return
+	}
+	if err := s.cfg.Kernel.CreatePrincipal(r.Context(), req.ID, uint64(req.Balance)); err != nil {
+		writeErr(w, err)
+		return
+	}
+	tok, err := s.cfg.Auth.Issue(req.ID)
+	if err != nil {
+		s.cfg.Logger.Error("issue token", "principal", req.ID, "err", err)
+		writeError(w, http.StatusInternalServerError, api.NewError(abi.Internal,
+			fmt.Sprintf("principal %q was created but its token could not be saved: run 'kernelhost principal token %s' on the server", req.ID, req.ID)))
+		return
+	}
+	p, err := s.cfg.Kernel.Principal(r.Context(), req.ID)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	s.cfg.Logger.Info("principal created", "principal", req.ID, "balance", req.Balance)
+	writeJSON(w, http.StatusCreated, CreatePrincipalResponse{OK: true, Principal: p, Token: tok})
+}
+
+// MintRequest is the body of POST /v1/mint.
+type MintRequest struct {
+	ID     string `json:"id"`
+	Amount int64  `json:"amount"`
+}
+
+func (s *Server) mint(w http.ResponseWriter, r *http.Request) {
+	var req MintRequest
+	if !s.decodeJSON(w, r, &req) {
+		return
+	}
+	if err := s.cfg.Kernel.Mint(r.Context(), req.ID, req.Amount); err != nil {
+		writeErr(w, err)
+		return
+	}
+	p, err := s.cfg.Kernel.Principal(r.Context(), req.ID)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	s.cfg.Logger.Info("minted", "principal", req.ID, "amount", req.Amount)
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "principal": p})
+}
+
+// EventsResponse is the answer to GET /v1/events. Next is the since to ask
+// with for the events after these.
+type EventsResponse struct {
+	Events []kernel.Event `json:"events"`
+	Next   uint64         `json:"next"`
+}
+
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	since, limit := uint64(0), 100
+	if v := q.Get("since"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, api.NewError(abi.InvalidArgument, "since must be a non-negative integer (an event sequence number)"))
+			return
+		}
+		since = n
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxEventsPerPage {
+			writeError(w, http.StatusBadRequest, api.NewError(abi.InvalidArgument, fmt.Sprintf("limit must be between 1 and %d", MaxEventsPerPage)))
+			return
+		}
+		limit = n
+	}
+	evs, err := s.cfg.Kernel.Events(r.Context(), since, limit)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	next := since
+	if len(evs) > 0 {
+		next = evs[len(evs)-1].Seq
+	}
+	if evs == nil {
+		evs = []kernel.Event{}
+	}
+	writeJSON(w, http.StatusOK, EventsResponse{Events: evs, Next: next})
+}

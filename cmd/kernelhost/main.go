@@ -1,0 +1,148 @@
+// Command kernelhost runs a kernelhost world: a WebAssembly-sandboxed
+// contract host where principals act on artifacts judged by access
+// contracts. See docs/cli.md and docs/http.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // the command failed: bad input, a denied action, a missing world
+	exitUsage = 2 // the command line itself is wrong
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// run runs kernelhost with args, cancelling on SIGINT or SIGTERM, and returns
+// the exit code.
+func run(args []string, out, errOut io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runContext(ctx, args, out, errOut)
+}
+
+// runContext is run under ctx; tests call it directly.
+func runContext(ctx context.Context, args []string, out, errOut io.Writer) int {
+	root := newRootCmd(out, errOut)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
+	fmt.Fprintf(errOut, "kernelhost: %s\n", msg)
+	var ue usageError
+	if errors.As(err, &ue) || isCobraUsage(err) {
+		return exitUsage
+	}
+	return exitError
+}
+
+// usageError is a mistake on the command line.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// isCobraUsage recognises cobra's own command-line errors, which it returns
+// as plain errors.
+func isCobraUsage(err error) bool {
+	s := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "required flag", "invalid argument", "accepts ", "requires at least", "flag needs an argument", "if any flags in the group"} {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// globals are the persistent flags and the writers every command uses.
+type globals struct {
+	dataDir  string
+	output   string
+	logLevel string
+
+	out, errOut io.Writer
+	log         *slog.Logger
+}
+
+func (g *globals) json() bool { return g.output == "json" }
+
+// newRootCmd builds the whole command tree writing to out and errOut. It
+// reads KERNELHOST_DATA for the default data directory.
+func newRootCmd(out, errOut io.Writer) *cobra.Command {
+	g := &globals{out: out, errOut: errOut}
+	defaultDir := os.Getenv("KERNELHOST_DATA")
+	if defaultDir == "" {
+		defaultDir = "./kernelhost-data"
+	}
+	root := &cobra.Command{
+		Use:   "kernelhost",
+		Short: "A WebAssembly-sandboxed contract host for agent worlds",
+		Long: `kernelhost runs a world of principals (agents) acting on artifacts. Every
+action on an artifact is judged by the artifact's access contract, a
+WebAssembly module; the kernel holds identities, scrip balances, quotas and
+an audit trail, and settles every charge atomically.
+
+The world lives in --data-dir (default ./kernelhost-data, or $KERNELHOST_DATA).
+Commands that act take --as PRINCIPAL: the CLI is the local operator, who
+holds the data directory. Remote agents use 'kernelhost serve' and bearer
+tokens instead.`,
+		Example: `  kernelhost init --genesis genesis/example.json
+  kernelhost artifact put notes/1 --as alice --type text --text "hello"
+  kernelhost artifact get notes/1 --as bob
+  kernelhost serve --addr 127.0.0.1:8080
+  kernelhost demo`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			switch g.output {
+			case "text", "json":
+			default:
+				return usagef("--output %q: use text or json", g.output)
+			}
+			var lvl slog.Level
+			if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
+				return usagef("--log-level %q: use debug, info, warn or error", g.logLevel)
+			}
+			g.log = slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: lvl}))
+			return nil
+		},
+	}
+	root.SetOut(out)
+	root.SetErr(errOut)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err.Error()} })
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.dataDir, "data-dir", defaultDir, "directory of the world (env KERNELHOST_DATA)")
+	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
+	pf.StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
+
+	root.AddCommand(
+		newInitCmd(g),
+		newServeCmd(g),
+		newPrincipalCmd(g),
+		newArtifactCmd(g),
+		newContractCmd(g),
+		newScripCmd(g),
+		newConsentCmd(g),
+		newQuotaCmd(g),
+		newEventsCmd(g),
+		newDemoCmd(g),
+		newVersionCmd(g),
+	)
+	return root
+}
