@@ -29,9 +29,23 @@ fmt-check:
 lint: vet
 	$(GO) run $(STATICCHECK) ./...
 
-## bench: every Go benchmark with allocations reported.
+## bench: the main module's benchmarks, then the peer comparison (bench/peers,
+## its own module: cedar-go, OPA), as one markdown table (bench/table, with the
+## ratio of every row to the native floor). Raw output goes to stderr.
+## BENCH and BENCHTIME select and lengthen the main module's part.
 bench:
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) ./...
+	@{ $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) ./... && \
+	   $(MAKE) -s bench-peers-raw; } 2>&1 | tee /dev/stderr | $(GO) -C bench/table run .
+
+.PHONY: bench-peers bench-peers-raw
+
+## bench-peers: only the peer comparison (needs the module proxy the first time).
+bench-peers:
+	@$(MAKE) -s bench-peers-raw 2>&1 | tee /dev/stderr | $(GO) -C bench/table run . -floor BenchmarkPolicy/read/native
+
+bench-peers-raw:
+	cd bench/peers && $(GO) test -run '^$$' -bench 'Policy' -benchmem -benchtime $(BENCHTIME) . && \
+	  $(GO) test -run '^$$' -bench 'PoolMemory' -benchtime 1x .
 
 ## demo: the main job on the embedded default (Badger in a temp dir).
 demo:
