@@ -10,6 +10,7 @@ import (
 // Defaults of Config. See DefaultConfig.
 const (
 	DefaultTimeout               = 100 * time.Millisecond
+	DefaultInvokeTimeout         = time.Second
 	DefaultInitTimeout           = time.Second
 	DefaultMemoryLimitBytes      = 64 << 20
 	DefaultMaxModuleBytes        = 8 << 20
@@ -31,6 +32,10 @@ type Config struct {
 	// Timeout is the default deadline of one check. A call's abi.Limits.Timeout may shorten
 	// it, never lengthen it. Default 100ms.
 	Timeout time.Duration
+	// InvokeTimeout is the default deadline of one executable run
+	// (kh_invoke, host calls included). A call's abi.Limits.Timeout may
+	// shorten it. Default 1s.
+	InvokeTimeout time.Duration
 	// MemoryLimitBytes caps the linear memory of every instance: memory.grow
 	// past it returns -1. It is rounded down to whole 64 KiB pages. A call's
 	// abi.Limits.MemoryBytes may cap it further. Default 64 MiB.
@@ -86,6 +91,9 @@ func (c *Config) validate() error {
 	}
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
+	}
+	if c.InvokeTimeout <= 0 {
+		c.InvokeTimeout = DefaultInvokeTimeout
 	}
 	if c.InitTimeout == 0 {
 		c.InitTimeout = DefaultInitTimeout

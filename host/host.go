@@ -89,6 +89,10 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		_ = rt.Close(ctx)
 		return nil, fmt.Errorf("host: instantiate wasi_snapshot_preview1: %w", err)
 	}
+	if err := instantiateKernelModule(ctx, rt); err != nil {
+		_ = rt.Close(ctx)
+		return nil, fmt.Errorf("host: instantiate kernel host module: %w", err)
+	}
 	wasiMod, ok := wasi.(api.Module)
 	if !ok {
 		_ = rt.Close(ctx)
@@ -259,6 +263,12 @@ func (h *Host) acquire(ctx context.Context, m *module, lim abi.Limits) (*instanc
 			return nil, newError(ErrClosed, nil)
 		}
 	}
+	return h.takeInstance(ctx, m, lim)
+}
+
+// takeInstance returns a warm or new instance for a caller holding a slot of
+// m; on error it frees the slot.
+func (h *Host) takeInstance(ctx context.Context, m *module, lim abi.Limits) (*instance, error) {
 	for {
 		select {
 		case inst := <-m.idle:

@@ -128,7 +128,7 @@ func TestEvaluate_failures(t *testing.T) {
 		{"infinite loop, limit shortens timeout", host.Config{}, behave(2), abi.Limits{Timeout: 20 * time.Millisecond}, host.ErrTimeout, abi.ContractTimeout, "20ms"},
 		{"memory.grow bomb", host.Config{MemoryLimitBytes: 1 << 20}, behave(3), abi.Limits{}, host.ErrMemoryLimit, abi.ContractFailed, "1048576 bytes"},
 		{"decision pointer out of memory", host.Config{}, behave(4), abi.Limits{}, host.ErrBadDecision, abi.ContractFailed, "outside memory"},
-		{"oversized decision", host.Config{}, behave(5), abi.Limits{}, host.ErrBadDecision, abi.ContractFailed, "2000 > 1308"},
+		{"oversized decision", host.Config{}, behave(5), abi.Limits{}, host.ErrBadDecision, abi.ContractFailed, "2000 bytes > 1308"},
 		{"malformed decision", host.Config{}, behave(6), abi.Limits{}, host.ErrBadDecision, abi.ContractFailed, "bad magic"},
 		{"memory over the call's limit", host.Config{}, behave(7), abi.Limits{MemoryBytes: 4 * 65536}, host.ErrMemoryLimit, abi.ContractFailed, "limit is 262144"},
 		{"decision runs past the end of memory", host.Config{}, behave(8), abi.Limits{}, host.ErrBadDecision, abi.ContractFailed, "outside memory"},

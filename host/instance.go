@@ -22,7 +22,8 @@ import (
 type instance struct {
 	mod       api.Module
 	mem       api.Memory
-	checkFn   api.Function
+	checkFn   api.Function // nil for a module that is only an executable
+	invokeFn  api.Function // nil for a module that is only a contract
 	allocFn   api.Function
 	versionFn api.Function
 	stack     [2]uint64 // reused by every CallWithStack: max(params, results) is 2
@@ -84,6 +85,12 @@ type callCtx struct {
 	done     chan struct{}
 	fired    atomic.Bool
 	deadline atomic.Int64 // unix nanoseconds of the armed deadline
+
+	// calls serves the kernel host functions during an Invoke; nil during a
+	// check, so a contract can never call back into the kernel. last is the
+	// latest host-call response, for kernel.result.
+	calls abi.HostCalls
+	last  []byte
 }
 
 func (c *callCtx) init() {
@@ -181,9 +188,10 @@ func (h *Host) instantiate(ctx context.Context, m *module, timeout time.Duration
 	}
 	inst.mem = mod.Memory()
 	inst.checkFn = mod.ExportedFunction("kh_check")
+	inst.invokeFn = mod.ExportedFunction("kh_invoke")
 	inst.allocFn = mod.ExportedFunction("kh_alloc")
 	inst.versionFn = mod.ExportedFunction("kh_abi_version")
-	if inst.mem == nil || inst.checkFn == nil || inst.allocFn == nil || inst.versionFn == nil {
+	if inst.mem == nil || (inst.checkFn == nil && inst.invokeFn == nil) || inst.allocFn == nil || inst.versionFn == nil {
 		inst.close()
 		return nil, newError(ErrInvalidModule, errors.New("module lacks a required export"))
 	}
@@ -199,16 +207,35 @@ func isDeadline(err error) bool {
 
 // run performs one check on inst and reports whether inst may be pooled again.
 func (h *Host) run(ctx context.Context, inst *instance, req *abi.Request, lim abi.Limits, timeout time.Duration) (d abi.Decision, use abi.Usage, keep bool, err error) {
+	if inst.checkFn == nil {
+		return d, use, true, newError(ErrBadDecision, errors.New("module exports no kh_check: it is an executable, not a contract"))
+	}
+	b, use, keep, err := h.callGuest(ctx, inst, inst.checkFn, "kh_check", abi.MaxDecisionSize, req, lim, timeout)
+	if err != nil {
+		return d, use, keep, err
+	}
+	if d, err = abi.DecodeDecision(b); err != nil {
+		return abi.Decision{}, use, false, newError(ErrBadDecision, err)
+	}
+	return d, use, keep, nil
+}
+
+// callGuest writes req into inst (calling kh_alloc when its region is too
+// small), calls fn(ptr, len) under the deadline and returns the bytes of the
+// (ptr << 32 | len) region fn returned, at most max long. The bytes alias
+// guest memory: valid until the next call into inst. keep reports whether
+// inst may be pooled again.
+func (h *Host) callGuest(ctx context.Context, inst *instance, fn api.Function, name string, max uint32, req *abi.Request, lim abi.Limits, timeout time.Duration) (out []byte, use abi.Usage, keep bool, err error) {
 	buf, err := abi.AppendRequest(inst.buf[:0], req)
 	if err != nil {
-		return d, use, true, &Error{code: abi.InvalidArgument, err: fmt.Errorf("host: encode request: %w", err)}
+		return nil, use, true, &Error{code: abi.InvalidArgument, err: fmt.Errorf("host: encode request: %w", err)}
 	}
 	inst.buf = buf
 	n := uint32(len(buf))
 
 	start := time.Now()
 	if err := inst.deadline.arm(ctx, start, timeout); err != nil {
-		return d, use, true, ctxError(err, "evaluate")
+		return nil, use, true, ctxError(err, name)
 	}
 	inst.resetGuestView()
 	if n > inst.reqCap {
@@ -216,48 +243,45 @@ func (h *Host) run(ctx context.Context, inst *instance, req *abi.Request, lim ab
 		if cerr := inst.allocFn.CallWithStack(&inst.deadline, inst.stack[:]); cerr != nil {
 			inst.deadline.disarm()
 			use.CPU = time.Since(start)
-			return d, use, false, h.callError(inst, cerr, "kh_alloc", lim, timeout)
+			return nil, use, false, h.callError(inst, cerr, "kh_alloc", lim, timeout)
 		}
 		p := uint32(inst.stack[0])
 		if p == 0 || uint64(p)+uint64(n) > uint64(inst.mem.Size()) {
 			inst.deadline.disarm()
 			use.CPU = time.Since(start)
-			return d, use, false, newError(ErrBadAlloc, fmt.Errorf("kh_alloc(%d) returned %#x; memory is %d bytes", n, p, inst.mem.Size()))
+			return nil, use, false, newError(ErrBadAlloc, fmt.Errorf("kh_alloc(%d) returned %#x; memory is %d bytes", n, p, inst.mem.Size()))
 		}
 		inst.reqPtr, inst.reqCap = p, n
 	}
 	if !inst.mem.Write(inst.reqPtr, buf) {
 		inst.deadline.disarm()
 		use.CPU = time.Since(start)
-		return d, use, false, newError(ErrBadAlloc, fmt.Errorf("request region %#x+%d is outside memory", inst.reqPtr, n))
+		return nil, use, false, newError(ErrBadAlloc, fmt.Errorf("request region %#x+%d is outside memory", inst.reqPtr, n))
 	}
 	inst.stack[0], inst.stack[1] = uint64(inst.reqPtr), uint64(n)
-	cerr := inst.checkFn.CallWithStack(&inst.deadline, inst.stack[:])
+	cerr := fn.CallWithStack(&inst.deadline, inst.stack[:])
 	fresh := inst.deadline.disarm()
 	use.CPU = time.Since(start)
 	if cerr != nil {
-		return d, use, false, h.callError(inst, cerr, "kh_check", lim, timeout)
+		return nil, use, false, h.callError(inst, cerr, name, lim, timeout)
 	}
 	size := uint64(inst.mem.Size())
 	use.MemoryBytes = size
 	if lim.MemoryBytes > 0 && size > lim.MemoryBytes {
-		return d, use, false, newError(ErrMemoryLimit, fmt.Errorf("memory is %d bytes after the call, the limit is %d", size, lim.MemoryBytes))
+		return nil, use, false, newError(ErrMemoryLimit, fmt.Errorf("memory is %d bytes after the call, the limit is %d", size, lim.MemoryBytes))
 	}
 	res := inst.stack[0]
 	ptr, ln := uint32(res>>32), uint32(res)
-	if ln > abi.MaxDecisionSize {
-		return d, use, false, newError(ErrBadDecision, fmt.Errorf("decision length %d > %d", ln, abi.MaxDecisionSize))
+	if ln > max {
+		return nil, use, false, newError(ErrBadDecision, fmt.Errorf("%s returned %d bytes > %d", name, ln, max))
 	}
 	b, ok := inst.mem.Read(ptr, ln)
 	if !ok {
-		return d, use, false, newError(ErrBadDecision, fmt.Errorf("decision at %#x, %d bytes, is outside memory of %d bytes", ptr, ln, size))
-	}
-	if d, err = abi.DecodeDecision(b); err != nil {
-		return abi.Decision{}, use, false, newError(ErrBadDecision, err)
+		return nil, use, false, newError(ErrBadDecision, fmt.Errorf("%s result at %#x, %d bytes, is outside memory of %d bytes", name, ptr, ln, size))
 	}
 	// A deadline that fired just after a successful call taints the instance
-	// but not the decision.
-	return d, use, fresh, nil
+	// but not the answer.
+	return b, use, fresh, nil
 }
 
 // callError classifies a failed call into the guest.

@@ -19,10 +19,15 @@ const (
 	wasiModule   = "wasi_snapshot_preview1"
 )
 
-// kernelFunctions are the host functions of module "kernel" a contract may
-// import, with their signatures. ABI version 1 defines none; a new function
-// is added here and to the "kernel" host module together.
-var kernelFunctions = map[string]signature{}
+// kernelFunctions are the host functions of module "kernel" a module may
+// import, with their signatures (SPEC.md "Host API"). They work only while an
+// executable runs (kh_invoke); during a check they return -1, so contracts
+// stay pure. A new function is added here and in kernelmod.go together.
+var kernelFunctions = map[string]signature{
+	"call":   {[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI32}},
+	"result": {[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI32}},
+	"log":    {[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, nil},
+}
 
 // signature is a function type.
 type signature struct {
@@ -91,8 +96,14 @@ var requiredExports = [...]struct {
 }{
 	{"kh_abi_version", signature{nil, []api.ValueType{api.ValueTypeI32}}},
 	{"kh_alloc", signature{[]api.ValueType{api.ValueTypeI32}, []api.ValueType{api.ValueTypeI32}}},
-	{"kh_check", signature{[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI64}}},
 }
+
+// entryPoints: a module exports kh_check (a contract), kh_invoke (an
+// executable), or both, with this signature.
+var (
+	entryPoints   = [...]string{"kh_check", "kh_invoke"}
+	entryPointSig = signature{[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI64}}
+)
 
 func invalid(format string, args ...any) *Error {
 	return newError(ErrInvalidModule, fmt.Errorf(format, args...))
@@ -165,6 +176,20 @@ func (h *Host) check(ctx context.Context, wasm []byte) (*module, *instance, erro
 			problems = append(problems, fmt.Sprintf("export %q has type %s, want %s", want.name,
 				signature{f.ParamTypes(), f.ResultTypes()}, want.sig))
 		}
+	}
+	entries := 0
+	for _, name := range entryPoints {
+		f, ok := exports[name]
+		if !ok {
+			continue
+		}
+		entries++
+		if !entryPointSig.equal(f.ParamTypes(), f.ResultTypes()) {
+			problems = append(problems, fmt.Sprintf("export %q has type %s, want %s", name, signature{f.ParamTypes(), f.ResultTypes()}, entryPointSig))
+		}
+	}
+	if entries == 0 {
+		problems = append(problems, fmt.Sprintf(`missing export "kh_check": a contract exports func kh_check %s (an executable exports kh_invoke with the same type)`, entryPointSig))
 	}
 	if f, ok := exports["_initialize"]; ok && (len(f.ParamTypes()) != 0 || len(f.ResultTypes()) != 0) {
 		problems = append(problems, fmt.Sprintf(`export "_initialize" has type %s, want () -> ()`, signature{f.ParamTypes(), f.ResultTypes()}))

@@ -1,0 +1,91 @@
+package host
+
+import (
+	"context"
+	"errors"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// errHostCallBounds traps a guest that hands a kernel function a region
+// outside its memory.
+var errHostCallBounds = errors.New("host: kernel function given a region outside memory")
+
+// instantiateKernelModule defines module "kernel" (SPEC.md "Host API") in rt.
+// Each function finds the running invocation through the call's context:
+// every call into a guest runs under its instance's *callCtx, whose calls
+// field is set only during an Invoke.
+func instantiateKernelModule(ctx context.Context, rt wazero.Runtime) error {
+	i32 := api.ValueTypeI32
+	_, err := rt.NewHostModuleBuilder(kernelModule).
+		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(kernelCall), []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}).Export("call").
+		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(kernelResult), []api.ValueType{i32, i32}, []api.ValueType{i32}).Export("result").
+		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(kernelLog), []api.ValueType{i32, i32}, nil).Export("log").
+		Instantiate(ctx)
+	return err
+}
+
+// invocation returns the call context of the running invoke, or nil during
+// a check.
+func invocation(ctx context.Context) *callCtx {
+	c, ok := ctx.(*callCtx)
+	if !ok || c.calls == nil {
+		return nil
+	}
+	return c
+}
+
+// kernelCall: call(req_ptr, req_len, out_ptr, out_cap) -> i32. Performs one
+// kernel request (JSON) and writes as much of the JSON response as fits in
+// out; returns the response's full length, or -1 outside an invocation.
+func kernelCall(ctx context.Context, mod api.Module, stack []uint64) {
+	c := invocation(ctx)
+	if c == nil {
+		stack[0] = api.EncodeI32(-1)
+		return
+	}
+	reqPtr, reqLen := api.DecodeU32(stack[0]), api.DecodeU32(stack[1])
+	outPtr, outCap := api.DecodeU32(stack[2]), api.DecodeU32(stack[3])
+	req, ok := mod.Memory().Read(reqPtr, reqLen)
+	if !ok {
+		panic(errHostCallBounds)
+	}
+	// Copy: the kernel may keep the request while guest memory changes.
+	c.last = c.calls.Call(append([]byte(nil), req...))
+	stack[0] = api.EncodeI32(int32(writeOut(mod, c.last, outPtr, outCap)))
+}
+
+// kernelResult: result(out_ptr, out_cap) -> i32. Copies the latest response
+// again, for a guest whose buffer was too small; returns its full length, or
+// -1 outside an invocation.
+func kernelResult(ctx context.Context, mod api.Module, stack []uint64) {
+	c := invocation(ctx)
+	if c == nil {
+		stack[0] = api.EncodeI32(-1)
+		return
+	}
+	stack[0] = api.EncodeI32(int32(writeOut(mod, c.last, api.DecodeU32(stack[0]), api.DecodeU32(stack[1]))))
+}
+
+// kernelLog: log(ptr, len). Records a message of the executable; ignored
+// outside an invocation.
+func kernelLog(ctx context.Context, mod api.Module, stack []uint64) {
+	c := invocation(ctx)
+	if c == nil {
+		return
+	}
+	msg, ok := mod.Memory().Read(api.DecodeU32(stack[0]), api.DecodeU32(stack[1]))
+	if !ok {
+		panic(errHostCallBounds)
+	}
+	c.calls.Log(append([]byte(nil), msg...))
+}
+
+func writeOut(mod api.Module, resp []byte, ptr, capacity uint32) int {
+	n := min(uint32(len(resp)), capacity)
+	if n > 0 && !mod.Memory().Write(ptr, resp[:n]) {
+		panic(errHostCallBounds)
+	}
+	return len(resp)
+}
