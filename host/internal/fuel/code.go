@@ -1,0 +1,406 @@
+package fuel
+
+// Opcodes the pass names.
+const (
+	opUnreachable     = 0x00
+	opBlock           = 0x02
+	opLoop            = 0x03
+	opIf              = 0x04
+	opElse            = 0x05
+	opEnd             = 0x0b
+	opBr              = 0x0c
+	opBrIf            = 0x0d
+	opBrTable         = 0x0e
+	opReturn          = 0x0f
+	opCall            = 0x10
+	opCallIndirect    = 0x11
+	opSelectT         = 0x1c
+	opLocalGet        = 0x20
+	opLocalSet        = 0x21
+	opLocalTee        = 0x22
+	opGlobalGet       = 0x23
+	opGlobalSet       = 0x24
+	opTableGet        = 0x25
+	opTableSet        = 0x26
+	opMemorySize      = 0x3f
+	opMemoryGrow      = 0x40
+	opI32Const        = 0x41
+	opI64Const        = 0x42
+	opF32Const        = 0x43
+	opF64Const        = 0x44
+	opI64LtS          = 0x53
+	opI64Sub          = 0x7d
+	opI64Mul          = 0x7e
+	opI64ExtendI32U   = 0xad
+	opRefNull         = 0xd0
+	opRefFunc         = 0xd2
+	opPrefixMisc      = 0xfc
+	opPrefixSIMD      = 0xfd
+	opPrefixThreads   = 0xfe
+	blockTypeEmpty    = 0x40
+	valTypeI32        = 0x7f
+	miscMemoryInit    = 8
+	miscDataDrop      = 9
+	miscMemoryCopy    = 10
+	miscMemoryFill    = 11
+	miscTableInit     = 12
+	miscElemDrop      = 13
+	miscTableCopy     = 14
+	miscTableGrow     = 15
+	miscTableSize     = 16
+	miscTableFill     = 17
+	markStatic        = 0
+	markPerUnitCharge = 1
+)
+
+// mark is a charge to insert before the instruction at pos of a body: a
+// static charge of cost, or (kind markPerUnitCharge) a charge of cost per
+// unit of the i32 operand on top of the stack.
+type mark struct {
+	pos  int
+	cost int64
+	kind uint8
+}
+
+// frame is an open block of a body being decoded.
+type frame struct {
+	op      byte // opBlock, opLoop or opIf
+	sawElse bool
+}
+
+// bodyState is the scratch space reused across the bodies of one module.
+type bodyState struct {
+	marks  []mark
+	frames []frame
+	out    []byte
+}
+
+// instrumentBody decodes one function body (without its size prefix) and
+// appends the instrumented body, size prefix included, to dst.
+// fn is the function's index, base the body's offset in the module.
+func (m *module) instrumentBody(st *bodyState, dst, body []byte, fn, base, params int) ([]byte, int, error) {
+	r := reader{b: body, base: base}
+	errf := func(kind error, at int, format string, args ...any) error {
+		e := malformed(at, format, args...).(*Error)
+		e.Err, e.Func = kind, fn
+		return e
+	}
+	decls, ok := r.count(2)
+	if !ok {
+		return nil, 0, errf(ErrMalformed, r.pos(), "bad local declaration count")
+	}
+	locals := params
+	for i := 0; i < decls; i++ {
+		n, ok := r.u32()
+		if !ok {
+			return nil, 0, errf(ErrMalformed, r.pos(), "bad local count")
+		}
+		if err := valType(&r); err != nil {
+			e := err.(*Error)
+			e.Func = fn
+			return nil, 0, e
+		}
+		if uint64(locals)+uint64(n) > maxLocals {
+			return nil, 0, errf(ErrUnsupported, r.pos(), "more than %d parameters and locals", maxLocals)
+		}
+		locals += int(n)
+	}
+	codeStart := r.off
+	marks := st.marks[:0]
+	frames := st.frames[:0]
+	cur := -1 // index in marks of the open straight-line run, -1 in dead code
+	open := func(pos int) {
+		marks = append(marks, mark{pos: pos})
+		cur = len(marks) - 1
+	}
+	add := func(c int64) {
+		if cur >= 0 {
+			marks[cur].cost += c
+		}
+	}
+	perUnit := func(pos int, c int64) {
+		marks = append(marks, mark{pos: pos, cost: c, kind: markPerUnitCharge})
+	}
+	open(codeStart)
+	done := false
+	for !done {
+		at := r.off
+		op, ok := r.byte()
+		if !ok {
+			return nil, 0, errf(ErrMalformed, r.pos(), "function body ends without end")
+		}
+		add(int64(opCost[op]))
+		switch {
+		case op == opUnreachable, op == opReturn:
+			cur = -1
+		case op == opBlock, op == opLoop, op == opIf:
+			t, ok := r.sleb(33)
+			if !ok {
+				return nil, 0, errf(ErrMalformed, base+at, "bad block type")
+			}
+			if t < 0 {
+				if r.off-at != 2 {
+					return nil, 0, errf(ErrMalformed, base+at, "bad block type")
+				}
+				switch byte(t & 0x7f) {
+				case blockTypeEmpty, 0x7f, 0x7e, 0x7d, 0x7c, 0x70, 0x6f:
+				case 0x7b:
+					return nil, 0, errf(ErrUnsupported, base+at, "SIMD block type v128")
+				default:
+					return nil, 0, errf(ErrMalformed, base+at, "bad block type")
+				}
+			} else if t >= int64(len(m.typeParams)) {
+				return nil, 0, errf(ErrMalformed, base+at, "block type index %d out of range", t)
+			}
+			frames = append(frames, frame{op: op})
+			open(r.off)
+		case op == opElse:
+			if len(frames) == 0 || frames[len(frames)-1].op != opIf || frames[len(frames)-1].sawElse {
+				return nil, 0, errf(ErrMalformed, base+at, "else without if")
+			}
+			frames[len(frames)-1].sawElse = true
+			open(r.off)
+		case op == opEnd:
+			if len(frames) == 0 {
+				if !r.eof() {
+					return nil, 0, errf(ErrMalformed, r.pos(), "%d bytes after the end of the function body", len(body)-r.off)
+				}
+				done = true
+				break
+			}
+			frames = frames[:len(frames)-1]
+			open(r.off)
+		case op == opBr, op == opBrIf:
+			l, ok := r.u32()
+			if !ok || int(l) > len(frames) {
+				return nil, 0, errf(ErrMalformed, base+at, "bad branch label")
+			}
+			if op == opBr {
+				cur = -1
+			} else {
+				open(r.off)
+			}
+		case op == opBrTable:
+			n, ok := r.count(1)
+			for i := 0; ok && i <= n; i++ {
+				var l uint32
+				l, ok = r.u32()
+				ok = ok && int(l) <= len(frames)
+			}
+			if !ok {
+				return nil, 0, errf(ErrMalformed, base+at, "bad br_table")
+			}
+			cur = -1
+		case op == opCall, op == opRefFunc, op == opTableGet, op == opTableSet:
+			if _, ok := r.u32(); !ok {
+				return nil, 0, errf(ErrMalformed, base+at, "bad index immediate")
+			}
+		case op == opCallIndirect:
+			_, ok := r.u32()
+			if ok {
+				_, ok = r.u32()
+			}
+			if !ok {
+				return nil, 0, errf(ErrMalformed, base+at, "bad call_indirect")
+			}
+		case op == 0x01, op == 0x1a, op == 0x1b: // nop, drop, select
+		case op == opSelectT:
+			n, ok := r.count(1)
+			if !ok {
+				return nil, 0, errf(ErrMalformed, base+at, "bad select types")
+			}
+			for i := 0; i < n; i++ {
+				if err := valType(&r); err != nil {
+					e := err.(*Error)
+					e.Func = fn
+					return nil, 0, e
+				}
+			}
+		case op == opLocalGet, op == opLocalSet, op == opLocalTee:
+			l, ok := r.u32()
+			if !ok || uint64(l) >= uint64(locals) {
+				return nil, 0, errf(ErrMalformed, base+at, "bad local index")
+			}
+		case op == opGlobalGet, op == opGlobalSet:
+			// NB: the fuel global's index is out of range for the input; a
+			// body that names it is malformed, and must not become valid.
+			g, ok := r.u32()
+			if !ok || g >= m.globals {
+				return nil, 0, errf(ErrMalformed, base+at, "bad global index")
+			}
+		case op >= 0x28 && op <= 0x3e: // loads and stores
+			align, ok := r.u32()
+			if ok && align >= 64 {
+				return nil, 0, errf(ErrUnsupported, base+at, "memory index in memarg (multiple memories)")
+			}
+			if ok {
+				_, ok = r.u32()
+			}
+			if !ok {
+				return nil, 0, errf(ErrMalformed, base+at, "bad memarg")
+			}
+		case op == opMemorySize, op == opMemoryGrow:
+			if b, ok := r.byte(); !ok || b != 0 {
+				return nil, 0, errf(ErrUnsupported, base+at, "memory index other than 0 (multiple memories)")
+			}
+			if op == opMemoryGrow {
+				perUnit(at, CostMemoryGrowPerPage)
+			}
+		case op == opI32Const:
+			if !sleb32(&r) {
+				return nil, 0, errf(ErrMalformed, base+at, "bad i32.const")
+			}
+		case op == opI64Const:
+			if _, ok := r.sleb(64); !ok {
+				return nil, 0, errf(ErrMalformed, base+at, "bad i64.const")
+			}
+		case op == opF32Const, op == opF64Const:
+			n := 4
+			if op == opF64Const {
+				n = 8
+			}
+			if !r.skip(n) {
+				return nil, 0, errf(ErrMalformed, base+at, "bad float constant")
+			}
+		case op >= 0x45 && op <= 0xc4: // numeric, no immediates
+		case op == opRefNull:
+			if err := refType(&r); err != nil {
+				e := err.(*Error)
+				e.Func = fn
+				return nil, 0, e
+			}
+		case op == 0xd1: // ref.is_null
+		case op == opPrefixMisc:
+			sub, ok := r.u32()
+			if !ok {
+				return nil, 0, errf(ErrMalformed, base+at, "bad 0xfc opcode")
+			}
+			var c int64
+			switch sub {
+			case 0, 1, 2, 3, 4, 5, 6, 7: // saturating truncations
+				c = CostDefault
+			case miscMemoryInit:
+				_, ok = r.u32()
+				if ok {
+					b, ok2 := r.byte()
+					ok = ok2 && b == 0
+				}
+				c = CostBulkMemory
+				perUnit(at, CostBulkMemoryPerByte)
+			case miscDataDrop, miscElemDrop, miscTableSize:
+				_, ok = r.u32()
+				c = CostDefault
+			case miscMemoryCopy:
+				b1, ok1 := r.byte()
+				b2, ok2 := r.byte()
+				ok = ok1 && ok2 && b1 == 0 && b2 == 0
+				c = CostBulkMemory
+				perUnit(at, CostBulkMemoryPerByte)
+			case miscMemoryFill:
+				b, ok1 := r.byte()
+				ok = ok1 && b == 0
+				c = CostBulkMemory
+				perUnit(at, CostBulkMemoryPerByte)
+			case miscTableInit, miscTableCopy:
+				_, ok = r.u32()
+				if ok {
+					_, ok = r.u32()
+				}
+				c = CostTableGrow
+				perUnit(at, CostTablePerElement)
+			case miscTableGrow, miscTableFill:
+				_, ok = r.u32()
+				c = CostTableGrow
+				perUnit(at, CostTablePerElement)
+			default:
+				return nil, 0, errf(ErrUnsupported, base+at, "unknown opcode 0xfc %d", sub)
+			}
+			if !ok {
+				return nil, 0, errf(ErrMalformed, base+at, "bad immediate of 0xfc %d", sub)
+			}
+			add(c - CostDefault) // opCost[0xfc] was added above
+		case op == opPrefixSIMD:
+			return nil, 0, errf(ErrUnsupported, base+at, "SIMD instruction (0xfd prefix)")
+		case op == opPrefixThreads:
+			return nil, 0, errf(ErrUnsupported, base+at, "threads/atomics instruction (0xfe prefix)")
+		default:
+			return nil, 0, errf(ErrUnsupported, base+at, "unknown opcode %#x", op)
+		}
+	}
+	st.marks, st.frames = marks, frames
+
+	// Emit: the local declarations (plus one scratch i32 when a per-unit
+	// charge needs it), then the code with the charges spliced in.
+	out := st.out[:0]
+	scratch := -1
+	for _, mk := range marks {
+		if mk.kind == markPerUnitCharge {
+			scratch = locals
+			break
+		}
+	}
+	if scratch < 0 {
+		out = append(out, body[:codeStart]...)
+	} else {
+		if uint64(locals)+1 > maxLocals {
+			return nil, 0, errf(ErrUnsupported, base, "more than %d parameters and locals", maxLocals)
+		}
+		out = appendU32(out, uint32(decls+1))
+		rd := reader{b: body}
+		_, _ = rd.u32()
+		out = append(out, body[rd.off:codeStart]...)
+		out = append(out, 1, valTypeI32)
+	}
+	prev := codeStart
+	charges := 0
+	for _, mk := range marks {
+		if mk.kind == markStatic && mk.cost == 0 {
+			continue
+		}
+		out = append(out, body[prev:mk.pos]...)
+		prev = mk.pos
+		charges++
+		if mk.kind == markStatic {
+			out = m.appendCharge(out, mk.cost)
+			continue
+		}
+		out = append(out, opLocalTee)
+		out = appendU32(out, uint32(scratch))
+		out = m.appendGlobal(out, opGlobalGet)
+		out = append(out, opLocalGet)
+		out = appendU32(out, uint32(scratch))
+		out = append(out, opI64ExtendI32U)
+		if mk.cost != 1 {
+			out = append(out, opI64Const)
+			out = appendS64(out, mk.cost)
+			out = append(out, opI64Mul)
+		}
+		out = append(out, opI64Sub)
+		out = m.appendCheck(out)
+	}
+	out = append(out, body[prev:]...)
+	st.out = out
+	dst = appendU32(dst, uint32(len(out)))
+	return append(dst, out...), charges, nil
+}
+
+func (m *module) appendGlobal(b []byte, op byte) []byte {
+	return appendU32(append(b, op), m.fuelGlobal)
+}
+
+// appendCharge appends code that subtracts cost from the fuel and traps if
+// the fuel is then negative.
+func (m *module) appendCharge(b []byte, cost int64) []byte {
+	b = m.appendGlobal(b, opGlobalGet)
+	b = appendS64(append(b, opI64Const), cost)
+	b = append(b, opI64Sub)
+	return m.appendCheck(b)
+}
+
+// appendCheck appends code that stores the i64 on the stack as the fuel and
+// traps if it is negative.
+func (m *module) appendCheck(b []byte) []byte {
+	b = m.appendGlobal(b, opGlobalSet)
+	b = m.appendGlobal(b, opGlobalGet)
+	return append(b, opI64Const, 0, opI64LtS, opIf, blockTypeEmpty, opUnreachable, opEnd)
+}

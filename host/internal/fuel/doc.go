@@ -1,0 +1,21 @@
+// Package fuel instruments a WebAssembly module at deploy time so that it
+// meters its own execution: a deterministic fuel counter, kept in an exported
+// mutable i64 global, is decremented by the static cost of each straight-line
+// run of code and by the size argument of bulk memory and table operations,
+// and the module traps as soon as the counter goes negative.
+//
+// # Usage
+//
+// The host runs [Instrument] once per module, at deploy time, and compiles its
+// output instead of the original. Before each call it sets the global exported
+// as [ExportName] to the call's budget; after the call it reads it back:
+//
+//  1. Set kh_fuel to the budget b, with 0 <= b <= [MaxFuel].
+//  2. Call the guest.
+//  3. Read kh_fuel as an int64 r. If the call trapped and r < 0, the guest ran
+//     out of fuel; any other trap is an ordinary guest failure. Fuel used is
+//     b - r when r >= 0 (and more than b when r < 0).
+//
+// Same module, same input and same budget give the same result and the same
+// fuel used on every machine. See COSTS.md for the cost table.
+package fuel

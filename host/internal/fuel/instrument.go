@@ -1,0 +1,626 @@
+package fuel
+
+import "fmt"
+
+// ExportName is the name under which an instrumented module exports its fuel
+// global: a mutable i64 the host sets to the budget before a call and reads
+// back after it.
+const ExportName = "kh_fuel"
+
+// DefaultMaxModuleSize is the default of [Config.MaxModuleSize]: 64 MiB.
+const DefaultMaxModuleSize = 64 << 20
+
+// maxLocals bounds parameters plus locals of one function, as V8 and
+// SpiderMonkey do (50000), so that a hostile declaration cannot make the
+// compiler allocate billions of locals.
+const maxLocals = 50000
+
+// DefaultStartFuel is the default of [Config.StartFuel]: enough for a
+// start function or a Go runtime's _initialize (about 1.5 million units for
+// the Go SDK contract), not for a runaway.
+const DefaultStartFuel = 10_000_000
+
+// Config configures [Instrument]. The zero value is the default.
+type Config struct {
+	// Usually changed.
+
+	// StartFuel is the value the fuel global holds when the module is
+	// instantiated, before the host can set it: the budget of the start
+	// function, and of whatever runs before the host first sets the fuel.
+	// It is part of the output, so it belongs in a cache key. Zero means
+	// DefaultStartFuel; a negative value means none (the global starts at
+	// 0, and a start function that does any work traps). Values above
+	// MaxFuel are clamped to MaxFuel.
+	StartFuel int64
+
+	// Tuning.
+
+	// MaxModuleSize rejects a larger input with ErrUnsupported before
+	// reading it. Zero means DefaultMaxModuleSize.
+	MaxModuleSize int
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxModuleSize <= 0 {
+		c.MaxModuleSize = DefaultMaxModuleSize
+	}
+	switch {
+	case c.StartFuel == 0:
+		c.StartFuel = DefaultStartFuel
+	case c.StartFuel < 0:
+		c.StartFuel = 0
+	case c.StartFuel > MaxFuel:
+		c.StartFuel = MaxFuel
+	}
+	return c
+}
+
+// Info describes an instrumented module.
+type Info struct {
+	// CostTableVersion is the CostTableVersion the module was metered with.
+	CostTableVersion int
+	// Functions is the number of function bodies instrumented (the defined
+	// functions; imported functions have no body).
+	Functions int
+	// Charges is the number of charge sites inserted, static and bulk.
+	Charges int
+	// FuelGlobal is the index, in the global index space, of the fuel
+	// global: one past the last global of the input, imports included.
+	FuelGlobal uint32
+}
+
+// Section ids of WebAssembly 2.0.
+const (
+	secCustom    = 0
+	secType      = 1
+	secImport    = 2
+	secFunction  = 3
+	secTable     = 4
+	secMemory    = 5
+	secGlobal    = 6
+	secExport    = 7
+	secStart     = 8
+	secElement   = 9
+	secCode      = 10
+	secData      = 11
+	secDataCount = 12
+)
+
+// sectionRank is the position a known section must take in the module.
+var sectionRank = [...]int{
+	secType: 1, secImport: 2, secFunction: 3, secTable: 4, secMemory: 5, secGlobal: 6,
+	secExport: 7, secStart: 8, secElement: 9, secDataCount: 10, secCode: 11, secData: 12,
+}
+
+var sectionName = [...]string{
+	"custom", "type", "import", "function", "table", "memory", "global",
+	"export", "start", "element", "code", "data", "data count",
+}
+
+type section struct {
+	id         byte
+	start, end int // the section's bytes, header included
+	body       int // where its contents start
+}
+
+// module is what the pass learns of its input.
+type module struct {
+	in          []byte
+	sections    []section
+	typeParams  []int // number of parameters of each type
+	funcTypes   []uint32
+	importFuncs int
+	globals     uint32 // imported and defined
+	defGlobals  uint32 // defined
+	globalsEnd  int    // end of the global section's entries
+	exports     uint32
+	fuelGlobal  uint32
+	startFuel   int64
+}
+
+func malformed(off int, format string, args ...any) error {
+	return &Error{Err: ErrMalformed, Func: -1, Offset: off, Msg: fmt.Sprintf(format, args...)}
+}
+
+func unsupported(off int, format string, args ...any) error {
+	return &Error{Err: ErrUnsupported, Func: -1, Offset: off, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Instrument returns a copy of the WebAssembly 2.0 module wasm that meters
+// its own execution with the cost table of version [CostTableVersion]: it
+// adds one mutable i64 global, exported as [ExportName], after every other
+// global (so no index shifts), charges every function, block, loop, if and
+// else body for its straight-line code, charges bulk memory and table
+// operations and memory.grow by their size operand, and traps (unreachable)
+// as soon as the fuel goes negative. Functions that use bulk operations get
+// one extra i32 local after their declared locals. Every other section,
+// custom sections included, is copied unchanged.
+//
+// Instrument is deterministic: the same wasm and cfg give the same bytes. It
+// never panics and does not retain or modify wasm; the result is a new
+// slice owned by the caller. It fails with an [*Error] wrapping
+// [ErrMalformed] or [ErrUnsupported].
+//
+// The pass checks what it relies on (section framing and order, instruction
+// encoding, block nesting, local and global indices) but is no validator:
+// compile the result to validate it.
+func Instrument(wasm []byte, cfg Config) ([]byte, Info, error) {
+	cfg = cfg.withDefaults()
+	if len(wasm) > cfg.MaxModuleSize {
+		return nil, Info{}, unsupported(0, "module of %d bytes is larger than %d", len(wasm), cfg.MaxModuleSize)
+	}
+	m := &module{in: wasm, startFuel: cfg.StartFuel}
+	if err := m.parse(); err != nil {
+		return nil, Info{}, err
+	}
+	return m.emit()
+}
+
+var header = []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
+
+func (m *module) parse() error {
+	if len(m.in) < len(header) || string(m.in[:4]) != string(header[:4]) {
+		return malformed(0, "not a WebAssembly binary (bad magic)")
+	}
+	if string(m.in[4:8]) != string(header[4:8]) {
+		return unsupported(4, "binary format version %x (only version 1, the core module format, is supported)", m.in[4:8])
+	}
+	r := reader{b: m.in, off: len(header)}
+	lastRank := 0
+	for !r.eof() {
+		start := r.off
+		id, _ := r.byte()
+		size, ok := r.u32()
+		if !ok {
+			return malformed(start, "bad section size")
+		}
+		body := r.off
+		if !r.skip(int(size)) {
+			return malformed(start, "section %d runs past the end of the module", id)
+		}
+		if id != secCustom {
+			if int(id) >= len(sectionRank) {
+				return unsupported(start, "unknown section id %d", id)
+			}
+			if sectionRank[id] <= lastRank {
+				return malformed(start, "%s section out of order or repeated", sectionName[id])
+			}
+			lastRank = sectionRank[id]
+		}
+		m.sections = append(m.sections, section{id: id, start: start, end: r.off, body: body})
+	}
+	var codeCount = -1
+	for i := range m.sections {
+		s := &m.sections[i]
+		sr := reader{b: m.in[s.body:s.end], base: s.body}
+		var err error
+		switch s.id {
+		case secCustom:
+			err = checkCustom(&sr)
+		case secType:
+			err = m.parseTypes(&sr)
+		case secImport:
+			err = m.parseImports(&sr)
+		case secFunction:
+			err = m.parseFunctions(&sr)
+		case secTable:
+			err = parseTables(&sr)
+		case secMemory:
+			err = parseMemories(&sr)
+		case secGlobal:
+			err = m.parseGlobals(&sr)
+		case secExport:
+			err = m.parseExports(&sr)
+		case secElement:
+			err = m.parseElements(&sr)
+		case secData:
+			err = m.parseData(&sr)
+		case secCode:
+			n, ok := sr.count(1)
+			if !ok {
+				return malformed(sr.pos(), "bad code section count")
+			}
+			codeCount = n
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if codeCount < 0 {
+		codeCount = 0
+	}
+	if codeCount != len(m.funcTypes) {
+		return malformed(0, "%d function declarations but %d function bodies", len(m.funcTypes), codeCount)
+	}
+	m.fuelGlobal = m.globals
+	return nil
+}
+
+func checkCustom(r *reader) error {
+	n, ok := r.count(1)
+	if !ok || !r.skip(n) {
+		return malformed(r.pos(), "bad custom section name")
+	}
+	return nil
+}
+
+func (m *module) parseTypes(r *reader) error {
+	n, ok := r.count(3)
+	if !ok {
+		return malformed(r.pos(), "bad type section count")
+	}
+	m.typeParams = make([]int, 0, n)
+	for i := 0; i < n; i++ {
+		at := r.pos()
+		form, _ := r.byte()
+		if form != 0x60 {
+			return unsupported(at, "type %d has form %#x (only function types, 0x60, are supported)", i, form)
+		}
+		params, ok := r.count(1)
+		if !ok {
+			return malformed(r.pos(), "bad parameter count of type %d", i)
+		}
+		for j := 0; j < params; j++ {
+			if err := valType(r); err != nil {
+				return err
+			}
+		}
+		results, ok := r.count(1)
+		if !ok {
+			return malformed(r.pos(), "bad result count of type %d", i)
+		}
+		for j := 0; j < results; j++ {
+			if err := valType(r); err != nil {
+				return err
+			}
+		}
+		m.typeParams = append(m.typeParams, params)
+	}
+	return endOfSection(r, "type")
+}
+
+func endOfSection(r *reader, name string) error {
+	if !r.eof() {
+		return malformed(r.pos(), "%d trailing bytes in %s section", len(r.b)-r.off, name)
+	}
+	return nil
+}
+
+// valType reads a value type, rejecting v128 (SIMD) as unsupported.
+func valType(r *reader) error {
+	at := r.pos()
+	t, ok := r.byte()
+	switch {
+	case !ok:
+		return malformed(at, "missing value type")
+	case t == 0x7f, t == 0x7e, t == 0x7d, t == 0x7c, t == 0x70, t == 0x6f:
+		return nil
+	case t == 0x7b:
+		return unsupported(at, "SIMD value type v128")
+	default:
+		return malformed(at, "bad value type %#x", t)
+	}
+}
+
+func refType(r *reader) error {
+	at := r.pos()
+	t, ok := r.byte()
+	if !ok || (t != 0x70 && t != 0x6f) {
+		return malformed(at, "bad reference type")
+	}
+	return nil
+}
+
+// limits reads table or memory limits; shared (threads) and 64-bit
+// memories are unsupported.
+func limits(r *reader) error {
+	at := r.pos()
+	flags, ok := r.byte()
+	if !ok {
+		return malformed(at, "missing limits")
+	}
+	switch flags {
+	case 0x00:
+		_, ok = r.u32()
+	case 0x01:
+		_, ok = r.u32()
+		if ok {
+			_, ok = r.u32()
+		}
+	case 0x02, 0x03:
+		return unsupported(at, "shared memory (threads)")
+	case 0x04, 0x05, 0x06, 0x07:
+		return unsupported(at, "64-bit memory or table (memory64)")
+	default:
+		return malformed(at, "bad limits flags %#x", flags)
+	}
+	if !ok {
+		return malformed(at, "bad limits")
+	}
+	return nil
+}
+
+func globalType(r *reader) error {
+	if err := valType(r); err != nil {
+		return err
+	}
+	at := r.pos()
+	mut, ok := r.byte()
+	if !ok || mut > 1 {
+		return malformed(at, "bad global mutability")
+	}
+	return nil
+}
+
+func (m *module) parseImports(r *reader) error {
+	n, ok := r.count(4)
+	if !ok {
+		return malformed(r.pos(), "bad import section count")
+	}
+	for i := 0; i < n; i++ {
+		for j := 0; j < 2; j++ { // module and field names
+			l, ok := r.count(1)
+			if !ok || !r.skip(l) {
+				return malformed(r.pos(), "bad name of import %d", i)
+			}
+		}
+		at := r.pos()
+		kind, _ := r.byte()
+		var err error
+		switch kind {
+		case 0x00:
+			t, ok := r.u32()
+			if !ok {
+				return malformed(at, "bad type index of import %d", i)
+			}
+			if int(t) >= len(m.typeParams) {
+				return malformed(at, "type index %d of import %d out of range", t, i)
+			}
+			m.importFuncs++
+		case 0x01:
+			if err = refType(r); err == nil {
+				err = limits(r)
+			}
+		case 0x02:
+			err = limits(r)
+		case 0x03:
+			err = globalType(r)
+			m.globals++
+		case 0x04:
+			return unsupported(at, "tag import (exception handling)")
+		default:
+			return malformed(at, "bad kind %#x of import %d", kind, i)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return endOfSection(r, "import")
+}
+
+func (m *module) parseFunctions(r *reader) error {
+	n, ok := r.count(1)
+	if !ok {
+		return malformed(r.pos(), "bad function section count")
+	}
+	m.funcTypes = make([]uint32, n)
+	for i := range m.funcTypes {
+		at := r.pos()
+		t, ok := r.u32()
+		if !ok {
+			return malformed(at, "bad type index of function %d", m.importFuncs+i)
+		}
+		if int(t) >= len(m.typeParams) {
+			return malformed(at, "type index %d of function %d out of range", t, m.importFuncs+i)
+		}
+		m.funcTypes[i] = t
+	}
+	return endOfSection(r, "function")
+}
+
+func parseTables(r *reader) error {
+	n, ok := r.count(2)
+	if !ok {
+		return malformed(r.pos(), "bad table section count")
+	}
+	for i := 0; i < n; i++ {
+		if err := refType(r); err != nil {
+			return err
+		}
+		if err := limits(r); err != nil {
+			return err
+		}
+	}
+	return endOfSection(r, "table")
+}
+
+func parseMemories(r *reader) error {
+	n, ok := r.count(2)
+	if !ok {
+		return malformed(r.pos(), "bad memory section count")
+	}
+	if n > 1 {
+		return unsupported(r.pos(), "%d memories (multiple memories)", n)
+	}
+	for i := 0; i < n; i++ {
+		if err := limits(r); err != nil {
+			return err
+		}
+	}
+	return endOfSection(r, "memory")
+}
+
+func (m *module) parseGlobals(r *reader) error {
+	n, ok := r.count(3)
+	if !ok {
+		return malformed(r.pos(), "bad global section count")
+	}
+	for i := 0; i < n; i++ {
+		if err := globalType(r); err != nil {
+			return err
+		}
+		// NB: a global's initialiser may name only globals before it.
+		if err := m.constExpr(r, m.globals); err != nil {
+			return err
+		}
+		m.globals++
+	}
+	m.defGlobals = uint32(n)
+	return endOfSection(r, "global")
+}
+
+// constExpr reads a constant expression whose global.get may name only
+// globals below limit, so that no initialiser can read the fuel global.
+func (m *module) constExpr(r *reader, limit uint32) error {
+	for {
+		at := r.pos()
+		op, ok := r.byte()
+		if !ok {
+			return malformed(at, "unterminated constant expression")
+		}
+		switch op {
+		case opEnd:
+			return nil
+		case opI32Const:
+			ok = sleb32(r)
+		case opI64Const:
+			_, ok = r.sleb(64)
+		case opF32Const:
+			ok = r.skip(4)
+		case opF64Const:
+			ok = r.skip(8)
+		case opGlobalGet:
+			var g uint32
+			g, ok = r.u32()
+			if ok && g >= limit {
+				return malformed(at, "global index %d out of range in constant expression", g)
+			}
+		case opRefNull:
+			if err := refType(r); err != nil {
+				return err
+			}
+		case opRefFunc:
+			_, ok = r.u32()
+		case 0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e: // extended-const add, sub, mul
+		case 0xfd:
+			return unsupported(at, "SIMD instruction (0xfd prefix) in constant expression")
+		default:
+			return malformed(at, "opcode %#x in constant expression", op)
+		}
+		if !ok {
+			return malformed(at, "bad immediate in constant expression")
+		}
+	}
+}
+
+func sleb32(r *reader) bool {
+	_, ok := r.sleb(32)
+	return ok
+}
+
+func (m *module) parseExports(r *reader) error {
+	n, ok := r.count(3)
+	if !ok {
+		return malformed(r.pos(), "bad export section count")
+	}
+	for i := 0; i < n; i++ {
+		at := r.pos()
+		l, ok := r.count(1)
+		if !ok || !r.skip(l) {
+			return malformed(at, "bad name of export %d", i)
+		}
+		if string(r.b[r.off-l:r.off]) == ExportName {
+			return unsupported(at, "module already exports %q, the name of the fuel global", ExportName)
+		}
+		kat := r.pos()
+		kind, _ := r.byte()
+		idx, ok := r.u32()
+		if !ok || kind > 0x03 {
+			return malformed(kat, "bad export %d", i)
+		}
+		if kind == 0x03 && idx >= m.globals {
+			return malformed(kat, "global index %d of export %d out of range", idx, i)
+		}
+	}
+	m.exports = uint32(n)
+	return endOfSection(r, "export")
+}
+
+// parseElements checks the element segments' constant expressions, so that
+// none can read the fuel global. Their bytes are copied unchanged.
+func (m *module) parseElements(r *reader) error {
+	n, ok := r.count(1)
+	if !ok {
+		return malformed(r.pos(), "bad element section count")
+	}
+	for i := 0; i < n; i++ {
+		at := r.pos()
+		flags, ok := r.u32()
+		if !ok || flags > 7 {
+			return malformed(at, "bad flags of element segment %d", i)
+		}
+		if flags&0x02 != 0 && flags&0x01 == 0 { // explicit table index
+			if _, ok := r.u32(); !ok {
+				return malformed(r.pos(), "bad table index of element segment %d", i)
+			}
+		}
+		if flags&0x01 == 0 { // active: offset
+			if err := m.constExpr(r, m.globals); err != nil {
+				return err
+			}
+		}
+		if flags&0x03 != 0 { // elemkind or reftype
+			if flags&0x04 != 0 {
+				if err := refType(r); err != nil {
+					return err
+				}
+			} else if k, ok := r.byte(); !ok || k != 0x00 {
+				return malformed(r.pos(), "bad element kind of element segment %d", i)
+			}
+		}
+		cnt, ok := r.count(1)
+		if !ok {
+			return malformed(r.pos(), "bad element count of element segment %d", i)
+		}
+		for j := 0; j < cnt; j++ {
+			if flags&0x04 != 0 {
+				if err := m.constExpr(r, m.globals); err != nil {
+					return err
+				}
+			} else if _, ok := r.u32(); !ok {
+				return malformed(r.pos(), "bad function index in element segment %d", i)
+			}
+		}
+	}
+	return endOfSection(r, "element")
+}
+
+// parseData checks the data segments' offsets, like parseElements.
+func (m *module) parseData(r *reader) error {
+	n, ok := r.count(1)
+	if !ok {
+		return malformed(r.pos(), "bad data section count")
+	}
+	for i := 0; i < n; i++ {
+		at := r.pos()
+		flags, ok := r.u32()
+		if !ok || flags > 2 {
+			return malformed(at, "bad flags of data segment %d", i)
+		}
+		if flags == 2 {
+			if mem, ok := r.u32(); !ok || mem != 0 {
+				return unsupported(at, "data segment %d for memory other than 0 (multiple memories)", i)
+			}
+		}
+		if flags != 1 {
+			if err := m.constExpr(r, m.globals); err != nil {
+				return err
+			}
+		}
+		l, ok := r.count(1)
+		if !ok || !r.skip(l) {
+			return malformed(r.pos(), "bad bytes of data segment %d", i)
+		}
+	}
+	return endOfSection(r, "data")
+}

@@ -1,0 +1,2 @@
+;; The smallest module: no sections at all.
+(module)
