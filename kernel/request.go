@@ -7,9 +7,8 @@ import "github.com/kernelhost/kernelhost/abi"
 // (record art), at kernel time now. payload is the number of bytes the
 // action would store; method and args are invoke's.
 //
-// It fills exactly the fields (*work).judge fills, so that Explain shows the
-// request Do would send. NB: keep the two in step; judge can call this
-// directly once the quota work on do.go has landed.
+// (*work).judge and Explain both build their requests here, so that Explain
+// shows exactly the request Do sends. Callers set Depth themselves.
 func requestFor(act abi.Action, caller, id string, art *artifactRec, config []abi.KV, now int64, payload uint64, method string, args []byte) abi.Request {
 	return abi.Request{
 		Action:         act,
