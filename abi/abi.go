@@ -115,6 +115,18 @@ type Request struct {
 	Args        []byte // invoke only
 
 	Config []KV // the deciding contract artifact's own metadata, sorted by key
+
+	// CallerRights is how much of each resource the caller holds in rights
+	// (kernel-managed claims on quota), sorted by resource, unique, amounts
+	// > 0; resources with no rights are left out. Appended after Config in
+	// a backward-compatible revision of version 1 (SPEC.md section 3).
+	CallerRights []RightAmount
+}
+
+// RightAmount is the total amount of one resource held in rights.
+type RightAmount struct {
+	Resource string // a quota resource name, e.g. "llm_rate"
+	Amount   uint64
 }
 
 // Decision is a contract's answer. A denial is a Decision with Allowed false

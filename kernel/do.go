@@ -190,6 +190,8 @@ func (w *work) exec() *Error {
 		err = w.transferQuota()
 	case KindConsumeQuota:
 		err = w.consumeQuota()
+	case KindMintRight, KindTransferRight, KindSplitRight, KindMergeRights, KindRedeemRight:
+		err = w.rightAction()
 	default:
 		err = w.artifactAction()
 	}
@@ -307,7 +309,8 @@ func (w *work) artifactAction() *Error {
 		}
 		return errf(abi.NotFound, "artifact %q does not exist", a.Target)
 	}
-	if art.Type == TypeRight {
+	if art.Type == TypeRight && a.Kind != KindRead {
+		// Reads of a right are judged by its contract like any read.
 		return errf(abi.KernelProtected, "artifact %q is a right: only the right primitives change it", a.Target)
 	}
 	// Checks the kernel makes on the shape of the action, before asking the
@@ -407,6 +410,11 @@ func (w *work) judge(id string, art *artifactRec, payload uint64) (*abi.Decision
 	act, _ := abi.ParseAction(string(a.Kind))
 	req := requestFor(act, a.Caller, id, art, c.Meta, w.now, payload, a.Method, a.Args)
 	req.Depth = w.depth
+	rights, rerr := w.callerRights(a.Caller) // rights.go
+	if rerr != nil {
+		return nil, rerr
+	}
+	req.CallerRights = rights
 	caller, perr := w.principal(a.Caller)
 	if perr != nil {
 		return nil, perr

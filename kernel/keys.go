@@ -11,6 +11,7 @@ import "encoding/binary"
 //	c/<artifact>              artifact content (raw bytes)
 //	u/<contract>\x00<artifact> governs index: contract governs artifact (empty value)
 //	g/<payer>\x00<contract>   consent grant: caps, spent, code hash at grant time
+//	r/<holder>\x00<right>     rights-by-holder index: resource and amount of a right (rights.go)
 //	e/<seq: 8 bytes BE>       audit event (JSON)
 //	l/minted, l/burned        ledger totals (u64 LE)
 //
@@ -27,6 +28,7 @@ var (
 	prefixGoverns   = []byte("u/")
 	prefixGrant     = []byte("g/")
 	prefixEvent     = []byte("e/")
+	prefixRight     = []byte("r/")
 )
 
 // SchemaVersion is the version of the key layout and record encodings. Open
@@ -53,6 +55,11 @@ func governsPrefix(contract string) []byte {
 	return append(key(prefixGoverns, contract), 0)
 }
 func grantKey(payer, contract string) []byte { return key2(prefixGrant, payer, contract) }
+
+func rightKey(holder, right string) []byte { return key2(prefixRight, holder, right) }
+func rightHolderPrefix(holder string) []byte {
+	return append(key(prefixRight, holder), 0)
+}
 
 func eventKey(seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(append([]byte(nil), prefixEvent...), seq)

@@ -24,6 +24,14 @@ const (
 	KindRevokeConsent Kind = "revoke_consent" // the caller withdraws that consent
 	KindTransferQuota Kind = "transfer_quota" // quota of Resource from the caller to To
 	KindConsumeQuota  Kind = "consume_quota"  // the caller reports usage of Resource
+
+	// Right primitives (rights.go), judged by the kernel: each acts only for
+	// the right's current holder.
+	KindMintRight     Kind = "mint_right"     // Amount of the caller's unused Resource quota into new right Target
+	KindTransferRight Kind = "transfer_right" // right Target to principal To
+	KindSplitRight    Kind = "split_right"    // right Target into parts of Amounts, named IDs (or Target.1, Target.2, ...)
+	KindMergeRights   Kind = "merge_rights"   // rights IDs into right Target
+	KindRedeemRight   Kind = "redeem_right"   // right Target back into the holder's quota
 )
 
 // Action is one request to the kernel. Caller is bound by whoever
@@ -60,6 +68,11 @@ type Action struct {
 	// grant_consent: caps on what Contract may charge the caller.
 	PerCallCap int64 `json:"per_call_cap,omitempty"`
 	TotalCap   int64 `json:"total_cap,omitempty"`
+
+	// split_right: the amounts of the parts and, optionally, their ids.
+	// merge_rights: IDs are the rights absorbed into Target.
+	Amounts []int64  `json:"amounts,omitempty"`
+	IDs     []string `json:"ids,omitempty"`
 }
 
 // Charge is one movement of scrip caused by an action.
@@ -93,6 +106,9 @@ type Result struct {
 	// invoke: the executable's output and log lines.
 	Output []byte   `json:"output,omitempty"`
 	Logs   []string `json:"logs,omitempty"`
+
+	// split_right: the ids of the new parts, in the order of Amounts.
+	IDs []string `json:"ids,omitempty"`
 
 	// QUOTA_EXCEEDED details.
 	Resource   string        `json:"resource,omitempty"`
@@ -164,6 +180,10 @@ type Event struct {
 	Message  string    `json:"message,omitempty"`
 	Charges  []Charge  `json:"charges,omitempty"`
 	Revision uint64    `json:"revision,omitempty"`
+	// Right primitives: the other rights involved (split_right's new parts,
+	// merge_rights' absorbed rights) and split_right's amounts.
+	IDs     []string `json:"ids,omitempty"`
+	Amounts []int64  `json:"amounts,omitempty"`
 }
 
 // Totals is the ledger summary. Minted = sum of balances + Burned, always.

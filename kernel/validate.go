@@ -55,6 +55,9 @@ func (k *Kernel) validate(a *Action) *Error {
 	if a.Amount < 0 || a.PerCallCap < 0 || a.TotalCap < 0 {
 		return errf(abi.InvalidArgument, "amounts must not be negative")
 	}
+	if (len(a.Amounts) > 0 || len(a.IDs) > 0) && a.Kind != KindSplitRight && a.Kind != KindMergeRights {
+		return errf(abi.InvalidArgument, "amounts and ids belong to split_right and merge_rights only")
+	}
 	switch a.Kind {
 	case KindRead, KindWrite, KindEdit, KindDelete, KindSetContract, KindInvoke:
 		if !validID(a.Target) {
@@ -108,6 +111,10 @@ func (k *Kernel) validate(a *Action) *Error {
 			if a.To == a.Caller {
 				return errf(abi.InvalidArgument, "cannot transfer quota to yourself")
 			}
+		}
+	case KindMintRight, KindTransferRight, KindSplitRight, KindMergeRights, KindRedeemRight:
+		if err := k.validateRight(a); err != nil {
+			return err
 		}
 	case "":
 		return errf(abi.InvalidArgument, "action kind is missing")
