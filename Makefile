@@ -34,7 +34,7 @@ lint: vet
 ## ratio of every row to the native floor). Raw output goes to stderr.
 ## BENCH and BENCHTIME select and lengthen the main module's part.
 bench:
-	@{ $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) ./... && \
+	@{ $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) ./... ; \
 	   $(MAKE) -s bench-peers-raw; } 2>&1 | tee /dev/stderr | $(GO) -C bench/table run .
 
 .PHONY: bench-peers bench-peers-raw
@@ -44,7 +44,7 @@ bench-peers:
 	@$(MAKE) -s bench-peers-raw 2>&1 | tee /dev/stderr | $(GO) -C bench/table run . -floor BenchmarkPolicy/read/native
 
 bench-peers-raw:
-	cd bench/peers && $(GO) test -run '^$$' -bench 'Policy' -benchmem -benchtime $(BENCHTIME) . && \
+	cd bench/peers && $(GO) test -run '^$$' -bench 'Policy' -benchmem -benchtime $(BENCHTIME) . ; \
 	  $(GO) test -run '^$$' -bench 'PoolMemory' -benchtime 1x .
 
 ## demo: the main job on the embedded default (Badger in a temp dir).

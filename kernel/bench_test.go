@@ -72,13 +72,18 @@ func openBenchStore(b *testing.B, kind benchStore) store.Store {
 func newBenchKernel(b *testing.B, st store.Store) *kernel.Kernel {
 	b.Helper()
 	ctx := context.Background()
-	h, err := host.New(ctx, host.Config{})
+	// NB: 1s deadlines (host validation, kernel ContractTimeout) instead of
+	// 100ms only so that a run on a loaded machine, where a goroutine can be
+	// descheduled mid-check for longer than 100ms, measures rather than
+	// fails with CONTRACT_TIMEOUT. A deadline's value does not change what
+	// arming it costs.
+	h, err := host.New(ctx, host.Config{Timeout: time.Second})
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = h.Close(ctx) })
 	k, err := kernel.Open(ctx, kernel.Config{
 		Store: st, Evaluator: h, Clock: time.Now,
-		DefaultContract: genesis.DefaultContract,
-		DefaultQuotas:   map[kernel.Resource]int64{kernel.CPURate: 1 << 50, kernel.LLMRate: 1 << 50},
+		DefaultContract: genesis.DefaultContract, ContractTimeout: time.Second,
+		DefaultQuotas: map[kernel.Resource]int64{kernel.CPURate: 1 << 50, kernel.LLMRate: 1 << 50},
 	})
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = k.Close(ctx) })

@@ -62,11 +62,16 @@ func newKernel(tb testing.TB, req *abi.Request, callers ...string) *kernel.Kerne
 	ctx := context.Background()
 	st := store.NewMem()
 	tb.Cleanup(func() { _ = st.Close() })
-	h, err := host.New(ctx, host.Config{})
+	// NB: 1s deadlines (host validation, kernel ContractTimeout) instead of
+	// 100ms only so that a run on a loaded machine measures rather than
+	// fails with CONTRACT_TIMEOUT; the value does not change what arming a
+	// deadline costs.
+	h, err := host.New(ctx, host.Config{Timeout: time.Second})
 	require.NoError(tb, err)
 	tb.Cleanup(func() { _ = h.Close(ctx) })
 	k, err := kernel.Open(ctx, kernel.Config{
 		Store: st, Evaluator: h, Clock: time.Now, DefaultContract: genesis.DefaultContract,
+		ContractTimeout: time.Second,
 		// Raised so that a long run measures the steady state, not the
 		// quota running out; the pre-check runs all the same.
 		DefaultQuotas: map[kernel.Resource]int64{kernel.CPURate: 1 << 50},
