@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -105,7 +106,7 @@ func BenchmarkCheck(b *testing.B) {
 
 // TestCheckAgreesWithNative: the benchmark's three paths decide alike.
 func TestCheckAgreesWithNative(t *testing.T) {
-	h, err := host.New(context.Background(), host.Config{})
+	h, err := host.New(context.Background(), host.Config{Timeout: 10 * time.Second})
 	require.NoError(t, err)
 	defer h.Close(context.Background())
 	goWasm, err := os.ReadFile("../examples/go-contract/freeware.wasm")

@@ -26,8 +26,14 @@ func readWasm(tb testing.TB, name string) []byte {
 }
 
 // newHost returns a Host closed at the end of the test.
+// newHost opens a Host for a test. Tests that do not test deadlines get a
+// generous one: under -race on a loaded 2-core machine, 100ms of wall clock
+// can pass before a few instructions run.
 func newHost(tb testing.TB, cfg host.Config) *host.Host {
 	tb.Helper()
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
 	h, err := host.New(context.Background(), cfg)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { require.NoError(tb, h.Close(context.Background())) })
