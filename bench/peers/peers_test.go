@@ -254,7 +254,9 @@ func heapAfterGC() uint64 {
 // many instances the pool reached.
 func poolMemory(b *testing.B, wasm []byte, n int) (perInstance, live float64) {
 	ctx := context.Background()
-	h, err := host.New(ctx, host.Config{MaxInstancesPerModule: n})
+	// A long deadline: with many more threads than cores a check can wait
+	// for a CPU far longer than the default 100ms.
+	h, err := host.New(ctx, host.Config{MaxInstancesPerModule: n, Timeout: 10 * time.Second})
 	require.NoError(b, err)
 	defer h.Close(ctx)
 	hash, err := h.Prepare(ctx, wasm)
