@@ -137,7 +137,7 @@ On failure it says what to fix.`,
 }
 
 func newContractCheckCmd(g *globals) *cobra.Command {
-	var as, action, target, file, text string
+	var as, action, target, file, text, method, args string
 	var meta []string
 	var explain bool
 	cmd := &cobra.Command{
@@ -152,7 +152,7 @@ request the contract saw.
 
 What P may not read stays hidden: the target's metadata is shown only if P
 passes the read check on the target, the contract's config only if P may
-read the contract. Actions: read, write, edit, delete, set_contract.`,
+read the contract. Actions: read, write, edit, delete, set_contract, invoke.`,
 		Example: `  kernelhost contract check --explain --as bob --action read --target report
   kernelhost contract check --as mallory --action write --target report --text "mine"
   kernelhost contract check --as alice --action set_contract --target report --contract genesis/private -o json`,
@@ -167,7 +167,10 @@ read the contract. Actions: read, write, edit, delete, set_contract.`,
 				return err
 			}
 			contract, _ := cmd.Flags().GetString("contract")
-			a := kernel.Action{Kind: kernel.Kind(action), Caller: as, Target: target, Content: content, Metadata: m, Contract: contract}
+			a := kernel.Action{Kind: kernel.Kind(action), Caller: as, Target: target, Content: content, Metadata: m, Contract: contract, Method: method}
+			if cmd.Flags().Changed("args") {
+				a.Args = []byte(args)
+			}
 			return g.withWorld(cmd.Context(), func(w *world) error {
 				start := time.Now()
 				ex, err := w.k.Explain(cmd.Context(), a)
@@ -185,12 +188,14 @@ read the contract. Actions: read, write, edit, delete, set_contract.`,
 	}
 	addAs(cmd, &as)
 	f := cmd.Flags()
-	f.StringVar(&action, "action", "read", "action to judge: read, write, edit, delete, set_contract")
+	f.StringVar(&action, "action", "read", "action to judge: read, write, edit, delete, set_contract, invoke")
 	f.StringVar(&target, "target", "", "artifact id (required)")
 	f.StringVar(&file, "file", "", "content of a write or edit, from a file")
 	f.StringVar(&text, "text", "", "content of a write or edit, as text")
 	f.StringArrayVar(&meta, "meta", nil, "metadata of a write or edit, key=value (repeatable)")
 	f.String("contract", "", "new contract of a set_contract")
+	f.StringVar(&method, "method", "", "method of an invoke")
+	f.StringVar(&args, "args", "", "arguments of an invoke, as text")
 	f.BoolVar(&explain, "explain", false, "also print the full request the contract saw")
 	_ = cmd.MarkFlagRequired("target")
 	return cmd

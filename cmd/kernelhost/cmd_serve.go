@@ -56,18 +56,18 @@ in flight (up to --grace), then closes the world. Logs are structured
 				WriteTimeout:      timeout + 10*time.Second,
 				IdleTimeout:       2 * time.Minute,
 				MaxHeaderBytes:    64 << 10,
-				ErrorLog:          nil,
 			}
 			errc := make(chan error, 1)
 			go func() { errc <- hs.Serve(ln) }()
-			g.log.Warn("serving", "addr", ln.Addr().String(), "data_dir", w.dir)
+			g.log.Info("serving", "addr", ln.Addr().String(), "data_dir", w.dir)
 			fmt.Fprintf(g.errOut, "kernelhost: serving %s on http://%s (Ctrl-C to stop)\n", w.dir, ln.Addr())
 			select {
 			case err := <-errc:
 				return fmt.Errorf("serve: %w", err)
 			case <-ctx.Done():
 			}
-			g.log.Warn("shutting down: finishing requests in flight", "grace", grace)
+			fmt.Fprintln(g.errOut, "kernelhost: shutting down, finishing requests in flight")
+			g.log.Info("shutting down: finishing requests in flight", "grace", grace)
 			sctx, cancel := context.WithTimeout(context.Background(), grace)
 			defer cancel()
 			if err := hs.Shutdown(sctx); err != nil {
