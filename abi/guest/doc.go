@@ -1,6 +1,9 @@
-// Package guest is the Go guest SDK for kernelhost access contracts: it
-// provides the ABI exports (kh_abi_version, kh_alloc, kh_check) so that a
-// contract is one function from a request view to a decision.
+// Package guest is the Go guest SDK for kernelhost access contracts and
+// executables: it provides the ABI exports (kh_abi_version, kh_alloc,
+// kh_check, kh_invoke) so that a contract is one function from a request view
+// to a decision, and an executable one function from a request view to an
+// output; and it wraps the kernel host API (Call, Do, DoAsSelf, Balance,
+// Quota, Log) that executables use while they run.
 //
 // # Usage
 //
@@ -51,4 +54,35 @@
 //
 // A decider that panics makes kh_check trap; the host then denies the action
 // with CONTRACT_FAILED and discards the instance.
+//
+// # Executables
+//
+// An executable (SPEC.md section 8) registers an invoker instead:
+//
+//	func init() {
+//		guest.RegisterInvoke(func(req *abi.RequestView) ([]byte, error) {
+//			res, err := guest.Do(map[string]any{"kind": "transfer", "to": "bob", "amount": 1})
+//			if err != nil {
+//				return nil, err // rolls back everything this invocation did
+//			}
+//			return res.Raw, nil
+//		})
+//	}
+//
+// Both exports are always present: a module that registers only a decider
+// fails every invocation with ErrMsgNoInvoker, one that registers only an
+// invoker denies every check with ReasonNoDecider. The invoker's error becomes
+// the invocation's error result; its output is copied into a reused result
+// buffer (an output over abi.MaxOutputLen becomes the error
+// ErrMsgOutputTooLarge). An invoker that panics makes kh_invoke trap.
+//
+// While the invoker runs, the host API functions call into the kernel
+// through the imported functions call, result and log of module "kernel";
+// the linker imports them only into modules that use them. Every action is
+// performed as the invoking caller (DoAsSelf: as the executable, which needs
+// standing) and judged like any other action. Outside an invocation they fail
+// with ErrNotInvoking, and in a build that is not wasip1/wasm with
+// ErrNoKernel, so that code using them still compiles and tests natively.
+// The host API allocates (it speaks JSON through encoding/json); the check
+// path does not.
 package guest

@@ -36,13 +36,15 @@ var std = newHandler()
 // ReasonNoDecider.
 func Register(d Decider) { std.decide = d }
 
-// handler holds the state of the exports: the decider and the buffers reused
-// across calls. It is not safe for concurrent use; a wasm instance is single
-// threaded.
+// handler holds the state of the exports: the decider, the invoker and the
+// buffers reused across calls. It is not safe for concurrent use; a wasm
+// instance is single threaded.
 type handler struct {
 	decide Decider
+	invoke Invoker
 	req    []byte // request buffer handed to the host by alloc; len == cap
 	out    []byte // decision buffer, capacity abi.MaxDecisionSize
+	res    []byte // invoke result buffer, reused across invocations
 	view   abi.RequestView
 }
 
