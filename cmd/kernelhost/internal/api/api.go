@@ -214,6 +214,8 @@ func HTTPStatus(c abi.Code) int {
 		return http.StatusNotFound
 	case abi.AlreadyExists, abi.ContractInUse, abi.Conflict:
 		return http.StatusConflict
+	case abi.ExecutionFailed:
+		return http.StatusUnprocessableEntity // the invoked executable failed; rolled back
 	case abi.QuotaExceeded:
 		return http.StatusTooManyRequests
 	case abi.Unavailable:
