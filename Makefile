@@ -55,9 +55,12 @@ demo:
 contracts: tools
 	$(MAKE) -C contracts-wasm
 
-## examples: rebuild the committed example modules (Go guests need only Go).
+## examples: rebuild the committed example modules (Go guests need only Go;
+## c-contract needs clang 14 + lld, wat-contract needs wabt).
 examples:
 	cd examples/go-contract && GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -buildvcs=false -ldflags=-buildid= -o freeware.wasm .
+	cd examples/c-contract && clang --target=wasm32 -O2 -nostdlib -ffreestanding -fno-ident -Wall -Wextra -Werror -I../../abi \
+	  -Wl,--no-entry -Wl,--strip-all -Wl,-z,stack-size=16384 -Wl,--stack-first -o pay_per_read.wasm src/pay_per_read.c
 
 ## testdata: rebuild committed test modules from their WAT sources (needs wabt).
 testdata: tools
