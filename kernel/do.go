@@ -31,6 +31,14 @@ func (k *Kernel) Do(ctx context.Context, a Action) Result {
 	// take milliseconds and must not widen the conflict window): an attempt
 	// that finds it needs compiled code aborts with errNeedPrepare.
 	var prepared bool
+	if a.Kind == KindWrite && isModule(a.Type) && len(a.Content) > 0 {
+		// The action says it stores a module: compile it before the first
+		// attempt rather than abort that attempt to do so.
+		if _, perr := k.prepare(ctx, a.Content); perr != nil {
+			return failResult(perr)
+		}
+		prepared = true
+	}
 	now := k.nowNanos()
 	for attempt := 0; ; attempt++ {
 		seq := k.seq.begin()
