@@ -25,7 +25,9 @@ const (
 	MaxArgsLen        = 1 << 20 // invoke arguments
 	MaxReasonLen      = 1024    // decision reason
 	MaxDecisionSize   = decisionFixed + 3*4 + 2*MaxIDLen + MaxReasonLen
-	MaxRequestSize    = requestFixed + 8*4 + 3*MaxIDLen + MaxTypeLen + MaxMethodLen + MaxArgsLen + 2*MaxMetaPairs*(8+MaxMetaKeyLen+MaxMetaValueLen)
+	MaxCallerRights   = 16 // caller_rights entries (one per resource)
+	MaxResourceLen    = 32 // bytes of a resource name in caller_rights
+	MaxRequestSize    = requestFixed + 8*4 + 3*MaxIDLen + MaxTypeLen + MaxMethodLen + MaxArgsLen + 2*MaxMetaPairs*(8+MaxMetaKeyLen+MaxMetaValueLen) + 4 + MaxCallerRights*(4+MaxResourceLen+8)
 	requestFixed      = 48
 	decisionFixed     = 16
 	flagTargetExists  = 1 << 0
@@ -117,9 +119,11 @@ type Request struct {
 	Config []KV // the deciding contract artifact's own metadata, sorted by key
 
 	// CallerRights is how much of each resource the caller holds in rights
-	// (kernel-managed claims on quota), sorted by resource, unique, amounts
-	// > 0; resources with no rights are left out. Appended after Config in
-	// a backward-compatible revision of version 1 (SPEC.md section 3).
+	// (kernel-managed claims on quota): at most MaxCallerRights entries,
+	// sorted by resource, resources unique and non-empty; the kernel leaves
+	// out resources with no rights. It is encoded after Config only when
+	// non-empty, a backward-compatible revision of version 1 (SPEC.md
+	// section 3): a request that ends at Config has no caller rights.
 	CallerRights []RightAmount
 }
 

@@ -39,6 +39,13 @@ func AppendRequest(dst []byte, r *Request) ([]byte, error) {
 	dst = append(dst, r.Args...)
 	dst = appendKVs(dst, r.Metadata)
 	dst = appendKVs(dst, r.Config)
+	if len(r.CallerRights) > 0 {
+		dst = le.AppendUint32(dst, uint32(len(r.CallerRights)))
+		for i := range r.CallerRights {
+			dst = appendStr(dst, r.CallerRights[i].Resource)
+			dst = le.AppendUint64(dst, r.CallerRights[i].Amount)
+		}
+	}
 	return dst, nil
 }
 
@@ -69,6 +76,26 @@ func checkRequest(r *Request) error {
 	}
 	if err := CheckMetadata(r.Config); err != nil {
 		return fmt.Errorf("config: %w", err)
+	}
+	return checkRights(r.CallerRights)
+}
+
+// checkRights reports whether rs fits the ABI: at most MaxCallerRights
+// entries, resources non-empty, within MaxResourceLen, sorted and unique.
+func checkRights(rs []RightAmount) error {
+	if len(rs) > MaxCallerRights {
+		return fmt.Errorf("caller rights: %d entries > %d: %w", len(rs), MaxCallerRights, ErrTooLarge)
+	}
+	for i := range rs {
+		if err := checkLen("caller rights resource", rs[i].Resource, MaxResourceLen); err != nil {
+			return err
+		}
+		if rs[i].Resource == "" {
+			return fmt.Errorf("caller rights: empty resource: %w", ErrUnsorted)
+		}
+		if i > 0 && rs[i-1].Resource >= rs[i].Resource {
+			return fmt.Errorf("caller rights: resource %q after %q: %w", rs[i].Resource, rs[i-1].Resource, ErrUnsorted)
+		}
 	}
 	return nil
 }
@@ -145,6 +172,13 @@ func DecodeRequest(b []byte) (Request, error) {
 	}
 	r.Metadata = v.collect(v.meta)
 	r.Config = v.collect(v.config)
+	if n := v.CallerRightsLen(); n > 0 {
+		r.CallerRights = make([]RightAmount, n)
+		for i := range r.CallerRights {
+			res, amt := v.CallerRightAt(i)
+			r.CallerRights[i] = RightAmount{Resource: string(res), Amount: amt}
+		}
+	}
 	return r, nil
 }
 

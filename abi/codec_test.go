@@ -154,10 +154,98 @@ func TestRequestParseMalformed(t *testing.T) {
 		})
 	}
 	t.Run("trailing bytes ignored", func(t *testing.T) {
-		got, err := abi.DecodeRequest(append(bytes.Clone(good), 9, 9, 9))
+		// Bytes after the last field a parser knows are a later revision's.
+		rr := r
+		rr.CallerRights = []abi.RightAmount{{Resource: "llm_rate", Amount: 300}}
+		b, err := abi.AppendRequest(nil, &rr)
 		require.NoError(t, err)
-		require.Equal(t, r, got)
+		got, err := abi.DecodeRequest(append(b, 9, 9, 9))
+		require.NoError(t, err)
+		require.Equal(t, rr, got)
 	})
+	t.Run("caller rights absent", func(t *testing.T) {
+		got, err := abi.DecodeRequest(good)
+		require.NoError(t, err)
+		require.Nil(t, got.CallerRights)
+		var v abi.RequestView
+		require.NoError(t, v.Parse(good))
+		require.Equal(t, 0, v.CallerRightsLen())
+		require.Zero(t, v.CallerRight("llm_rate"))
+	})
+	rights := func(entries ...any) []byte {
+		b := binary.LittleEndian.AppendUint32(bytes.Clone(good), uint32(len(entries)/2))
+		for i := 0; i+1 < len(entries); i += 2 {
+			res := entries[i].(string)
+			b = binary.LittleEndian.AppendUint32(b, uint32(len(res)))
+			b = append(b, res...)
+			b = binary.LittleEndian.AppendUint64(b, entries[i+1].(uint64))
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+	}{
+		{"caller rights: garbage after config", append(bytes.Clone(good), 9, 9, 9)},
+		{"caller rights: too many", binary.LittleEndian.AppendUint32(bytes.Clone(good), abi.MaxCallerRights+1)},
+		{"caller rights: unsorted", rights("llm_rate", uint64(1), "disk", uint64(2))},
+		{"caller rights: duplicate", rights("disk", uint64(1), "disk", uint64(2))},
+		{"caller rights: empty resource", rights("", uint64(1))},
+		{"caller rights: long resource", rights(strings.Repeat("r", abi.MaxResourceLen+1), uint64(1))},
+		{"caller rights: amount truncated", rights("disk", uint64(1))[:len(rights("disk", uint64(1)))-3]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var v abi.RequestView
+			require.ErrorIs(t, v.Parse(tc.b), abi.ErrMalformed)
+		})
+	}
+	t.Run("caller rights: zero entries", func(t *testing.T) {
+		var v abi.RequestView
+		require.NoError(t, v.Parse(rights()))
+		require.Equal(t, 0, v.CallerRightsLen())
+	})
+}
+
+func TestRequestCallerRights(t *testing.T) {
+	r := sampleRequest()
+	r.CallerRights = []abi.RightAmount{{Resource: "disk", Amount: 10}, {Resource: "llm_rate", Amount: 1 << 40}}
+	b, err := abi.AppendRequest(nil, &r)
+	require.NoError(t, err)
+	var v abi.RequestView
+	require.NoError(t, v.Parse(b))
+	require.Equal(t, 2, v.CallerRightsLen())
+	res, amt := v.CallerRightAt(1)
+	require.Equal(t, "llm_rate", string(res))
+	require.Equal(t, uint64(1<<40), amt)
+	res, amt = v.CallerRightAt(2)
+	require.Nil(t, res)
+	require.Zero(t, amt)
+	require.Equal(t, uint64(10), v.CallerRight("disk"))
+	require.Equal(t, uint64(1<<40), v.CallerRight("llm_rate"))
+	require.Zero(t, v.CallerRight("cpu_rate"))
+	got, err := abi.DecodeRequest(b)
+	require.NoError(t, err)
+	require.Equal(t, r, got)
+
+	for _, tc := range []struct {
+		name string
+		rs   []abi.RightAmount
+		want error
+	}{
+		{"unsorted", []abi.RightAmount{{"llm_rate", 1}, {"disk", 1}}, abi.ErrUnsorted},
+		{"duplicate", []abi.RightAmount{{"disk", 1}, {"disk", 1}}, abi.ErrUnsorted},
+		{"empty resource", []abi.RightAmount{{"", 1}}, abi.ErrUnsorted},
+		{"long resource", []abi.RightAmount{{strings.Repeat("r", abi.MaxResourceLen+1), 1}}, abi.ErrTooLarge},
+		{"too many", make([]abi.RightAmount, abi.MaxCallerRights+1), abi.ErrTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := sampleRequest()
+			bad.CallerRights = tc.rs
+			out, err := abi.AppendRequest(nil, &bad)
+			require.ErrorIs(t, err, tc.want)
+			require.Empty(t, out)
+		})
+	}
 }
 
 func TestDecisionRoundTrip(t *testing.T) {
@@ -274,6 +362,9 @@ func FuzzParseRequest(f *testing.F) {
 	f.Add([]byte(abi.RequestMagic))
 	empty, _ := abi.AppendRequest(nil, &abi.Request{})
 	f.Add(empty)
+	r.CallerRights = []abi.RightAmount{{Resource: "disk", Amount: 1}, {Resource: "llm_rate", Amount: 2}}
+	withRights, _ := abi.AppendRequest(nil, &r)
+	f.Add(withRights)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var v abi.RequestView
 		if err := v.Parse(b); err != nil {
@@ -291,6 +382,10 @@ func FuzzParseRequest(f *testing.F) {
 		}
 		v.Meta("controller")
 		v.Controller()
+		for i := 0; i < v.CallerRightsLen(); i++ {
+			v.CallerRightAt(i)
+		}
+		v.CallerRight("llm_rate")
 		// A parsed request re-encodes and decodes to the same value.
 		req, err := abi.DecodeRequest(b)
 		if err != nil {

@@ -13,6 +13,6 @@ var (
 	// ErrTooLarge is returned by the encoders when a field exceeds its limit.
 	ErrTooLarge = errors.New("abi: field exceeds limit")
 	// ErrUnsorted is returned by the encoders when metadata is not sorted by
-	// key with unique keys.
+	// key with unique keys, or caller rights by resource, unique, non-empty.
 	ErrUnsorted = errors.New("abi: metadata not sorted by unique key")
 )

@@ -364,6 +364,68 @@ static inline const char *kh_action_name(uint32_t action) {
 }
 
 /* ------------------------------------------------------------------ */
+/* Caller rights (SPEC section 3, revision 1.1)                       */
+/* ------------------------------------------------------------------ */
+
+#define KH_MAX_CALLER_RIGHTS 16u /**< caller_rights entries */
+#define KH_MAX_RESOURCE_LEN 32u  /**< bytes of a resource name in caller_rights */
+
+/**
+ * kh_caller_right looks up how much of resource (e.g. "llm_rate") the caller
+ * holds in rights. buf and len must be the buffer kh_parse_request accepted
+ * into *req. It validates the optional caller_rights list after config
+ * (count, sorted unique non-empty resources, bounds) and returns KH_OK with
+ * *amount set, 0 when the caller holds no rights of resource or the request
+ * ends at config, or the first problem found, with *amount 0. It is separate
+ * from kh_parse_request so that contracts that do not read rights compile
+ * exactly as before. It never reads outside [buf, buf+len).
+ */
+static inline kh_err kh_caller_right(const uint8_t *buf, uint32_t len, const kh_request *req, const char *resource,
+                                     uint64_t *amount) {
+    *amount = 0;
+    /* The end of config: walk the list kh_parse_request validated. */
+    uint32_t off = (uint32_t)(req->config.ptr - buf);
+    for (uint32_t i = 0; i < req->config.count; i++) {
+        off += 4u + kh__u32(buf + off);
+        off += 4u + kh__u32(buf + off);
+    }
+    if (off >= len) {
+        return KH_OK; /* no caller_rights */
+    }
+    if (len - off < 4u) {
+        return KH_ERR_TRUNCATED;
+    }
+    uint32_t n = kh__u32(buf + off);
+    if (n > KH_MAX_CALLER_RIGHTS) {
+        return KH_ERR_LIMIT;
+    }
+    off += 4u;
+    kh_bytes want = kh_cstr(resource);
+    kh_bytes prev = {0, 0};
+    uint64_t found = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        kh_bytes r;
+        kh_err e = kh__str(buf, len, &off, KH_MAX_RESOURCE_LEN, &r);
+        if (e != KH_OK) {
+            return e;
+        }
+        if (r.len == 0 || (i > 0 && kh_bytes_cmp(prev, r) >= 0)) {
+            return KH_ERR_KEYS;
+        }
+        if (len - off < 8u) {
+            return KH_ERR_TRUNCATED;
+        }
+        if (kh_bytes_eq(r, want)) {
+            found = kh__u64(buf + off);
+        }
+        off += 8u;
+        prev = r;
+    }
+    *amount = found;
+    return KH_OK;
+}
+
+/* ------------------------------------------------------------------ */
 /* Metadata and config                                                */
 /* ------------------------------------------------------------------ */
 

@@ -24,6 +24,7 @@ type RequestView struct {
 	args           span
 	meta           kvList
 	config         kvList
+	rights         kvList // caller_rights: n entries (resource str, amount u64)
 }
 
 // kvList locates an encoded list of pairs: n pairs starting at off.
@@ -70,11 +71,47 @@ func (v *RequestView) Parse(b []byte) error {
 	if v.meta, off, err = parseKVs(b, off, "metadata", "metadata key", "metadata value"); err != nil {
 		return err
 	}
-	if v.config, _, err = parseKVs(b, off, "config", "config key", "config value"); err != nil {
+	if v.config, off, err = parseKVs(b, off, "config", "config key", "config value"); err != nil {
 		return err
+	}
+	if int(off) < len(b) {
+		// caller_rights: optional, absent when the request ends at config.
+		if v.rights, _, err = parseRights(b, off); err != nil {
+			return err
+		}
 	}
 	v.b = b
 	return nil
+}
+
+// parseRights parses the caller_rights list at off.
+func parseRights(b []byte, off uint32) (kvList, uint32, error) {
+	if uint64(off)+4 > uint64(len(b)) {
+		return kvList{}, off, fmt.Errorf("caller rights: count truncated at %d: %w", off, ErrMalformed)
+	}
+	n := le.Uint32(b[off:])
+	if n > MaxCallerRights {
+		return kvList{}, off, fmt.Errorf("caller rights: %d entries > %d: %w", n, MaxCallerRights, ErrMalformed)
+	}
+	l := kvList{off + 4, n}
+	off += 4
+	var prev span
+	for i := uint32(0); i < n; i++ {
+		var r span
+		var err error
+		if r, off, err = readSpan(b, off, MaxResourceLen, "caller rights resource"); err != nil {
+			return kvList{}, off, err
+		}
+		if r.n == 0 || (i > 0 && bytes.Compare(prev.bytes(b), r.bytes(b)) >= 0) {
+			return kvList{}, off, fmt.Errorf("caller rights: resources not sorted, unique and non-empty at entry %d: %w", i, ErrMalformed)
+		}
+		if uint64(off)+8 > uint64(len(b)) {
+			return kvList{}, off, fmt.Errorf("caller rights: amount truncated at %d: %w", off, ErrMalformed)
+		}
+		off += 8
+		prev = r
+	}
+	return l, off, nil
 }
 
 // parseKVs takes the field names as constants so that the success path
@@ -170,6 +207,40 @@ func (v *RequestView) MetaAt(i int) (key, value []byte) { return v.pairAt(v.meta
 
 // ConfigAt returns the i-th config pair in key order.
 func (v *RequestView) ConfigAt(i int) (key, value []byte) { return v.pairAt(v.config, i) }
+
+// CallerRightsLen returns the number of resources the caller holds rights
+// in (0 when the request carries no caller_rights).
+func (v *RequestView) CallerRightsLen() int { return int(v.rights.n) }
+
+// CallerRightAt returns the i-th caller_rights entry in resource order: the
+// resource name and the amount the caller holds in rights of it.
+func (v *RequestView) CallerRightAt(i int) (resource []byte, amount uint64) {
+	if i < 0 || uint32(i) >= v.rights.n {
+		return nil, 0
+	}
+	off := v.rights.off
+	for j := 0; ; j++ {
+		n := le.Uint32(v.b[off:])
+		if j == i {
+			return v.b[off+4 : off+4+n], le.Uint64(v.b[off+4+n:])
+		}
+		off += 4 + n + 8
+	}
+}
+
+// CallerRight returns the amount of resource (e.g. "llm_rate") the caller
+// holds in rights, 0 when none.
+func (v *RequestView) CallerRight(resource string) uint64 {
+	off := v.rights.off
+	for j := uint32(0); j < v.rights.n; j++ {
+		n := le.Uint32(v.b[off:])
+		if string(v.b[off+4:off+4+n]) == resource {
+			return le.Uint64(v.b[off+4+n:])
+		}
+		off += 4 + n + 8
+	}
+	return 0
+}
 
 // Controller returns the target's controller as the genesis contracts define
 // it: the "controller" metadata value when set, otherwise created_by. This is

@@ -450,3 +450,55 @@ func TestRightHolderDistinctFromCreator(t *testing.T) {
 	require.Equal(t, tot, totals(t, w))
 	requireRightsSound(t, w)
 }
+
+// Contracts see how much the caller holds in rights (abi.Request's
+// CallerRights, summed per resource over the caller's rights, sorted), so
+// "only holders of at least 100 llm_rate may read" is a contract's rule.
+// Reference: abi/SPEC.md section 3, caller_rights.
+func TestRightCallerRights(t *testing.T) {
+	w := kerneltest.NewWorld(t, nil)
+	w.Principal(t, "alice", 0)
+	w.Principal(t, "bob", 0)
+	var seen []abi.RightAmount
+	w.Deploy(t, "alice", "holders-only", "private", func(req *abi.Request) (abi.Decision, error) {
+		// The request the kernel built encodes: the list fits the ABI.
+		b, err := abi.AppendRequest(nil, req)
+		if err != nil {
+			return abi.Decision{}, err
+		}
+		var v abi.RequestView
+		if err := v.Parse(b); err != nil {
+			return abi.Decision{}, err
+		}
+		seen = req.CallerRights
+		if req.Action == abi.ActionRead && v.CallerRight("llm_rate") >= 100 {
+			return abi.Decision{Allowed: true}, nil
+		}
+		return abi.Decision{Reason: "holders of 100 llm_rate only"}, nil
+	})
+	a := write("alice", "club", "members only", nil)
+	a.Contract = "holders-only"
+	requireCode(t, abi.OK, w.Do(a))
+	read := func(caller string) abi.Code {
+		return w.Do(kernel.Action{Kind: kernel.KindRead, Caller: caller, Target: "club"}).Code
+	}
+	require.Equal(t, abi.PermissionDenied, read("alice"))
+	require.Nil(t, seen, "no rights, no list")
+
+	requireCode(t, abi.OK, w.Do(mintRight("alice", "pass", kernel.LLMRate, 150)))
+	requireCode(t, abi.OK, w.Do(mintRight("alice", "space", kernel.Disk, 10)))
+	require.Equal(t, abi.OK, read("alice"))
+	require.Equal(t, []abi.RightAmount{{Resource: "disk", Amount: 10}, {Resource: "llm_rate", Amount: 150}}, seen)
+
+	// The right carries the capacity, wherever it goes.
+	requireCode(t, abi.OK, w.Do(transferRight("alice", "pass", "bob")))
+	require.Equal(t, abi.PermissionDenied, read("alice"))
+	require.Equal(t, []abi.RightAmount{{Resource: "disk", Amount: 10}}, seen)
+	require.Equal(t, abi.OK, read("bob"))
+	requireCode(t, abi.OK, w.Do(splitRight("bob", "pass", []int64{60, 90})))
+	require.Equal(t, abi.OK, read("bob"), "parts add up")
+	require.Equal(t, []abi.RightAmount{{Resource: "llm_rate", Amount: 150}}, seen)
+	requireCode(t, abi.OK, w.Do(redeemRight("bob", "pass.2")))
+	require.Equal(t, abi.PermissionDenied, read("bob"))
+	require.Equal(t, []abi.RightAmount{{Resource: "llm_rate", Amount: 60}}, seen)
+}

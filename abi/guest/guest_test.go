@@ -49,6 +49,8 @@ func TestHandlerCheck(t *testing.T) {
 	stranger := write
 	stranger.Caller = "mallory"
 	valid := encodeReq(t, write)
+	withRights := write
+	withRights.CallerRights = []abi.RightAmount{{Resource: "llm_rate", Amount: 5}}
 	tests := []struct {
 		name   string
 		decide Decider
@@ -61,7 +63,11 @@ func TestHandlerCheck(t *testing.T) {
 		{"empty request", freeware, nil, abi.Decision{Reason: ReasonMalformed}},
 		{"truncated", freeware, valid[:len(valid)-1], abi.Decision{Reason: ReasonMalformed}},
 		{"bad magic", freeware, append([]byte("KHDC"), valid[4:]...), abi.Decision{Reason: ReasonMalformed}},
-		{"trailing bytes ignored", freeware, append(append([]byte(nil), valid...), 1, 2, 3), abi.Decision{Allowed: true}},
+		{"trailing bytes ignored", freeware, append(encodeReq(t, withRights), 1, 2, 3), abi.Decision{Allowed: true}},
+		{"garbage caller rights", freeware, append(append([]byte(nil), valid...), 1, 2, 3), abi.Decision{Reason: ReasonMalformed}},
+		{"caller rights seen", func(v *abi.RequestView) abi.Decision {
+			return abi.Decision{Allowed: v.CallerRight("llm_rate") == 5 && v.CallerRight("disk") == 0}
+		}, encodeReq(t, withRights), abi.Decision{Allowed: true}},
 		{"no decider", nil, valid, abi.Decision{Reason: ReasonNoDecider}},
 		{"cost payer payee", func(*abi.RequestView) abi.Decision {
 			return abi.Decision{Allowed: true, Cost: 7, Payer: "p", Payee: "q", Reason: "r"}
