@@ -339,6 +339,9 @@ func (w *work) artifactAction() *Error {
 				return err
 			}
 		}
+		if err := w.k.checkContentSize(art.Type, a.Content); err != nil {
+			return err
+		}
 		meta, err := mergeMeta(art.Meta, a.Metadata, a.Unset)
 		if err != nil {
 			return err
@@ -674,6 +677,9 @@ func (w *work) create() *Error {
 	}
 	if len(a.Unset) > 0 {
 		return errf(abi.InvalidArgument, "unset applies to existing artifacts only")
+	}
+	if err := w.k.checkContentSize(a.Type, a.Content); err != nil {
+		return err
 	}
 	contract := a.Contract
 	if contract == "" {

@@ -125,7 +125,7 @@ func (w *work) explain(ex *Explanation) *Error {
 		}
 		return nil
 	}
-	if art.Type == TypeRight {
+	if art.Type == TypeRight && a.Kind != KindRead {
 		ex.Outcome = w.outcome(errf(abi.KernelProtected, "artifact %q is a right: only the right primitives change it", a.Target))
 		return nil
 	}
@@ -177,6 +177,7 @@ func (w *work) explain(ex *Explanation) *Error {
 		d, u, evErr = w.check(act, a.Target, &art, &c, payload, lim)
 	}
 	req := requestFor(act, a.Caller, a.Target, &art, c.Meta, w.now, payload, a.Method, a.Args)
+	req.CallerRights, _ = w.callerRights(a.Caller)
 	if !ex.TargetReadable {
 		req.Metadata = nil
 		ex.Redacted = append(ex.Redacted, "metadata")
@@ -225,6 +226,11 @@ func (w *work) check(act abi.Action, id string, art, c *artifactRec, payload uin
 		return abi.Decision{}, abi.Usage{}, err
 	}
 	req := requestFor(act, w.a.Caller, id, art, c.Meta, w.now, payload, w.a.Method, w.a.Args)
+	rights, rerr := w.callerRights(w.a.Caller)
+	if rerr != nil {
+		return abi.Decision{}, abi.Usage{}, rerr
+	}
+	req.CallerRights = rights
 	if act == abi.ActionRead {
 		req.Method, req.Args = "", nil
 	}

@@ -43,8 +43,11 @@ type Config struct {
 	// DefaultContract governs new artifacts whose write names no contract.
 	// Empty means such writes fail with INVALID_ARGUMENT.
 	DefaultContract string
-	// MaxContentBytes caps an artifact's content. Default 1 MiB.
+	// MaxContentBytes caps the content of a data artifact. Default 1 MiB.
 	MaxContentBytes int
+	// MaxModuleBytes caps the content of a contract or executable: a
+	// standard Go guest is 2-4 MB. Default 8 MiB (host.DefaultMaxModuleBytes).
+	MaxModuleBytes int
 	// ContractTimeout is the deadline handed to the Evaluator for each
 	// contract run. Default 100ms. The caller's remaining cpu_rate may
 	// shorten it.
@@ -78,7 +81,7 @@ func (c *Config) validate() error {
 		return errors.New("kernel: Config.Evaluator is nil: pass a host.Host")
 	case c.Clock == nil:
 		return errors.New("kernel: Config.Clock is nil: pass time.Now, or a fake clock in tests")
-	case c.MaxContentBytes < 0 || c.MaxConflictRetries < 0 || c.ContractTimeout < 0 || c.RateWindow < 0:
+	case c.MaxContentBytes < 0 || c.MaxModuleBytes < 0 || c.MaxConflictRetries < 0 || c.ContractTimeout < 0 || c.RateWindow < 0:
 		return errors.New("kernel: negative limit in Config")
 	}
 	quotas := make(map[Resource]int64, numResources)
@@ -109,6 +112,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxContentBytes == 0 {
 		c.MaxContentBytes = 1 << 20
+	}
+	if c.MaxModuleBytes == 0 {
+		c.MaxModuleBytes = 8 << 20
 	}
 	if c.MaxConflictRetries == 0 {
 		c.MaxConflictRetries = 64

@@ -353,7 +353,7 @@ func TestTransfer(t *testing.T) {
 
 // Bad actions return a stable code and change nothing.
 func TestBadActionsChangeNothing(t *testing.T) {
-	w := kerneltest.NewWorld(t, func(c *kernel.Config) { c.MaxContentBytes = 1000 })
+	w := kerneltest.NewWorld(t, func(c *kernel.Config) { c.MaxContentBytes, c.MaxModuleBytes = 1000, 2000 })
 	w.Principal(t, "alice", 100)
 	w.Principal(t, "bob", 0)
 	requireCode(t, abi.OK, w.Do(write("alice", "doc", "x", nil)))
@@ -379,6 +379,9 @@ func TestBadActionsChangeNothing(t *testing.T) {
 		{"transfer to ghost", kernel.Action{Kind: kernel.KindTransfer, Caller: "alice", To: "ghost", Amount: 1}, abi.NotFound},
 		{"overdraft", kernel.Action{Kind: kernel.KindTransfer, Caller: "alice", To: "bob", Amount: 101}, abi.InsufficientFunds},
 		{"oversized content", write("alice", "big", strings.Repeat("x", 1001), nil), abi.InvalidArgument},
+		{"oversized content on replace", write("alice", "doc", strings.Repeat("x", 1001), nil), abi.InvalidArgument},
+		{"oversized module", kernel.Action{Kind: kernel.KindWrite, Caller: "alice", Target: "m", Type: kernel.TypeExecutable, Content: make([]byte, 2001)}, abi.InvalidArgument},
+		{"over every limit", write("alice", "big", strings.Repeat("x", 2001), nil), abi.InvalidArgument},
 		{"too much metadata", write("alice", "meta", "", manyMeta), abi.InvalidArgument},
 		{"huge metadata value", write("alice", "meta", "", map[string]string{"k": strings.Repeat("v", abi.MaxMetaValueLen+1)}), abi.InvalidArgument},
 		{"create without type", kernel.Action{Kind: kernel.KindWrite, Caller: "alice", Target: "t"}, abi.InvalidArgument},

@@ -63,8 +63,10 @@ func (k *Kernel) validate(a *Action) *Error {
 		if !validID(a.Target) {
 			return errf(abi.InvalidArgument, "target %q is not a valid artifact id", a.Target)
 		}
-		if len(a.Content) > k.cfg.MaxContentBytes {
-			return errf(abi.InvalidArgument, "content of %d bytes exceeds the limit of %d", len(a.Content), k.cfg.MaxContentBytes)
+		// The limit depends on the artifact's type; the larger one bounds
+		// the input here, the exact one is checked once the type is known.
+		if len(a.Content) > max(k.cfg.MaxContentBytes, k.cfg.MaxModuleBytes) {
+			return errf(abi.InvalidArgument, "content of %d bytes exceeds the limit of %d", len(a.Content), max(k.cfg.MaxContentBytes, k.cfg.MaxModuleBytes))
 		}
 		if a.Type != "" && !validType(a.Type) {
 			return errf(abi.InvalidArgument, "type %q: use 1-%d lowercase letters, digits, - or _", a.Type, abi.MaxTypeLen)
@@ -135,6 +137,18 @@ func (k *Kernel) validate(a *Action) *Error {
 	}
 	if a.Kind == KindEdit && a.Content == nil && len(a.Metadata) == 0 && len(a.Unset) == 0 {
 		return errf(abi.InvalidArgument, "edit changes nothing: give content, metadata or unset")
+	}
+	return nil
+}
+
+// checkContentSize applies the content limit of artifacts of type typ.
+func (k *Kernel) checkContentSize(typ string, content []byte) *Error {
+	limit, what := k.cfg.MaxContentBytes, "data"
+	if isModule(typ) {
+		limit, what = k.cfg.MaxModuleBytes, "module"
+	}
+	if len(content) > limit {
+		return errf(abi.InvalidArgument, "content of %d bytes exceeds the %s limit of %d", len(content), what, limit)
 	}
 	return nil
 }
