@@ -10,15 +10,23 @@ const (
 	NameSelfOwned = "self_owned"
 )
 
+// NameRightsRegistry is the name of the genesis rights registry, an
+// executable built from Go in rights/ (not one of Genesis' access contracts).
+const NameRightsRegistry = "rights"
+
 // NB: the files are listed one by one, not as *.wasm, so that a missing module
 // fails the build instead of the first lookup.
 //
-//go:embed freeware.wasm private.wasm public.wasm self_owned.wasm
+//go:embed freeware.wasm private.wasm public.wasm self_owned.wasm rights/rights.wasm
 var modules embed.FS
 
 // module returns a fresh copy of the embedded module name.
 func module(name string) []byte {
-	b, err := modules.ReadFile(name + ".wasm")
+	file := name + ".wasm"
+	if name == NameRightsRegistry {
+		file = name + "/" + file
+	}
+	b, err := modules.ReadFile(file)
 	if err != nil {
 		// Unreachable: go:embed above lists every name this package passes.
 		panic("contracts: " + name + ".wasm is not embedded: " + err.Error())
@@ -56,3 +64,10 @@ func Genesis() map[string][]byte {
 		NameSelfOwned: SelfOwned(),
 	}
 }
+
+// RightsRegistry returns the genesis rights registry module: an executable
+// (it exports kh_invoke, built from Go in rights/) with the methods
+// get_quota, available_capacity and transfer_quota, each a call of the kernel
+// host API as the invoking caller. Each call returns a new copy that the
+// caller owns.
+func RightsRegistry() []byte { return module(NameRightsRegistry) }

@@ -28,18 +28,42 @@ const (
 	SelfOwned = "genesis/self_owned" // only the artifact itself acts on itself
 )
 
+// RightsRegistry is the id of the genesis rights registry: an executable
+// with the methods get_quota, available_capacity and transfer_quota, each a
+// call of the kernel host API as the invoking caller. It holds no state and
+// has no standing (no principal has its id): it answers what the kernel
+// answers and moves only the caller's quota. Governed by Freeware: anyone
+// invokes it, only the genesis principal changes it. See
+// contracts-wasm/rights.
+const RightsRegistry = "genesis/rights"
+
 // DefaultContract governs new artifacts whose write names no contract; pass
 // it as kernel.Config.DefaultContract.
 const DefaultContract = Freeware
 
-// Contracts returns the genesis contracts' modules keyed by artifact id. The
-// slices are shared: do not modify them.
+// MinContentBytes is the module size limit a kernel must admit for Install
+// to deploy the genesis executables (standard Go modules of a few MiB):
+// kernel.Config.MaxModuleBytes must be at least this, as its default is. It
+// equals host.DefaultMaxModuleBytes.
+const MinContentBytes = 8 << 20
+
+// Contracts returns the genesis access contracts' modules keyed by artifact
+// id. The map and slices are new on each call and owned by the caller.
 func Contracts() map[string][]byte {
 	return map[string][]byte{
 		Freeware:  contracts.Freeware(),
 		Private:   contracts.Private(),
 		Public:    contracts.Public(),
 		SelfOwned: contracts.SelfOwned(),
+	}
+}
+
+// Executables returns the genesis executables' modules keyed by artifact id
+// (today only RightsRegistry). The map and slices are new on each call and
+// owned by the caller.
+func Executables() map[string][]byte {
+	return map[string][]byte{
+		RightsRegistry: contracts.RightsRegistry(),
 	}
 }
 
@@ -91,9 +115,11 @@ func LoadSpec(path string) (Spec, error) {
 // ErrInstalled is returned by Install when the world already has a genesis.
 var ErrInstalled = errors.New("genesis: world already initialised")
 
-// Install writes the genesis principal, the genesis contracts and spec's
-// principals into k. It fails with ErrInstalled if the genesis principal
-// exists already, so a world is never initialised twice.
+// Install writes the genesis principal, the genesis contracts, the genesis
+// executables and spec's principals into k. It fails with ErrInstalled if
+// the genesis principal exists already, so a world is never initialised
+// twice. k's Config.MaxModuleBytes must be at least MinContentBytes (its
+// default is).
 func Install(ctx context.Context, k *kernel.Kernel, spec Spec) error {
 	if err := k.CreatePrincipal(ctx, Principal, 0); err != nil {
 		if errors.Is(err, kernel.ErrAlreadyExists) {
@@ -102,9 +128,13 @@ func Install(ctx context.Context, k *kernel.Kernel, spec Spec) error {
 		return fmt.Errorf("genesis: %w", err)
 	}
 	mods := Contracts()
-	// The genesis principal holds exactly the disk its contracts take.
+	execs := Executables()
+	// The genesis principal holds exactly the disk its modules take.
 	var size int64
 	for _, m := range mods {
+		size += int64(len(m))
+	}
+	for _, m := range execs {
 		size += int64(len(m))
 	}
 	if err := k.SetQuota(ctx, Principal, kernel.Disk, size); err != nil {
@@ -128,6 +158,16 @@ func Install(ctx context.Context, k *kernel.Kernel, spec Spec) error {
 			return fmt.Errorf("genesis: install %s: %s: %s", id, res.ErrorCode, res.Message)
 		}
 	}
+	for id, mod := range execs {
+		res := k.Do(ctx, kernel.Action{
+			Kind: kernel.KindWrite, Caller: Principal, Target: id,
+			Type: kernel.TypeExecutable, Contract: Freeware, Content: mod,
+			Metadata: map[string]string{"description": describe[id]},
+		})
+		if !res.OK {
+			return fmt.Errorf("genesis: install %s: %s: %s", id, res.ErrorCode, res.Message)
+		}
+	}
 	for _, p := range spec.Principals {
 		if err := k.CreatePrincipal(ctx, p.ID, p.Balance); err != nil {
 			return fmt.Errorf("genesis: principal %q: %w", p.ID, err)
@@ -141,4 +181,6 @@ var describe = map[string]string{
 	Private:   "only the controller does anything",
 	Public:    "anyone reads, writes, edits, invokes; only the controller deletes and sets contract",
 	SelfOwned: "only the artifact itself acts on itself",
+	RightsRegistry: "rights registry: get_quota, available_capacity, transfer_quota; " +
+		"answers what the kernel answers and moves only the caller's quota",
 }

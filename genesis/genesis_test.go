@@ -22,10 +22,15 @@ func world(t *testing.T, spec genesis.Spec) *kernel.Kernel {
 	t.Helper()
 	// Generous deadlines: under -race on a loaded 2-core machine 100ms of
 	// wall clock is not enough to trust; deadline behaviour is tested in host.
-	h, err := host.New(ctx, host.DefaultConfig().WithTimeout(10*time.Second))
+	// The compilation cache shared by the package's tests compiles the
+	// rights registry, a Go module, once.
+	h, err := host.New(ctx, host.DefaultConfig().WithTimeout(10*time.Second).WithCacheDir(cacheDir))
 	require.NoError(t, err)
 	st := store.NewMem()
-	k, err := kernel.Open(ctx, kernel.Config{Store: st, Evaluator: h, Clock: func() time.Time { return time.Unix(1_700_000_000, 0) }, DefaultContract: genesis.DefaultContract, ContractTimeout: 10 * time.Second})
+	k, err := kernel.Open(ctx, kernel.Config{
+		Store: st, Evaluator: h, Clock: func() time.Time { return time.Unix(1_700_000_000, 0) },
+		DefaultContract: genesis.DefaultContract, ContractTimeout: 10 * time.Second,
+	})
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		_ = k.Close(ctx)

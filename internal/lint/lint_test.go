@@ -57,6 +57,8 @@ var rules = []rule{
 	},
 	{pkg: "genesis", std: true, module: []string{"kernel", "abi", "store", "contracts-wasm"}},
 	{pkg: "contracts-wasm", std: true},
+	// The rights registry is a Go guest (an executable) built for wasip1.
+	{pkg: "contracts-wasm/rights", std: true, module: []string{"abi", "abi/guest"}},
 }
 
 // pkgInfo is the part of `go list -json` this test reads.
@@ -343,6 +345,10 @@ func TestRules(t *testing.T) {
 		{name: "genesis contracts", from: "genesis", imp: module + "/contracts-wasm", ok: true},
 		{name: "genesis host", from: "genesis", imp: module + "/host"},
 		{name: "contracts abi", from: "contracts-wasm", imp: module + "/abi"},
+		{name: "rights guest", from: "contracts-wasm/rights", imp: module + "/abi/guest", ok: true},
+		{name: "rights abi", from: "contracts-wasm/rights", imp: module + "/abi", ok: true},
+		{name: "rights kernel", from: "contracts-wasm/rights", imp: module + "/kernel"},
+		{name: "rights fmt", from: "contracts-wasm/rights", imp: "fmt", ok: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
