@@ -51,14 +51,17 @@ bench-peers-raw:
 demo:
 	$(GO) run ./cmd/kernelhost demo
 
-## contracts: rebuild the genesis contracts byte for byte (needs clang + lld).
+## contracts: rebuild the genesis contracts byte for byte (needs clang + lld)
+## and the rights registry (Go).
 contracts: tools
 	$(MAKE) -C contracts-wasm
+	cd contracts-wasm/rights && GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -buildvcs=false -ldflags=-buildid= -o rights.wasm .
 
 ## examples: rebuild the committed example modules (Go guests need only Go;
 ## c-contract needs clang 14 + lld, wat-contract needs wabt).
 examples:
 	cd examples/go-contract && GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -buildvcs=false -ldflags=-buildid= -o freeware.wasm .
+	cd examples/go-executable && GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -buildvcs=false -ldflags=-buildid= -o counter.wasm .
 	cd examples/c-contract && clang --target=wasm32 -O2 -nostdlib -ffreestanding -fno-ident -Wall -Wextra -Werror -I../../abi \
 	  -Wl,--no-entry -Wl,--strip-all -Wl,-z,stack-size=16384 -Wl,--stack-first -o pay_per_read.wasm src/pay_per_read.c
 
