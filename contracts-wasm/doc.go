@@ -19,7 +19,12 @@
 // payee. A denial carries a short reason such as
 // "freeware: only the controller may write"; an allowance an empty one.
 //
-// `make contracts` at the repository root (or `make` in this directory)
-// rebuilds the modules; TestContractsReproducible checks that the committed
-// bytes equal a rebuild.
+// The package also embeds the genesis rights registry (RightsRegistry), an
+// executable written in Go under rights/: get_quota, available_capacity and
+// transfer_quota, each one call of the kernel host API as the invoking caller.
+//
+// `make contracts` at the repository root rebuilds the modules (`make` in
+// this directory rebuilds the C ones); TestContractsReproducible and
+// TestRightsRegistryReproducible check that the committed bytes equal a
+// rebuild.
 package contracts
