@@ -85,4 +85,8 @@
 // ErrNoKernel, so that code using them still compiles and tests natively.
 // The host API allocates (it speaks JSON through encoding/json); the check
 // path does not.
+//
+// NB: decode with json.Unmarshal, not a json.Decoder: reading through an
+// io.Reader links os.File.Read, whose WASI import fd_read the host refuses at
+// deploy ("contracts get no filesystem").
 package guest
