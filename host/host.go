@@ -37,6 +37,11 @@ type Host struct {
 	modules map[[32]byte]*module
 }
 
+// newCacheMu serialises wazero.NewCompilationCacheWithDir: in wazero v1.11
+// its first call fills an unsynchronised global (the version string), so two
+// Hosts created at once race.
+var newCacheMu sync.Mutex
+
 // module is one prepared module and its pool of instances.
 type module struct {
 	hash     [32]byte
@@ -78,7 +83,10 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	var cache wazero.CompilationCache
 	if cfg.CacheDir != "" {
 		var err error
-		if cache, err = wazero.NewCompilationCacheWithDir(cfg.CacheDir); err != nil {
+		newCacheMu.Lock() // see newCacheMu
+		cache, err = wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		newCacheMu.Unlock()
+		if err != nil {
 			return nil, fmt.Errorf("host: compilation cache %s: %w", cfg.CacheDir, err)
 		}
 		rc = rc.WithCompilationCache(cache)

@@ -18,22 +18,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/demo"
-	"github.com/kernelhost/kernelhost/host"
+	"github.com/kernelhost/kernelhost/internal/testenv"
 	"github.com/kernelhost/kernelhost/kernel"
 )
 
-// TestMain creates one host with a compilation cache before the tests run in
-// parallel. NB: wazero v1.11 caches its version string in an unsynchronised
-// global on the first NewCompilationCacheWithDir; two first calls at once
-// race (the race detector sees it). One call up front makes every later
-// call a read.
+// TestMain points every world of the tests at one shared compilation cache,
+// so that the genesis rights registry (a 3.4 MB Go module) compiles once per
+// machine, not once per world.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "kernelhost-test-")
-	if err == nil {
-		if h, herr := host.New(context.Background(), host.DefaultConfig().WithCacheDir(dir)); herr == nil {
-			_ = h.Close(context.Background())
-		}
-		_ = os.RemoveAll(dir)
+	if dir := testenv.CacheDir(); dir != "" {
+		os.Setenv(demo.CacheEnv, dir)
 	}
 	os.Exit(m.Run())
 }
@@ -114,8 +108,8 @@ func TestInit(t *testing.T) {
 	for _, tok := range tokens {
 		require.NotContains(t, string(raw), tok, "only hashes are stored")
 	}
-	for _, p := range []string{"store", "wazero-cache"} {
-		_, err := os.Stat(filepath.Join(dir, p))
+	for _, p := range []string{storeDir(dir), cacheDir(dir)} { // the cache may be shared: $KERNELHOST_WAZERO_CACHE
+		_, err := os.Stat(p)
 		require.NoError(t, err)
 	}
 	require.Contains(t, ok(t, dir, "principal", "list"), "sponsor")

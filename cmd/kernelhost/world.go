@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/auth"
+	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/demo"
 	"github.com/kernelhost/kernelhost/genesis"
 	"github.com/kernelhost/kernelhost/host"
 	"github.com/kernelhost/kernelhost/kernel"
@@ -20,10 +21,11 @@ import (
 //
 //	<dir>/store          the Badger store: principals, artifacts, ledger, events
 //	<dir>/wazero-cache   wazero's compilation cache, safe to delete
+//	                     ($KERNELHOST_WAZERO_CACHE instead, when set)
 //	<dir>/auth.json      token hashes (0600), written atomically; its presence
 //	                     marks a complete world (init writes it last)
 func storeDir(dir string) string { return filepath.Join(dir, "store") }
-func cacheDir(dir string) string { return filepath.Join(dir, "wazero-cache") }
+func cacheDir(dir string) string { return demo.CacheDir(dir) }
 func authPath(dir string) string { return filepath.Join(dir, "auth.json") }
 
 // world is an open world: store, host, kernel and tokens.

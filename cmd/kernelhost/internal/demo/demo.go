@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -37,6 +38,21 @@ const (
 	price       = 10
 )
 
+// CacheEnv names the environment variable that points every world at one
+// shared wazero compilation cache, so that modules (the genesis rights
+// registry is a 3.4 MB Go guest) compile once per machine rather than once
+// per data directory.
+const CacheEnv = "KERNELHOST_WAZERO_CACHE"
+
+// CacheDir returns the compilation cache of the world in dataDir: $CacheEnv
+// when set, else dataDir/wazero-cache.
+func CacheDir(dataDir string) string {
+	if d := os.Getenv(CacheEnv); d != "" {
+		return d
+	}
+	return filepath.Join(dataDir, "wazero-cache")
+}
+
 // Run plays the scenario in a new world under dir (which must be empty or
 // missing) and writes the transcript to out. It fails if any step does not
 // end as the scenario expects.
@@ -46,7 +62,7 @@ func Run(ctx context.Context, out io.Writer, dir string) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, st.Close()) }()
-	h, err := host.New(ctx, host.DefaultConfig().WithCacheDir(filepath.Join(dir, "wazero-cache")))
+	h, err := host.New(ctx, host.DefaultConfig().WithCacheDir(CacheDir(dir)))
 	if err != nil {
 		return err
 	}

@@ -7,12 +7,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/kernelhost/kernelhost/abi"
 	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/demo"
 	"github.com/kernelhost/kernelhost/host"
+	"github.com/kernelhost/kernelhost/internal/testenv"
 )
 
 var ctx = context.Background()
@@ -47,7 +49,7 @@ func kv(pairs ...string) []abi.KV {
 
 // TestPayPerRead runs the contract under the real host.
 func TestPayPerRead(t *testing.T) {
-	h, err := host.New(ctx, host.Config{})
+	h, err := host.New(ctx, host.Config{Timeout: 10 * time.Second})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = h.Close(ctx) })
 	require.NoError(t, h.Validate(ctx, demo.PayPerRead))
@@ -110,4 +112,13 @@ func TestRun(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, demo.Run(ctx, &out, t.TempDir()), out.String())
 	require.Contains(t, out.String(), "demo finished: every step ended as expected")
+}
+
+// TestMain points the demo's world at the machine-wide test compilation
+// cache, so that the genesis rights registry compiles once per machine.
+func TestMain(m *testing.M) {
+	if dir := testenv.CacheDir(); dir != "" {
+		os.Setenv(demo.CacheEnv, dir)
+	}
+	os.Exit(m.Run())
 }
