@@ -5,9 +5,15 @@ package fuel
 // two, inserted when absent).
 func (m *module) emit() ([]byte, Info, error) {
 	info := Info{CostTableVersion: CostTableVersion, Functions: len(m.funcTypes), FuelGlobal: m.fuelGlobal}
-	out := make([]byte, 0, len(m.in)+len(m.in)/2+64)
+	out := make([]byte, 0, len(m.in)*7/4+64)
 	out = append(out, header...)
 	var sec []byte // the contents of the section being rewritten
+	for _, s := range m.sections {
+		if s.id == secCode {
+			// NB: charges grow code by about a half (a third for Go).
+			sec = make([]byte, 0, (s.end-s.body)*7/4)
+		}
+	}
 	wrote := [2]bool{}
 	for _, s := range m.sections {
 		if s.id != secCustom {

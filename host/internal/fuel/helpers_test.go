@@ -27,6 +27,16 @@ var contractPaths = []string{
 	freewareGo,
 }
 
+// testCache is shared by every runtime of the tests, so that each distinct
+// module (the 3.5 MB instrumented Go contract above all) compiles once per
+// test binary.
+var testCache = wazero.NewCompilationCache()
+
+// newBareRuntime returns a runtime sharing testCache.
+func newBareRuntime(ctx context.Context) wazero.Runtime {
+	return wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(testCache))
+}
+
 // readFile returns the contents of path, relative to this package.
 func readFile(tb testing.TB, path string) []byte {
 	tb.Helper()
@@ -47,7 +57,7 @@ func mustInstrument(tb testing.TB, wasm []byte, cfg Config) ([]byte, Info) {
 	out, info, err := Instrument(wasm, cfg)
 	require.NoError(tb, err)
 	ctx := context.Background()
-	r := wazero.NewRuntime(ctx)
+	r := newBareRuntime(ctx)
 	defer r.Close(ctx)
 	_, err = r.CompileModule(ctx, out)
 	require.NoError(tb, err)
@@ -59,7 +69,7 @@ func mustInstrument(tb testing.TB, wasm []byte, cfg Config) ([]byte, Info) {
 func newRuntime(tb testing.TB) wazero.Runtime {
 	tb.Helper()
 	ctx := context.Background()
-	r := wazero.NewRuntime(ctx)
+	r := newBareRuntime(ctx)
 	tb.Cleanup(func() { _ = r.Close(ctx) })
 	wasi_snapshot_preview1.MustInstantiate(ctx, r)
 	_, err := r.InstantiateWithConfig(ctx, readTestdata(tb, "env"), wazero.NewModuleConfig().WithName("env"))

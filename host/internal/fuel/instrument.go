@@ -16,8 +16,8 @@ const DefaultMaxModuleSize = 64 << 20
 const maxLocals = 50000
 
 // DefaultStartFuel is the default of [Config.StartFuel]: enough for a
-// start function or a Go runtime's _initialize (about 1.5 million units for
-// the Go SDK contract), not for a runaway.
+// start function or a Go runtime's _initialize (984732 units for the Go SDK
+// contract's _initialize), not for a runaway.
 const DefaultStartFuel = 10_000_000
 
 // Config configures [Instrument]. The zero value is the default.
