@@ -7,8 +7,11 @@
 // # Usage
 //
 // The host runs [Instrument] once per module, at deploy time, and compiles its
-// output instead of the original. Before each call it sets the global exported
-// as [ExportName] to the call's budget; after the call it reads it back:
+// output instead of the original (keying its caches by the output's hash,
+// which covers [CostTableVersion] and [Config.StartFuel]). A start function
+// runs at instantiation on [Config.StartFuel]. Before each call, _initialize
+// included, the host sets the global exported as [ExportName] to the call's
+// budget; after the call it reads it back:
 //
 //  1. Set kh_fuel to the budget b, with 0 <= b <= [MaxFuel].
 //  2. Call the guest.

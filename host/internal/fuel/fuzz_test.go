@@ -53,8 +53,8 @@ func FuzzInstrument(f *testing.F) {
 	seeds, err := filepath.Glob("testdata/*.wasm")
 	require.NoError(f, err)
 	for _, p := range append(seeds, contractPaths...) {
-		if p == freewareGo && testing.Short() {
-			continue
+		if p == freewareGo && (testing.Short() || raceEnabled) {
+			continue // compiled twice more here; TestContracts_sameDecisions covers it
 		}
 		f.Add(readFile(f, p))
 	}
