@@ -65,7 +65,7 @@ func nativeFreeware(req *abi.Request) abi.Decision {
 // BenchmarkCheck compares one permission check of the freeware rule: native
 // Go, the C genesis contract and the Go SDK contract, each through a warm
 // pooled instance with the host's limits armed (encode request, call, decode
-// decision).
+// decision): fuel metering by default, deadlines for the -ctx row.
 func BenchmarkCheck(b *testing.B) {
 	req := checkRequest()
 	b.Run("native", func(b *testing.B) {
@@ -81,12 +81,16 @@ func BenchmarkCheck(b *testing.B) {
 	for _, mod := range []struct {
 		name string
 		wasm []byte
+		cfg  host.Config
 	}{
-		{"wasm-freeware", contracts.Freeware()},
-		{"wasm-freeware-go", goWasm},
+		{"wasm-freeware", contracts.Freeware(), host.Config{}},
+		{"wasm-freeware-go", goWasm, host.Config{}},
+		// The same C contract stopped by deadlines instead of fuel: wazero
+		// watches each call's context with a goroutine.
+		{"wasm-freeware-ctx", contracts.Freeware(), host.Config{DisableMetering: true}},
 	} {
 		b.Run(mod.name, func(b *testing.B) {
-			h, err := host.New(context.Background(), host.Config{})
+			h, err := host.New(context.Background(), mod.cfg)
 			require.NoError(b, err)
 			b.Cleanup(func() { _ = h.Close(context.Background()) })
 			ctx := context.Background()

@@ -2,7 +2,9 @@ package host
 
 import (
 	"errors"
+
 	"fmt"
+	"github.com/kernelhost/kernelhost/host/internal/fuel"
 	"runtime"
 	"time"
 )
@@ -11,6 +13,9 @@ import (
 const (
 	DefaultTimeout               = 100 * time.Millisecond
 	DefaultInvokeTimeout         = time.Second
+	DefaultCheckFuel             = 50_000_000    // ~50ms of simple instructions; the C freeware check uses 823
+	DefaultInvokeFuel            = 1_000_000_000 // ~1s
+	DefaultInitFuel              = 10_000_000    // a Go guest's _initialize uses ~1M
 	DefaultInitTimeout           = time.Second
 	DefaultMemoryLimitBytes      = 64 << 20
 	DefaultMaxModuleBytes        = 8 << 20
@@ -40,6 +45,25 @@ type Config struct {
 	// past it returns -1. It is rounded down to whole 64 KiB pages. A call's
 	// abi.Limits.MemoryBytes may cap it further. Default 64 MiB.
 	MemoryLimitBytes uint64
+
+	// DisableMetering turns deterministic fuel metering off. With metering
+	// (the default) every module is instrumented at deploy time
+	// (host/internal/fuel, COSTS.md there) and each call runs on a fuel
+	// budget: a runaway guest stops with ErrOutOfFuel at the same point on
+	// every machine, and no call needs a timer or wazero's per-call context
+	// goroutine (WithCloseOnContextDone), which costs ~1µs a call. Without
+	// metering, deadlines (Timeout, InvokeTimeout, InitTimeout) interrupt
+	// guests instead, and abi.Limits.Fuel is ignored.
+	DisableMetering bool
+	// CheckFuel is the default fuel budget of one check; abi.Limits.Fuel may
+	// lower it. Default 50,000,000.
+	CheckFuel uint64
+	// InvokeFuel is the default fuel budget of one executable run;
+	// abi.Limits.Fuel may lower it. Default 1,000,000,000.
+	InvokeFuel uint64
+	// InitFuel is the fuel an instance's start function and _initialize
+	// run on; it is built into the instrumented module. Default 10,000,000.
+	InitFuel uint64
 
 	// Tuning.
 
@@ -95,6 +119,18 @@ func (c *Config) validate() error {
 	if c.InvokeTimeout <= 0 {
 		c.InvokeTimeout = DefaultInvokeTimeout
 	}
+	if c.CheckFuel == 0 {
+		c.CheckFuel = DefaultCheckFuel
+	}
+	if c.InvokeFuel == 0 {
+		c.InvokeFuel = DefaultInvokeFuel
+	}
+	if c.InitFuel == 0 {
+		c.InitFuel = DefaultInitFuel
+	}
+	c.CheckFuel = min(c.CheckFuel, fuel.MaxFuel)
+	c.InvokeFuel = min(c.InvokeFuel, fuel.MaxFuel)
+	c.InitFuel = min(c.InitFuel, fuel.MaxFuel)
 	if c.InitTimeout == 0 {
 		c.InitTimeout = DefaultInitTimeout
 	}

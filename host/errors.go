@@ -24,6 +24,11 @@ var (
 	// and by Validate and Prepare when initialisation did. Code:
 	// abi.ContractTimeout.
 	ErrTimeout = errors.New("host: contract timed out")
+
+	// ErrOutOfFuel is returned when a metered module used its whole fuel
+	// budget: a deterministic failure (code abi.OutOfFuel) at the same point
+	// on every machine.
+	ErrOutOfFuel = errors.New("host: contract ran out of fuel")
 	// ErrMemoryLimit is returned by Evaluate when the instance's memory
 	// exceeded the call's limit, or a trap happened with memory at the
 	// runtime's limit. Code: abi.ContractFailed.
@@ -80,6 +85,8 @@ func codeOf(sentinel error) abi.Code {
 		return abi.NotFound
 	case ErrTimeout:
 		return abi.ContractTimeout
+	case ErrOutOfFuel:
+		return abi.OutOfFuel
 	case ErrClosed:
 		return abi.Unavailable
 	case ErrTrap, ErrMemoryLimit, ErrBadAlloc, ErrBadDecision:

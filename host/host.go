@@ -78,7 +78,9 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		return nil, err
 	}
 	rc := wazero.NewRuntimeConfigCompiler().
-		WithCloseOnContextDone(true).
+		// Metered guests stop themselves; only unmetered ones need wazero to
+		// watch every call's context.
+		WithCloseOnContextDone(cfg.DisableMetering).
 		WithMemoryLimitPages(cfg.memoryLimitPages())
 	var cache wazero.CompilationCache
 	if cfg.CacheDir != "" {

@@ -130,8 +130,10 @@ func TestEvaluate_failures(t *testing.T) {
 		msg      string
 	}{
 		{"trap", host.Config{}, behave(1), abi.Limits{}, host.ErrTrap, abi.ContractFailed, "unreachable"},
-		{"infinite loop", host.Config{Timeout: 50 * time.Millisecond}, behave(2), abi.Limits{}, host.ErrTimeout, abi.ContractTimeout, "deadline"},
-		{"infinite loop, limit shortens timeout", host.Config{}, behave(2), abi.Limits{Timeout: 20 * time.Millisecond}, host.ErrTimeout, abi.ContractTimeout, "20ms"},
+		{"infinite loop, unmetered", host.Config{Timeout: 50 * time.Millisecond, DisableMetering: true}, behave(2), abi.Limits{}, host.ErrTimeout, abi.ContractTimeout, "deadline"},
+		{"infinite loop, unmetered, limit shortens timeout", host.Config{DisableMetering: true}, behave(2), abi.Limits{Timeout: 20 * time.Millisecond}, host.ErrTimeout, abi.ContractTimeout, "20ms"},
+		{"infinite loop, metered", host.Config{CheckFuel: 1_000_000}, behave(2), abi.Limits{}, host.ErrOutOfFuel, abi.OutOfFuel, "budget of 1000000 fuel"},
+		{"infinite loop, metered, limit lowers the budget", host.Config{}, behave(2), abi.Limits{Fuel: 5000}, host.ErrOutOfFuel, abi.OutOfFuel, "budget of 5000 fuel"},
 		{"memory.grow bomb", host.Config{MemoryLimitBytes: 1 << 20}, behave(3), abi.Limits{}, host.ErrMemoryLimit, abi.ContractFailed, "1048576 bytes"},
 		{"decision pointer out of memory", host.Config{}, behave(4), abi.Limits{}, host.ErrBadDecision, abi.ContractFailed, "outside memory"},
 		{"oversized decision", host.Config{}, behave(5), abi.Limits{}, host.ErrBadDecision, abi.ContractFailed, "2000 bytes > 1308"},
@@ -163,7 +165,7 @@ func TestEvaluate_failures(t *testing.T) {
 }
 
 func TestEvaluate_timeoutIsPrompt(t *testing.T) {
-	h := newHost(t, host.Config{Timeout: 50 * time.Millisecond})
+	h := newHost(t, host.Config{Timeout: 50 * time.Millisecond, DisableMetering: true})
 	hash := prepare(t, h, "behave")
 	start := time.Now()
 	_, _, err := h.Evaluate(context.Background(), hash, behave(2), abi.Limits{})
@@ -174,7 +176,8 @@ func TestEvaluate_timeoutIsPrompt(t *testing.T) {
 }
 
 func TestEvaluate_callerDeadline(t *testing.T) {
-	h := newHost(t, host.Config{})
+	// Deadlines interrupt only unmetered guests; metered ones stop on fuel.
+	h := newHost(t, host.Config{DisableMetering: true})
 	hash := prepare(t, h, "behave")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
@@ -244,7 +247,7 @@ func TestEvaluate_closed(t *testing.T) {
 }
 
 func TestEvaluate_closeWhileRunning(t *testing.T) {
-	h, err := host.New(context.Background(), host.Config{Timeout: 5 * time.Second})
+	h, err := host.New(context.Background(), host.Config{Timeout: 5 * time.Second, DisableMetering: true})
 	require.NoError(t, err)
 	hash := prepare(t, h, "behave")
 	errc := make(chan error, 1)
@@ -342,7 +345,7 @@ func TestEvaluate_hammer(t *testing.T) {
 }
 
 func TestEvaluate_waitIsContextAware(t *testing.T) {
-	h := newHost(t, host.Config{MaxInstancesPerModule: 1, Timeout: time.Second})
+	h := newHost(t, host.Config{MaxInstancesPerModule: 1, Timeout: time.Second, DisableMetering: true})
 	hash := prepare(t, h, "behave")
 	done := make(chan struct{})
 	go func() {
@@ -412,8 +415,10 @@ func TestValidate(t *testing.T) {
 		{"initial memory too large", "big_memory", host.Config{}, "memory declares 1024 initial pages"},
 		{"module too large", "freeware", host.Config{MaxModuleBytes: 100}, "the limit is 100"},
 		{"too many functions", "freeware", host.Config{MaxFunctions: 2}, "module has 5 functions, the limit is 2"},
-		{"_initialize loops", "loop_init", host.Config{InitTimeout: 50 * time.Millisecond}, "initialising the module failed"},
-		{"start function loops", "loop_start", host.Config{InitTimeout: 50 * time.Millisecond}, "ran past its 50ms deadline"},
+		{"_initialize loops, unmetered", "loop_init", host.Config{InitTimeout: 50 * time.Millisecond, DisableMetering: true}, "initialising the module failed"},
+		{"start function loops, unmetered", "loop_start", host.Config{InitTimeout: 50 * time.Millisecond, DisableMetering: true}, "ran past its 50ms deadline"},
+		{"_initialize loops, metered", "loop_init", host.Config{InitFuel: 100_000}, "ran out of fuel: _initialize used its 100000 fuel"},
+		{"start function loops, metered", "loop_start", host.Config{InitFuel: 100_000}, "start function trapped or used its 100000 fuel"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -495,4 +500,38 @@ func TestValidate_allocationBombs(t *testing.T) {
 			require.Less(t, time.Since(start), time.Second)
 		})
 	}
+}
+
+// TestMetering_deterministic: with metering, the same module and request use
+// the same fuel on every call, warm or fresh, and a runaway stops at the same
+// point: the whole budget.
+func TestMetering_deterministic(t *testing.T) {
+	ctx := context.Background()
+	h := newHost(t, host.Config{})
+	hash := prepare(t, h, "freeware")
+	req := request(abi.ActionWrite, "alice", "alice")
+	var first uint64
+	for i := 0; i < 100; i++ {
+		d, use, err := h.Evaluate(ctx, hash, req, abi.Limits{})
+		require.NoError(t, err)
+		require.True(t, d.Allowed)
+		require.NotZero(t, use.Fuel)
+		if i == 0 {
+			first = use.Fuel
+		}
+		require.Equal(t, first, use.Fuel, "run %d", i)
+	}
+	loop := prepare(t, h, "behave")
+	for i := 0; i < 5; i++ {
+		_, use, err := h.Evaluate(ctx, loop, behave(2), abi.Limits{Fuel: 123_456})
+		require.ErrorIs(t, err, host.ErrOutOfFuel)
+		require.Equal(t, uint64(123_456), use.Fuel)
+	}
+	// A budget too small for the check itself fails closed the same way.
+	_, _, err := h.Evaluate(ctx, hash, req, abi.Limits{Fuel: first - 1})
+	require.ErrorIs(t, err, host.ErrOutOfFuel)
+	d, use, err := h.Evaluate(ctx, hash, req, abi.Limits{Fuel: first})
+	require.NoError(t, err)
+	require.True(t, d.Allowed)
+	require.Equal(t, first, use.Fuel, "exactly enough fuel is enough")
 }

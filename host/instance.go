@@ -14,6 +14,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/kernelhost/kernelhost/abi"
+	"github.com/kernelhost/kernelhost/host/internal/fuel"
 )
 
 // instance is one instantiated module. It is not safe for concurrent use: the
@@ -26,11 +27,13 @@ type instance struct {
 	invokeFn  api.Function // nil for a module that is only a contract
 	allocFn   api.Function
 	versionFn api.Function
-	stack     [2]uint64 // reused by every CallWithStack: max(params, results) is 2
-	buf       []byte    // reused request encoding buffer
-	reqPtr    uint32    // region returned by kh_alloc; SPEC.md lets the host reuse it
-	reqCap    uint32    // its size; 0 before the first kh_alloc
-	deadline  callCtx   // the context every call into the guest runs under
+	stack     [2]uint64         // reused by every CallWithStack: max(params, results) is 2
+	buf       []byte            // reused request encoding buffer
+	reqPtr    uint32            // region returned by kh_alloc; SPEC.md lets the host reuse it
+	reqCap    uint32            // its size; 0 before the first kh_alloc
+	deadline  callCtx           // the context every call into the guest runs under
+	fuel      api.MutableGlobal // kh_fuel of a metered module; nil without metering
+	budget    uint64            // fuel set for the call in progress
 
 	// Deterministic guest view, reset before every call so that the same
 	// request sees the same clock and random stream however warm the
@@ -154,9 +157,13 @@ func (h *Host) instantiate(ctx context.Context, m *module, timeout time.Duration
 	inst := &instance{}
 	inst.deadline.init()
 	inst.resetGuestView()
+	start := []string{"_initialize"}
+	if !h.cfg.DisableMetering {
+		start = nil // called below, on a budget we can tell was exhausted
+	}
 	cfg := wazero.NewModuleConfig().
 		WithName(""). // anonymous: many instances of one module live at once
-		WithStartFunctions("_initialize").
+		WithStartFunctions(start...).
 		WithStdout(io.Discard).
 		WithStderr(io.Discard).
 		WithWalltime(inst.walltime, sys.ClockResolution(clockStep)).
@@ -176,6 +183,11 @@ func (h *Host) instantiate(ctx context.Context, m *module, timeout time.Duration
 		switch {
 		case h.closed.Load():
 			return nil, newError(ErrClosed, nil)
+		case !h.cfg.DisableMetering:
+			// Only the module's start section ran: it runs inside
+			// instantiation, so a trap there cannot be told from running
+			// out of its fuel.
+			return nil, newError(ErrTrap, fmt.Errorf("start function trapped or used its %d fuel: %w", h.cfg.InitFuel, err))
 		case !fresh || isDeadline(err):
 			return nil, newError(ErrTimeout, fmt.Errorf("initialisation (start function or _initialize) ran past its %v deadline", timeout))
 		}
@@ -187,6 +199,24 @@ func (h *Host) instantiate(ctx context.Context, m *module, timeout time.Duration
 		return nil, newError(ErrTimeout, fmt.Errorf("initialisation ran past its %v deadline", timeout))
 	}
 	inst.mem = mod.Memory()
+	if !h.cfg.DisableMetering {
+		g, ok := mod.ExportedGlobal(fuel.ExportName).(api.MutableGlobal)
+		if !ok {
+			inst.close()
+			return nil, newError(ErrInvalidModule, errors.New("metered module lacks its fuel global"))
+		}
+		inst.fuel = g
+	}
+	if init := mod.ExportedFunction("_initialize"); init != nil && inst.fuel != nil {
+		inst.fuel.Set(h.cfg.InitFuel)
+		if err := init.CallWithStack(&inst.deadline, inst.stack[:]); err != nil {
+			inst.close()
+			if int64(inst.fuel.Get()) < 0 {
+				return nil, newError(ErrOutOfFuel, fmt.Errorf("ran out of fuel: _initialize used its %d fuel", h.cfg.InitFuel))
+			}
+			return nil, newError(ErrTrap, fmt.Errorf("initialisation: _initialize: %w", err))
+		}
+	}
 	inst.checkFn = mod.ExportedFunction("kh_check")
 	inst.invokeFn = mod.ExportedFunction("kh_invoke")
 	inst.allocFn = mod.ExportedFunction("kh_alloc")
@@ -200,6 +230,44 @@ func (h *Host) instantiate(ctx context.Context, m *module, timeout time.Duration
 	return inst, nil
 }
 
+// budget is the fuel of a call: the host's default, lowered by the call's
+// limit when it sets one.
+func budget(def, limit uint64) uint64 {
+	if limit > 0 && limit < def {
+		return limit
+	}
+	return def
+}
+
+// startCall prepares inst for a call: a metered instance gets its fuel
+// budget (no timer: the guest stops itself), an unmetered one arms its
+// deadline. It fails when ctx is already done.
+func (inst *instance) startCall(ctx context.Context, cfg *Config, timeout time.Duration, budget uint64) error {
+	if inst.fuel == nil {
+		return inst.deadline.arm(ctx, time.Now(), timeout)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	inst.budget = min(budget, fuel.MaxFuel)
+	inst.fuel.Set(inst.budget)
+	return nil
+}
+
+// endCall ends a call started by startCall and returns the fuel it used (0
+// without metering): the whole budget when the guest ran out.
+func (inst *instance) endCall(cfg *Config) uint64 {
+	if inst.fuel == nil {
+		inst.deadline.disarm()
+		return 0
+	}
+	left := int64(inst.fuel.Get())
+	if left < 0 {
+		return inst.budget
+	}
+	return inst.budget - uint64(left)
+}
+
 func isDeadline(err error) bool {
 	var ee *sys.ExitError
 	return errors.As(err, &ee) && ee.ExitCode() == sys.ExitCodeDeadlineExceeded
@@ -210,7 +278,7 @@ func (h *Host) run(ctx context.Context, inst *instance, req *abi.Request, lim ab
 	if inst.checkFn == nil {
 		return d, use, true, newError(ErrBadDecision, errors.New("module exports no kh_check: it is an executable, not a contract"))
 	}
-	b, use, keep, err := h.callGuest(ctx, inst, inst.checkFn, "kh_check", abi.MaxDecisionSize, req, lim, timeout)
+	b, use, keep, err := h.callGuest(ctx, inst, inst.checkFn, "kh_check", abi.MaxDecisionSize, req, lim, timeout, budget(h.cfg.CheckFuel, lim.Fuel))
 	if err != nil {
 		return d, use, keep, err
 	}
@@ -225,7 +293,7 @@ func (h *Host) run(ctx context.Context, inst *instance, req *abi.Request, lim ab
 // (ptr << 32 | len) region fn returned, at most max long. The bytes alias
 // guest memory: valid until the next call into inst. keep reports whether
 // inst may be pooled again.
-func (h *Host) callGuest(ctx context.Context, inst *instance, fn api.Function, name string, max uint32, req *abi.Request, lim abi.Limits, timeout time.Duration) (out []byte, use abi.Usage, keep bool, err error) {
+func (h *Host) callGuest(ctx context.Context, inst *instance, fn api.Function, name string, max uint32, req *abi.Request, lim abi.Limits, timeout time.Duration, budget uint64) (out []byte, use abi.Usage, keep bool, err error) {
 	buf, err := abi.AppendRequest(inst.buf[:0], req)
 	if err != nil {
 		return nil, use, true, &Error{code: abi.InvalidArgument, err: fmt.Errorf("host: encode request: %w", err)}
@@ -234,33 +302,43 @@ func (h *Host) callGuest(ctx context.Context, inst *instance, fn api.Function, n
 	n := uint32(len(buf))
 
 	start := time.Now()
-	if err := inst.deadline.arm(ctx, start, timeout); err != nil {
+	if err := inst.startCall(ctx, &h.cfg, timeout, budget); err != nil {
 		return nil, use, true, ctxError(err, name)
 	}
 	inst.resetGuestView()
 	if n > inst.reqCap {
 		inst.stack[0] = uint64(n)
 		if cerr := inst.allocFn.CallWithStack(&inst.deadline, inst.stack[:]); cerr != nil {
-			inst.deadline.disarm()
+			use.Fuel = inst.endCall(&h.cfg)
 			use.CPU = time.Since(start)
 			return nil, use, false, h.callError(inst, cerr, "kh_alloc", lim, timeout)
 		}
 		p := uint32(inst.stack[0])
 		if p == 0 || uint64(p)+uint64(n) > uint64(inst.mem.Size()) {
-			inst.deadline.disarm()
+			use.Fuel = inst.endCall(&h.cfg)
 			use.CPU = time.Since(start)
 			return nil, use, false, newError(ErrBadAlloc, fmt.Errorf("kh_alloc(%d) returned %#x; memory is %d bytes", n, p, inst.mem.Size()))
 		}
 		inst.reqPtr, inst.reqCap = p, n
+		if inst.fuel != nil {
+			// kh_alloc runs only on a cold instance: give the entry point a
+			// fresh budget so that fuel used never depends on pool warmth.
+			inst.fuel.Set(inst.budget)
+		}
 	}
 	if !inst.mem.Write(inst.reqPtr, buf) {
-		inst.deadline.disarm()
+		use.Fuel = inst.endCall(&h.cfg)
 		use.CPU = time.Since(start)
 		return nil, use, false, newError(ErrBadAlloc, fmt.Errorf("request region %#x+%d is outside memory", inst.reqPtr, n))
 	}
 	inst.stack[0], inst.stack[1] = uint64(inst.reqPtr), uint64(n)
 	cerr := fn.CallWithStack(&inst.deadline, inst.stack[:])
-	fresh := inst.deadline.disarm()
+	fresh := true
+	if h.cfg.DisableMetering {
+		fresh = inst.deadline.disarm()
+	} else {
+		use.Fuel = inst.endCall(&h.cfg)
+	}
 	use.CPU = time.Since(start)
 	if cerr != nil {
 		return nil, use, false, h.callError(inst, cerr, name, lim, timeout)
@@ -288,6 +366,9 @@ func (h *Host) callGuest(ctx context.Context, inst *instance, fn api.Function, n
 func (h *Host) callError(inst *instance, err error, fn string, lim abi.Limits, timeout time.Duration) *Error {
 	if h.closed.Load() {
 		return newError(ErrClosed, fmt.Errorf("%s: %w", fn, err))
+	}
+	if inst.fuel != nil && int64(inst.fuel.Get()) < 0 {
+		return newError(ErrOutOfFuel, fmt.Errorf("%s used its whole budget of %d fuel", fn, inst.budget))
 	}
 	if inst.deadline.fired.Load() || isDeadline(err) {
 		return newError(ErrTimeout, fmt.Errorf("%s ran past its %v deadline", fn, timeout))

@@ -53,7 +53,7 @@ func (h *Host) Invoke(ctx context.Context, hash [32]byte, req *abi.Request, lim 
 	} else {
 		inst.deadline.calls = calls
 		var out []byte
-		out, use, keep, err = h.callGuest(ctx, inst, inst.invokeFn, "kh_invoke", maxInvokeResult, req, lim, timeout)
+		out, use, keep, err = h.callGuest(ctx, inst, inst.invokeFn, "kh_invoke", maxInvokeResult, req, lim, timeout, budget(h.cfg.InvokeFuel, lim.Fuel))
 		inst.deadline.calls, inst.deadline.last = nil, nil
 		if err == nil {
 			if res, err = abi.DecodeInvokeResult(out); err != nil {

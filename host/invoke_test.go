@@ -74,7 +74,15 @@ func TestInvoke(t *testing.T) {
 		require.Equal(t, abi.ContractFailed, codeOf(err))
 		require.Len(t, f.reqs, 1, "the call happened before the trap; the kernel rolls it back")
 	})
-	t.Run("infinite loop stopped by the deadline", func(t *testing.T) {
+	t.Run("infinite loop stopped by its fuel", func(t *testing.T) {
+		_, use, err := h.Invoke(ctx, hash, invokeReq("spin", ""), abi.Limits{Fuel: 2_000_000}, &fakeCalls{})
+		require.ErrorIs(t, err, host.ErrOutOfFuel)
+		require.Equal(t, abi.OutOfFuel, codeOf(err))
+		require.Equal(t, uint64(2_000_000), use.Fuel, "the whole budget is used, to be charged")
+	})
+	t.Run("infinite loop stopped by the deadline, unmetered", func(t *testing.T) {
+		h := newHost(t, host.Config{DisableMetering: true})
+		hash := prepare(t, h, "exec")
 		start := time.Now()
 		_, use, err := h.Invoke(ctx, hash, invokeReq("spin", ""), abi.Limits{Timeout: 50 * time.Millisecond}, &fakeCalls{})
 		require.ErrorIs(t, err, host.ErrTimeout)

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/kernelhost/kernelhost/abi"
+	"github.com/kernelhost/kernelhost/host/internal/fuel"
 )
 
 // Module names a contract may import from.
@@ -145,7 +145,14 @@ func (h *Host) check(ctx context.Context, wasm []byte) (*module, *instance, erro
 		return nil, nil, invalid("%s", strings.Join(problems, "; "))
 	}
 
-	compiled, err := h.rt.CompileModule(ctx, wasm)
+	code := wasm
+	if !c.DisableMetering {
+		var ferr error
+		if code, _, ferr = fuel.Instrument(wasm, fuel.Config{StartFuel: int64(c.InitFuel), MaxModuleSize: c.MaxModuleBytes}); ferr != nil {
+			return nil, nil, invalid("fuel metering cannot instrument the module: %v", ferr)
+		}
+	}
+	compiled, err := h.rt.CompileModule(ctx, code)
 	if err != nil {
 		if h.closed.Load() {
 			return nil, nil, newError(ErrClosed, nil)
@@ -210,12 +217,12 @@ func (h *Host) check(ctx context.Context, wasm []byte) (*module, *instance, erro
 		}
 		return fail(invalid("initialising the module failed: %w", err))
 	}
-	if err := inst.deadline.arm(ctx, time.Now(), h.cfg.Timeout); err != nil {
+	if err := inst.startCall(ctx, &h.cfg, h.cfg.Timeout, h.cfg.CheckFuel); err != nil {
 		m.discard(inst)
 		return fail(ctxError(err, "validate"))
 	}
 	cerr := inst.versionFn.CallWithStack(&inst.deadline, inst.stack[:])
-	inst.deadline.disarm()
+	inst.endCall(&h.cfg)
 	if cerr != nil {
 		m.discard(inst)
 		return fail(invalid("kh_abi_version failed: %w", h.callError(inst, cerr, "kh_abi_version", abi.Limits{}, h.cfg.Timeout)))
