@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/kernelhost/kernelhost/abi"
 	"github.com/kernelhost/kernelhost/store"
@@ -438,7 +437,7 @@ func (w *work) judge(id string, art *artifactRec, payload uint64) (*abi.Decision
 		return nil, qerr
 	}
 	memIdx, _ := Memory.index()
-	lim := abi.Limits{Timeout: time.Duration(got) * time.Microsecond, MemoryBytes: uint64(caller.Quota[memIdx])}
+	lim := w.k.limits(got, caller.Quota[memIdx])
 	if caller.Quota[memIdx] == 0 {
 		release(0)
 		return nil, w.quotaErr(Memory, 0, 0, "memory quota of %q is 0: no contract can run for it", a.Caller)
@@ -446,9 +445,11 @@ func (w *work) judge(id string, art *artifactRec, payload uint64) (*abi.Decision
 	d, usage, err := w.k.ev.Evaluate(w.ctx, c.Hash, &req, lim)
 	// CPU is charged whatever the outcome, at least 1µs per execution, and
 	// never more than was reserved.
-	cpu := min(max((usage.CPU+time.Microsecond-1).Microseconds(), 1), got)
+	cpu := w.k.cpuCharge(usage, got)
 	release(cpu)
 	w.ev.CPU += cpu
+	w.ev.Fuel += usage.Fuel
+	w.res.Fuel += usage.Fuel
 	if err != nil {
 		code := codeOf(err)
 		if code == abi.OK || code == abi.Internal {

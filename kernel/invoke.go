@@ -54,12 +54,14 @@ func (w *work) invoke(art *artifactRec) *Error {
 	req := requestFor(abi.ActionInvoke, a.Caller, a.Target, art, nil, w.now, 0, a.Method, a.Args)
 	req.Depth = w.depth
 	calls := &hostCalls{w: w, self: a.Target}
-	lim := abi.Limits{Timeout: time.Duration(got) * time.Microsecond, MemoryBytes: uint64(p.Quota[memIdx])}
+	lim := w.k.limits(got, p.Quota[memIdx])
 	w.ran = true
 	out, usage, ierr := inv.Invoke(w.ctx, art.Hash, &req, lim, calls)
-	cpu := min(max((usage.CPU+time.Microsecond-1).Microseconds(), 1), got)
+	cpu := w.k.cpuCharge(usage, got)
 	release(cpu)
 	w.ev.CPU += cpu
+	w.ev.Fuel += usage.Fuel
+	w.res.Fuel += usage.Fuel
 	w.res.Logs = calls.logs
 	if calls.fatal != nil {
 		// A nested action failed in a way that leaves the transaction
@@ -80,6 +82,32 @@ func (w *work) invoke(art *artifactRec) *Error {
 	w.res.Output = out.Output
 	w.res.Revision = art.Revision
 	return nil
+}
+
+// limits are the limits of one execution for which cpuMicros of cpu_rate
+// were reserved, under a memory quota of mem bytes: a wall-clock deadline for
+// unmetered evaluators and a fuel budget, at Config.FuelPerMicrosecond, for
+// metered ones.
+func (k *Kernel) limits(cpuMicros, mem int64) abi.Limits {
+	return abi.Limits{
+		Timeout:     time.Duration(cpuMicros) * time.Microsecond,
+		Fuel:        uint64(cpuMicros) * k.cfg.FuelPerMicrosecond,
+		MemoryBytes: uint64(mem),
+	}
+}
+
+// cpuCharge is the cpu_rate an execution is charged, in microseconds: its
+// fuel converted at Config.FuelPerMicrosecond, rounded up, when the
+// evaluator meters (deterministic: the same on every machine), else its wall
+// time; at least 1, at most what was reserved.
+func (k *Kernel) cpuCharge(u abi.Usage, reserved int64) int64 {
+	var us int64
+	if u.Fuel > 0 {
+		us = int64((u.Fuel + k.cfg.FuelPerMicrosecond - 1) / k.cfg.FuelPerMicrosecond)
+	} else {
+		us = (u.CPU + time.Microsecond - 1).Microseconds()
+	}
+	return min(max(us, 1), reserved)
 }
 
 func truncate(b []byte, n int) string {

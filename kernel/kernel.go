@@ -61,6 +61,12 @@ type Config struct {
 	// InvokeTimeout bounds one executable run; the payer's remaining
 	// cpu_rate may shorten it. Default 1s.
 	InvokeTimeout time.Duration
+	// FuelPerMicrosecond converts cpu_rate to fuel for metered evaluators
+	// (host meters by default): an execution for which n µs of cpu_rate are
+	// available gets n×FuelPerMicrosecond fuel, and is charged its fuel
+	// used divided by it, rounded up. One fuel is about one simple wasm
+	// instruction (host/internal/fuel/COSTS.md). Default 1000.
+	FuelPerMicrosecond uint64
 	// RateWindow is the length of the rolling window of renewable quotas
 	// (cpu_rate, llm_rate). Default 60s.
 	RateWindow time.Duration
@@ -103,6 +109,9 @@ func (c *Config) validate() error {
 	}
 	if c.RateWindow == 0 {
 		c.RateWindow = 60 * time.Second
+	}
+	if c.FuelPerMicrosecond == 0 {
+		c.FuelPerMicrosecond = 1000
 	}
 	if c.MaxDepth == 0 {
 		c.MaxDepth = 8

@@ -103,6 +103,10 @@ type Result struct {
 	Artifact *ArtifactInfo `json:"artifact,omitempty"`
 	Content  []byte        `json:"content,omitempty"`
 
+	// Fuel is the fuel contracts and executables used for this action, when
+	// the evaluator meters them (see Config.FuelPerMicrosecond).
+	Fuel uint64 `json:"fuel,omitempty"`
+
 	// invoke: the executable's output and log lines.
 	Output []byte   `json:"output,omitempty"`
 	Logs   []string `json:"logs,omitempty"`
@@ -173,6 +177,7 @@ type Event struct {
 	Resource string    `json:"resource,omitempty"`
 	Amount   int64     `json:"amount,omitempty"`
 	CPU      int64     `json:"cpu_us,omitempty"` // contract and executable CPU charged to cpu_rate
+	Fuel     uint64    `json:"fuel,omitempty"`   // fuel used by contracts and executables (metered evaluators)
 	Depth    uint32    `json:"depth,omitempty"`  // nesting depth: actions of an executable are 1 deeper
 	Allowed  bool      `json:"allowed"`          // the contract's answer, or true for kernel-judged actions that passed
 	Reason   string    `json:"reason,omitempty"`
