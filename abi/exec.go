@@ -15,8 +15,8 @@ type Limits struct {
 
 // Usage is what one execution of guest code consumed.
 type Usage struct {
-	CPU         time.Duration // wall time of the call
-	Fuel        uint64        // fuel used; 0 while metering is off
+	CPU         time.Duration // wall time of the call; 0 when the host meters fuel instead
+	Fuel        uint64        // fuel used; 0 when metering is off
 	MemoryBytes uint64        // size of the instance's linear memory after the call
 }
 

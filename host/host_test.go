@@ -102,7 +102,7 @@ func TestEvaluate_freeware(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, abi.Decision{Allowed: tc.allowed, Reason: tc.reason}, d)
 			require.Equal(t, uint64(2*65536), use.MemoryBytes)
-			require.Positive(t, use.CPU)
+			require.Positive(t, use.Fuel, "metered calls report fuel used")
 		})
 	}
 }
