@@ -229,6 +229,7 @@ func writeExplanation(w io.Writer, v api.Explanation, full bool) {
 	}
 	fmt.Fprintf(w, "decision:   %s\n", decisionText(d))
 	fmt.Fprintf(w, "time:       contract %s, check %s\n", secs(v.ContractSeconds), secs(v.ElapsedSeconds))
+	fmt.Fprintf(w, "fuel:       %d (deterministic; charged to cpu_rate at the kernel's fuel-per-µs rate)\n", v.ContractFuel)
 	o := v.Outcome
 	if o.OK {
 		fmt.Fprintf(w, "settlement: OK, would charge: %s\n", chargesText(o.Charges))

@@ -234,6 +234,7 @@ func TestContract(t *testing.T) {
 	require.Contains(t, out, "settlement: would fail with PAYER_NOT_AUTHORIZED")
 	require.Contains(t, out, `config:          payee="alice" price="7" sponsor="sponsor"`)
 	require.Contains(t, out, "created_by:      alice")
+	require.Regexp(t, `fuel:\s+[1-9][0-9]* \(deterministic`, out, "explain shows the fuel the contract used")
 	ok(t, dir, "consent", "grant", "--as", "sponsor", "--contract", "alice/pay", "--per-call", "10", "--total", "100")
 	out = ok(t, dir, "contract", "check", "--as", "bob", "--action", "read", "--target", "report")
 	require.Contains(t, out, "settlement: OK, would charge: sponsor paid 7 to alice")

@@ -164,8 +164,11 @@ type Explanation struct {
 	// ContractSeconds is the wall time of the contract's run of the action;
 	// ElapsedSeconds the whole explanation's, read checks included.
 	ContractSeconds float64 `json:"contract_seconds"`
-	ContractMemory  uint64  `json:"contract_memory_bytes,omitempty"`
-	ElapsedSeconds  float64 `json:"elapsed_seconds"`
+	// ContractFuel is the fuel the contract used (0 when the host does not
+	// meter): deterministic, unlike the seconds.
+	ContractFuel   uint64  `json:"contract_fuel"`
+	ContractMemory uint64  `json:"contract_memory_bytes,omitempty"`
+	ElapsedSeconds float64 `json:"elapsed_seconds"`
 	// Outcome is what the action would do now: the charges settlement would
 	// apply, or the failure.
 	Outcome Result `json:"outcome"`
@@ -178,7 +181,7 @@ func ExplanationOf(ex kernel.Explanation, caller string, elapsed time.Duration) 
 		Contract: ex.Contract, ContractSHA256: ex.ContractHash,
 		TargetReadable: ex.TargetReadable, ContractReadable: ex.ContractReadable, Redacted: ex.Redacted,
 		Request: RequestOf(ex.Request), Decision: DecisionOf(ex.Decision),
-		ContractSeconds: ex.Usage.CPU.Seconds(), ContractMemory: ex.Usage.MemoryBytes,
+		ContractSeconds: ex.Usage.CPU.Seconds(), ContractFuel: ex.Usage.Fuel, ContractMemory: ex.Usage.MemoryBytes,
 		ElapsedSeconds: elapsed.Seconds(), Outcome: ResultOf(ex.Outcome),
 	}
 	for _, r := range ex.Redacted {
