@@ -1,0 +1,7 @@
+;; import_kernel.wat: imports a kernel host function that ABI v1 does not define.
+(module
+  (import "kernel" "get_balance" (func (param i32 i32) (result i64)))
+  (memory (export "memory") 1)
+  (func (export "kh_abi_version") (result i32) (i32.const 1))
+  (func (export "kh_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "kh_check") (param i32 i32) (result i64) (i64.const 0)))

@@ -1,0 +1,6 @@
+;; no_memory.wat: does not export its memory.
+(module
+  (memory 1)
+  (func (export "kh_abi_version") (result i32) (i32.const 1))
+  (func (export "kh_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "kh_check") (param i32 i32) (result i64) (i64.const 0)))
