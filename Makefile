@@ -4,7 +4,7 @@ GO            ?= go
 GO_TEST_FLAGS ?= -race
 BENCH         ?= .
 BENCHTIME     ?= 1s
-STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@2025.1.1
+STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: all build test vet fmt fmt-check lint bench demo contracts examples testdata tools clean check fuzz
 

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 
@@ -37,8 +36,7 @@ func buildGoGuest(tb testing.TB) []byte {
 		}
 		defer os.RemoveAll(dir)
 		out := filepath.Join(dir, "goguest.wasm")
-		gocmd := filepath.Join(runtime.GOROOT(), "bin", "go")
-		cmd := exec.Command(gocmd, "build", "-buildmode=c-shared", "-o", out, "./testdata/goguest")
+		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "./testdata/goguest")
 		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 		b, err := cmd.CombinedOutput()
 		if err != nil {

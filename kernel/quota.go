@@ -48,8 +48,6 @@ func (r Resource) index() (int, bool) {
 	return 0, false
 }
 
-func (r Resource) renewable() bool { return r == CPURate || r == LLMRate }
-
 // DefaultQuotas are the quotas of a new principal when Config.DefaultQuotas
 // leaves a resource out.
 var DefaultQuotas = map[Resource]int64{

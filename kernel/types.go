@@ -150,10 +150,6 @@ type Principal struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-func principalOf(id string, p *principalRec) Principal {
-	return Principal{ID: id, Balance: p.Balance, CreatedAt: unixTime(p.CreatedAt)}
-}
-
 // Grant is a payer's consent to be charged by one contract, within caps.
 // It binds to the contract's code hash at grant time: a rewritten contract
 // needs fresh consent.

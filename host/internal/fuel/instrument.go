@@ -112,7 +112,6 @@ type module struct {
 	importFuncs int
 	globals     uint32 // imported and defined
 	defGlobals  uint32 // defined
-	globalsEnd  int    // end of the global section's entries
 	exports     uint32
 	fuelGlobal  uint32
 	startFuel   int64
