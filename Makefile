@@ -4,6 +4,7 @@ GO            ?= go
 GO_TEST_FLAGS ?= -race
 BENCH         ?= .
 BENCHTIME     ?= 1s
+FUZZTIME      ?= 20s
 STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: all build test vet fmt fmt-check lint bench demo contracts examples testdata tools clean check fuzz
@@ -68,6 +69,18 @@ examples:
 ## testdata: rebuild committed test modules from their WAT sources (needs wabt).
 testdata: tools
 	$(MAKE) -C host/testdata
+	$(MAKE) -C internal/hostile/testdata
+
+## fuzz: run every fuzzer of the main module (every func FuzzX in a _test.go
+## file) for FUZZTIME each. `make test` runs their seed corpora.
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | grep -v '^./bench/' | sort); do \
+	  dir=$$(dirname $$f); \
+	  for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+	    echo "$(GO) test -run '^$$' -fuzz '^$$name$$' -fuzztime $(FUZZTIME) $$dir"; \
+	    $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$dir; \
+	  done; \
+	done
 
 tools:
 	@command -v clang >/dev/null && command -v wasm-ld >/dev/null && command -v wat2wasm >/dev/null || \
