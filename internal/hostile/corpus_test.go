@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"reflect"
 	"runtime"
 	"strings"
 	"sync"
@@ -43,19 +42,6 @@ const (
 // background principals act concurrently with the corpus; their balances
 // change, so snapshots leave them out and check only their sum.
 var background = map[string]bool{alice: true, bob: true}
-
-// runaway is the code of a guest stopped for running too long. A deadline
-// (the caller's remaining cpu_rate) stops an unmetered guest with
-// CONTRACT_TIMEOUT; with host fuel metering, which is being integrated and is
-// on by default once host.Config has DisableMetering, the fuel budget stops it
-// first with OUT_OF_FUEL (and no deadline interrupts a metered guest).
-// TODO(#8): a plain constant once metering has landed.
-func runaway() abi.Code {
-	if _, ok := reflect.TypeOf(host.Config{}).FieldByName("DisableMetering"); ok {
-		return abi.OutOfFuel
-	}
-	return abi.ContractTimeout
-}
 
 // How an attack is delivered.
 type delivery int
@@ -117,7 +103,9 @@ func corpus() []attack {
 		{name: "unknown kernel function", module: "import_kernel", by: deploy, code: abi.ContractInvalid, msg: "defines no such kernel function"},
 
 		// Misbehaving checks: the action is denied (SPEC.md section 6).
-		{name: "infinite loop in check", module: "loop_check", by: govern, kind: kernel.KindDelete, cpu: 200_000, code: runaway()},
+		// Runaway guests stop on their fuel budget: the attacker's cpu_rate
+		// (20ms, 20M fuel) is smaller than the host's check budget.
+		{name: "infinite loop in check", module: "loop_check", by: govern, kind: kernel.KindDelete, cpu: 20_000, code: abi.OutOfFuel, msg: "budget of 20000000 fuel"},
 		{name: "memory.grow bomb", module: "grow_bomb", by: govern, kind: kernel.KindWrite, code: abi.ContractFailed, msg: "memory limit"},
 		{name: "memory beyond the caller's quota", module: "grow_allow", by: govern, memory: 1 << 20, code: abi.ContractFailed, msg: "the limit is 1048576"},
 		{name: "stack exhaustion", module: "recurse", by: govern, kind: kernel.KindEdit, code: abi.ContractFailed, msg: "stack overflow"},
@@ -153,7 +141,7 @@ func corpus() []attack {
 		{name: "payee who does not exist", module: "payee_ghost", by: govern, code: abi.ContractFailed, msg: `payee "ghost"`},
 
 		// Executables (SPEC.md section 8).
-		{name: "infinite loop in kh_invoke", by: invoke, method: "s", cpu: 300_000, code: runaway()},
+		{name: "infinite loop in kh_invoke", by: invoke, method: "s", cpu: 300_000, code: abi.OutOfFuel, msg: "fuel"},
 		{name: "trap after a transfer", by: invoke, method: "t", args: `{"action":{"kind":"transfer","to":"mallory","amount":5}}`, code: abi.ExecutionFailed, msg: "unreachable"},
 		{name: "host call request outside memory", by: invoke, method: "o", code: abi.ExecutionFailed, msg: "outside memory"},
 		{name: "host call output outside memory", by: invoke, method: "w", args: `{"query":"balance","principal":"victim"}`, code: abi.ExecutionFailed, msg: "outside memory"},
@@ -166,6 +154,19 @@ func corpus() []attack {
 		// of the payer's cpu_rate: the attacker has enough for the kernel's
 		// depth limit to be what stops it.
 		{name: "unbounded self-invocation", by: invoke, method: "r", cpu: 1_000_000_000, code: abi.ExecutionFailed, msg: "DEPTH_EXCEEDED"},
+	}
+}
+
+// unmeteredCorpus are the runaway attacks for a host without fuel metering
+// (host.Config.DisableMetering), where deadlines stop guests: the attacker's
+// remaining cpu_rate for checks and invocations, InitTimeout at deploy.
+func unmeteredCorpus() []attack {
+	return []attack{
+		{name: "infinite loop in start function", module: "loop_start", by: deploy, code: abi.ContractInvalid, msg: "ran past its 500ms deadline"},
+		{name: "infinite loop in _initialize", module: "loop_init", by: deploy, code: abi.ContractInvalid, msg: "ran past its 500ms deadline"},
+		{name: "infinite loop in check", module: "loop_check", by: govern, cpu: 20_000, code: abi.ContractTimeout, msg: "kh_check ran past its 20ms deadline"},
+		{name: "infinite loop in kh_invoke", by: invoke, method: "s", cpu: 300_000, code: abi.ContractTimeout, msg: "kh_invoke ran past its"},
+		{name: "host call flood", by: invoke, method: "f", args: `{"query":"balance","principal":"victim"}`, code: abi.ExecutionFailed, msg: "more than 10000 kernel calls"},
 	}
 }
 
@@ -190,11 +191,13 @@ type world struct {
 // slow cores under -race): where a deadline is the attack, the attacker's
 // cpu_rate quota sets it. The clock is fixed, so that repeated actions send
 // identical requests.
-func newWorld(t *testing.T) *world {
+func newWorld(t *testing.T, metered bool) *world {
 	t.Helper()
 	h, err := host.New(ctx, host.Config{
 		Timeout:               30 * time.Second,
 		InvokeTimeout:         30 * time.Second,
+		InitTimeout:           500 * time.Millisecond, // the attack of the unmetered initialisation loops
+		DisableMetering:       !metered,
 		MaxInstancesPerModule: maxInstances,
 		// Enough for every module of the corpus (reason_huge declares 5
 		// MiB); small, so that the memory.grow bomb reaches it quickly.
@@ -389,9 +392,18 @@ func (w *world) backgroundLoad(stop <-chan struct{}) (n int, failures []string) 
 // goroutines back to their number before the world.
 //
 // Reference: abi/SPEC.md sections 1, 4, 6, 7 and 8.
-func TestCorpus(t *testing.T) {
+func TestCorpus(t *testing.T) { runCorpus(t, true, corpus()) }
+
+// TestCorpus_unmetered runs the runaway attacks on a host without fuel
+// metering, where deadlines stop them, as TestCorpus does.
+//
+// Reference: abi/SPEC.md sections 1, 6 and 8.
+func TestCorpus_unmetered(t *testing.T) { runCorpus(t, false, unmeteredCorpus()) }
+
+// runCorpus runs attacks on a new world (see TestCorpus).
+func runCorpus(t *testing.T, metered bool, attacks []attack) {
 	baseline := runtime.NumGoroutine()
-	w := newWorld(t)
+	w := newWorld(t, metered)
 	closed := false
 	t.Cleanup(func() {
 		if !closed {
@@ -423,7 +435,7 @@ func TestCorpus(t *testing.T) {
 	}
 	t.Cleanup(stopBackground)
 
-	for _, a := range corpus() {
+	for _, a := range attacks {
 		t.Run(a.name, func(t *testing.T) {
 			attacker := "m-" + strings.ReplaceAll(a.name, " ", "-")
 			attacker = strings.NewReplacer("'", "", "^", "", "_", "-").Replace(attacker)
