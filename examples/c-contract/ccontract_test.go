@@ -15,30 +15,24 @@ import (
 	"github.com/kernelhost/kernelhost/abi"
 	ccontract "github.com/kernelhost/kernelhost/examples/c-contract"
 	"github.com/kernelhost/kernelhost/genesis"
-	"github.com/kernelhost/kernelhost/host"
 	"github.com/kernelhost/kernelhost/kernel"
 	"github.com/kernelhost/kernelhost/store"
 )
 
 var ctx = context.Background()
 
-// world opens a kernel with the real wasm host on an in-memory store and
+// world opens a kernel on an in-memory store with the package's wasm host and
 // installs genesis with spec's principals.
 func world(t *testing.T, spec genesis.Spec) *kernel.Kernel {
 	t.Helper()
-	// Generous deadlines: deadline behaviour is not under test here, and a
-	// loaded machine under -race is slow.
-	h, err := host.New(ctx, host.DefaultConfig().WithTimeout(10*time.Second))
-	require.NoError(t, err)
 	st := store.NewMem()
 	k, err := kernel.Open(ctx, kernel.Config{
-		Store: st, Evaluator: h, Clock: func() time.Time { return time.Unix(1_700_000_000, 0) },
+		Store: st, Evaluator: sharedHost, Clock: func() time.Time { return time.Unix(1_700_000_000, 0) },
 		DefaultContract: genesis.DefaultContract, ContractTimeout: 10 * time.Second,
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		require.NoError(t, k.Close(ctx))
-		require.NoError(t, h.Close(ctx))
 		require.NoError(t, st.Close())
 	})
 	require.NoError(t, genesis.Install(ctx, k, spec))

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	ccontract "github.com/kernelhost/kernelhost/examples/c-contract"
-	"github.com/kernelhost/kernelhost/genesis"
 	"github.com/kernelhost/kernelhost/host"
 	"github.com/kernelhost/kernelhost/kernel"
 	"github.com/kernelhost/kernelhost/store"
@@ -14,18 +13,19 @@ import (
 
 // Example deploys the pay-per-read contract with a sponsor and a payee in its
 // config, and reads an artifact it governs before and after the sponsor's
-// consent.
+// consent. The world has no genesis: the contract governs itself (only its
+// controller, alice, may change it) and the principals are created directly.
 func Example() {
 	ctx := context.Background()
 	h, _ := host.New(ctx, host.DefaultConfig().WithTimeout(10*time.Second))
 	defer h.Close(ctx)
 	st := store.NewMem()
 	defer st.Close()
-	k, _ := kernel.Open(ctx, kernel.Config{Store: st, Evaluator: h, Clock: time.Now, DefaultContract: genesis.DefaultContract, ContractTimeout: 10 * time.Second})
+	k, _ := kernel.Open(ctx, kernel.Config{Store: st, Evaluator: h, Clock: time.Now, ContractTimeout: 10 * time.Second})
 	defer k.Close(ctx)
-	_ = genesis.Install(ctx, k, genesis.Spec{Principals: []genesis.PrincipalSpec{
-		{ID: "alice", Balance: 1000}, {ID: "bob", Balance: 100}, {ID: "sponsor", Balance: 500}, {ID: "mallory"},
-	}})
+	for id, balance := range map[string]uint64{"alice": 1000, "bob": 100, "sponsor": 500, "mallory": 0} {
+		_ = k.CreatePrincipal(ctx, id, balance)
+	}
 
 	show := func(what string, res kernel.Result) {
 		switch {
@@ -41,15 +41,16 @@ func Example() {
 			fmt.Printf("%-18s OK\n", what)
 		}
 	}
-	show("alice deploys", k.Do(ctx, kernel.Action{Kind: kernel.KindWrite, Caller: "alice", Target: "alice/pay-per-read",
-		Type: kernel.TypeContract, Content: ccontract.PayPerRead(),
+	const contract = "alice/pay-per-read"
+	show("alice deploys", k.Do(ctx, kernel.Action{Kind: kernel.KindWrite, Caller: "alice", Target: contract,
+		Type: kernel.TypeContract, Contract: contract, Content: ccontract.PayPerRead(),
 		Metadata: map[string]string{"price": "7", "sponsor": "sponsor", "payee": "alice"}}))
 	show("alice writes", k.Do(ctx, kernel.Action{Kind: kernel.KindWrite, Caller: "alice", Target: "alice/report",
-		Type: "text", Contract: "alice/pay-per-read", Content: []byte("Q1: revenue up 12%")}))
+		Type: "text", Contract: contract, Content: []byte("Q1: revenue up 12%")}))
 	read := kernel.Action{Kind: kernel.KindRead, Caller: "bob", Target: "alice/report"}
 	show("bob reads", k.Do(ctx, read))
 	show("sponsor consents", k.Do(ctx, kernel.Action{Kind: kernel.KindGrantConsent, Caller: "sponsor",
-		Contract: "alice/pay-per-read", PerCallCap: 7, TotalCap: 70}))
+		Contract: contract, PerCallCap: 7, TotalCap: 70}))
 	show("bob reads", k.Do(ctx, read))
 	show("mallory overwrites", k.Do(ctx, kernel.Action{Kind: kernel.KindWrite, Caller: "mallory", Target: "alice/report", Content: []byte("pwned")}))
 	for _, id := range []string{"alice", "bob", "sponsor"} {
