@@ -411,3 +411,20 @@ func Test_demo(t *testing.T) {
 	i := strings.Index(out, "carol gives bob 50 llm_rate")
 	require.Contains(t, out[i:], "bob uses 60 LLM tokens                 -> OK")
 }
+
+// TestInitForceKeepsSharedCache: init --force wipes the world's own parts,
+// never a compilation cache shared through $KERNELHOST_WAZERO_CACHE.
+func TestInitForceKeepsSharedCache(t *testing.T) {
+	shared := os.Getenv(demo.CacheEnv)
+	if shared == "" {
+		t.Skip("no shared cache in this test process")
+	}
+	marker := filepath.Join(shared, "marker-"+strconv.Itoa(os.Getpid()))
+	require.NoError(t, os.WriteFile(marker, []byte("x"), 0o600))
+	defer os.Remove(marker)
+	dir := filepath.Join(t.TempDir(), "w")
+	ok(t, dir, "init")
+	ok(t, dir, "init", "--force")
+	_, err := os.Stat(marker)
+	require.NoError(t, err, "the shared cache survived init --force")
+}

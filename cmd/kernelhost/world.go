@@ -99,9 +99,11 @@ func (w *world) close() error {
 	return errors.Join(w.k.Close(ctx), w.host.Close(ctx), w.st.Close())
 }
 
-// wipe removes every part of the world at dir, and nothing else.
+// wipe removes every part of the world at dir, and nothing else: a shared
+// compilation cache ($KERNELHOST_WAZERO_CACHE) outside dir is left alone, as
+// other worlds use it.
 func wipe(dir string) error {
-	for _, p := range []string{authPath(dir), storeDir(dir), cacheDir(dir)} {
+	for _, p := range []string{authPath(dir), storeDir(dir), filepath.Join(dir, "wazero-cache")} {
 		if err := os.RemoveAll(p); err != nil {
 			return fmt.Errorf("remove %s: %w", p, err)
 		}
