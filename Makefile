@@ -65,6 +65,7 @@ examples:
 	cd examples/go-executable && GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -buildvcs=false -ldflags=-buildid= -o counter.wasm .
 	cd examples/c-contract && clang --target=wasm32 -O2 -nostdlib -ffreestanding -fno-ident -Wall -Wextra -Werror -I../../abi \
 	  -Wl,--no-entry -Wl,--strip-all -Wl,-z,stack-size=16384 -Wl,--stack-first -o pay_per_read.wasm src/pay_per_read.c
+	cd examples/wat-contract && wat2wasm -o frozen.wasm frozen.wat
 
 ## testdata: rebuild committed test modules from their WAT sources (needs wabt).
 testdata: tools
