@@ -27,6 +27,9 @@ func (k *Kernel) CreatePrincipal(ctx context.Context, id string, balance uint64)
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
+		if err := checkSupply(tx, balance); err != nil {
+			return err
+		}
 		p := principalRec{Balance: balance, CreatedAt: now}
 		for i, r := range Resources {
 			p.Quota[i] = k.cfg.DefaultQuotas[r]
@@ -66,6 +69,9 @@ func (k *Kernel) Mint(ctx context.Context, id string, amount int64) error {
 		}
 		p, err := decodePrincipal(b)
 		if err != nil {
+			return err
+		}
+		if err := checkSupply(tx, uint64(amount)); err != nil {
 			return err
 		}
 		p.Balance += uint64(amount)
@@ -215,6 +221,24 @@ func (k *Kernel) CheckLedger(ctx context.Context) error {
 	})
 	if err != nil {
 		return storeErr(err)
+	}
+	return nil
+}
+
+// MaxSupply bounds the scrip ever minted, so that no sum of balances, burns
+// or charges can overflow a uint64.
+const MaxSupply = uint64(1) << 62
+
+// checkSupply fails with INVALID_ARGUMENT if minting amount more would pass
+// MaxSupply. Every balance is part of the minted total, so no balance can
+// overflow either.
+func checkSupply(tx store.Txn, amount uint64) error {
+	minted, err := readCounter(tx, keyMinted)
+	if err != nil {
+		return err
+	}
+	if amount > MaxSupply || minted > MaxSupply-amount {
+		return errf(abi.InvalidArgument, "minting %d would bring the supply past %d (minted so far: %d)", amount, MaxSupply, minted)
 	}
 	return nil
 }

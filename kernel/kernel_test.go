@@ -418,9 +418,16 @@ func TestAdmin(t *testing.T) {
 	require.ErrorIs(t, w.K.Mint(ctx, "ghost", 1), kernel.ErrNotFound)
 	require.NoError(t, w.K.Mint(ctx, "alice", 10))
 	require.Equal(t, uint64(15), w.Balance(t, "alice"))
+	// The supply is bounded, so no sum of balances can wrap around.
+	require.ErrorIs(t, w.K.CreatePrincipal(ctx, "whale", 1<<63), kernel.ErrInvalidArgument)
+	require.ErrorIs(t, w.K.Mint(ctx, "alice", int64(kernel.MaxSupply)), kernel.ErrInvalidArgument)
+	require.NoError(t, w.K.Mint(ctx, "alice", int64(kernel.MaxSupply-15)))
+	require.ErrorIs(t, w.K.Mint(ctx, "alice", 1), kernel.ErrInvalidArgument)
+	require.ErrorIs(t, w.K.CreatePrincipal(ctx, "late", 1), kernel.ErrInvalidArgument)
+	require.NoError(t, w.K.CheckLedger(ctx))
 	tot, err := w.K.Totals(ctx)
 	require.NoError(t, err)
-	require.Equal(t, kernel.Totals{Minted: 15}, tot)
+	require.Equal(t, kernel.Totals{Minted: kernel.MaxSupply}, tot)
 	ps, err := w.K.Principals(ctx)
 	require.NoError(t, err)
 	require.Len(t, ps, 2) // genesis, alice
