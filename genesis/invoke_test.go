@@ -73,3 +73,29 @@ func TestInvokeEndToEnd(t *testing.T) {
 	})
 	require.NoError(t, k.CheckLedger(ctx))
 }
+
+// A module of the wrong kind is refused at deploy with CONTRACT_INVALID: an
+// executable deployed as a contract, a contract deployed as an executable.
+func TestDeployChecksModuleKind(t *testing.T) {
+	exec, err := os.ReadFile("../host/testdata/exec.wasm")
+	require.NoError(t, err)
+	k := world(t, genesis.Spec{Principals: []genesis.PrincipalSpec{{ID: "alice"}}})
+	for _, tc := range []struct {
+		typ  string
+		wasm []byte
+		want string
+	}{
+		{kernel.TypeContract, exec, "must export kh_check"},
+		{kernel.TypeExecutable, genesis.Contracts()[genesis.Freeware], "must export kh_invoke"},
+	} {
+		res := k.Do(ctx, kernel.Action{Kind: kernel.KindWrite, Caller: "alice", Target: "m-" + tc.typ, Type: tc.typ, Content: tc.wasm})
+		require.Equal(t, abi.ContractInvalid, res.Code, res.Message)
+		require.Contains(t, res.Message, tc.want)
+	}
+	// The right kinds deploy.
+	res := k.Do(ctx, kernel.Action{Kind: kernel.KindWrite, Caller: "alice", Target: "tool", Type: kernel.TypeExecutable, Content: exec})
+	require.True(t, res.OK, res.Message)
+	// Replacing an executable's code with a contract's is refused too.
+	res = k.Do(ctx, kernel.Action{Kind: kernel.KindWrite, Caller: "alice", Target: "tool", Content: genesis.Contracts()[genesis.Freeware]})
+	require.Equal(t, abi.ContractInvalid, res.Code, res.Message)
+}

@@ -44,8 +44,9 @@ var newCacheMu sync.Mutex
 
 // module is one prepared module and its pool of instances.
 type module struct {
-	hash     [32]byte
-	compiled wazero.CompiledModule
+	hash          [32]byte
+	check, invoke bool // the module exports kh_check, kh_invoke
+	compiled      wazero.CompiledModule
 	// slots holds a token for every instance in use by a call; its capacity
 	// is Config.MaxInstancesPerModule, so callers beyond it wait.
 	slots chan struct{}
@@ -233,6 +234,21 @@ func (h *Host) Evaluate(ctx context.Context, hash [32]byte, req *abi.Request, li
 	return d, use, err
 }
 
+// Entrypoints reports which entry points the prepared module hash exports:
+// kh_check (it can be an access contract) and kh_invoke (an executable). ok
+// is false for a module that is not prepared. It implements
+// kernel.ModuleInspector, so that a module of the wrong kind is refused at
+// deploy rather than failing every call.
+func (h *Host) Entrypoints(hash [32]byte) (check, invoke, ok bool) {
+	h.mu.RLock()
+	m := h.modules[hash]
+	h.mu.RUnlock()
+	if m == nil {
+		return false, false, false
+	}
+	return m.check, m.invoke, true
+}
+
 // Stats returns a snapshot of every module's pool.
 func (h *Host) Stats() Stats {
 	h.mu.RLock()
@@ -250,7 +266,12 @@ func (h *Host) Stats() Stats {
 }
 
 func (h *Host) newModule(compiled wazero.CompiledModule) *module {
+	exports := compiled.ExportedFunctions()
+	_, check := exports["kh_check"]
+	_, invoke := exports["kh_invoke"]
 	return &module{
+		check:    check,
+		invoke:   invoke,
 		compiled: compiled,
 		slots:    make(chan struct{}, h.cfg.MaxInstancesPerModule),
 		idle:     make(chan *instance, h.cfg.MaxInstancesPerModule),

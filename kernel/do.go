@@ -30,19 +30,21 @@ func (k *Kernel) Do(ctx context.Context, a Action) Result {
 	// take milliseconds and must not widen the conflict window): an attempt
 	// that finds it needs compiled code aborts with errNeedPrepare.
 	var prepared bool
+	var modHash [32]byte
 	if a.Kind == KindWrite && isModule(a.Type) && len(a.Content) > 0 {
 		// The action says it stores a module: compile it before the first
 		// attempt rather than abort that attempt to do so.
-		if _, perr := k.prepare(ctx, a.Content); perr != nil {
+		h, perr := k.prepare(ctx, a.Content)
+		if perr != nil {
 			return failResult(perr)
 		}
-		prepared = true
+		prepared, modHash = true, h
 	}
 	now := k.nowNanos()
 	for attempt := 0; ; attempt++ {
 		seq := k.seq.begin()
 		st := &txnState{}
-		w := work{k: k, ctx: ctx, a: &a, now: now, seq: seq, prepared: prepared, st: st}
+		w := work{k: k, ctx: ctx, a: &a, now: now, seq: seq, prepared: prepared, modHash: modHash, st: st}
 		err := k.st.Update(w.run)
 		k.seq.done(seq)
 		for _, s := range st.seqs {
@@ -60,10 +62,11 @@ func (k *Kernel) Do(ctx context.Context, a Action) Result {
 		if errors.Is(err, errNeedPrepare) {
 			// The target turned out to hold a module: validate the new code,
 			// then run the action again from the start.
-			if _, perr := k.prepare(ctx, a.Content); perr != nil {
+			h, perr := k.prepare(ctx, a.Content)
+			if perr != nil {
 				return failResult(perr)
 			}
-			prepared = true
+			prepared, modHash = true, h
 			continue
 		}
 		if errors.Is(err, store.ErrConflict) && attempt < k.cfg.MaxConflictRetries {
@@ -126,9 +129,10 @@ type work struct {
 	seq      uint64
 	tx       store.Txn
 	st       *txnState
-	depth    uint32 // 0 for a top-level action, n+1 for actions of an executable at depth n
-	prepared bool   // the Evaluator accepted a.Content as a module
-	writes0  int    // st.writes when this action started
+	depth    uint32   // 0 for a top-level action, n+1 for actions of an executable at depth n
+	prepared bool     // the Evaluator accepted a.Content as a module
+	modHash  [32]byte // a.Content's hash, when prepared
+	writes0  int      // st.writes when this action started
 
 	ran   bool     // an executable ran for this action
 	meta  []abi.KV // the target's metadata after write or edit
@@ -243,10 +247,38 @@ func (w *work) needPrepared() *Error {
 	if w.depth == 0 {
 		return errNeedPrepareErr
 	}
-	if _, err := w.k.prepare(w.ctx, w.a.Content); err != nil {
+	h, err := w.k.prepare(w.ctx, w.a.Content)
+	if err != nil {
 		return err
 	}
-	w.prepared = true
+	w.prepared, w.modHash = true, h
+	return nil
+}
+
+// ModuleInspector is implemented by Evaluators that can tell which entry
+// points a prepared module exports (package host's Host does). With one, the
+// kernel refuses at deploy a contract without kh_check or an executable
+// without kh_invoke, instead of letting every later call fail.
+type ModuleInspector interface {
+	Entrypoints(hash [32]byte) (check, invoke, ok bool)
+}
+
+// checkKind verifies that the prepared module in a.Content fits an artifact
+// of type typ.
+func (w *work) checkKind(typ string) *Error {
+	mi, ok := w.k.ev.(ModuleInspector)
+	if !ok || !w.prepared {
+		return nil
+	}
+	check, invoke, known := mi.Entrypoints(w.modHash)
+	switch {
+	case !known:
+		return nil
+	case typ == TypeContract && !check:
+		return errf(abi.ContractInvalid, "a contract must export kh_check: this module is an executable (kh_invoke only); deploy it with type %q", TypeExecutable)
+	case typ == TypeExecutable && !invoke:
+		return errf(abi.ContractInvalid, "an executable must export kh_invoke: this module is an access contract (kh_check only); deploy it with type %q", TypeContract)
+	}
 	return nil
 }
 
@@ -335,6 +367,9 @@ func (w *work) artifactAction() *Error {
 		}
 		if isModule(art.Type) && a.Content != nil {
 			if err := w.needPrepared(); err != nil {
+				return err
+			}
+			if err := w.checkKind(art.Type); err != nil {
 				return err
 			}
 		}
@@ -703,6 +738,9 @@ func (w *work) create() *Error {
 			return errf(abi.ContractInvalid, "a %s needs a wasm module as content", a.Type)
 		}
 		if err := w.needPrepared(); err != nil {
+			return err
+		}
+		if err := w.checkKind(a.Type); err != nil {
 			return err
 		}
 	}

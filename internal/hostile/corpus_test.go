@@ -123,11 +123,10 @@ func corpus() []attack {
 		{name: "decision with trailing byte", module: "bad_decision", by: govern, kind: kernel.KindInvoke, code: abi.ContractFailed, msg: "trailing"},
 		{name: "decision payer too long", module: "bad_decision", by: govern, kind: kernel.KindSetContract, code: abi.ContractFailed, msg: "payer"},
 		{name: "kernel call during a check", module: "kernel_in_check", by: govern, code: abi.PermissionDenied, msg: "kernel.call refused"},
-		// NB: an executable's module passes deploy as a contract (SPEC.md
-		// section 8 lets a module export kh_check, kh_invoke or both); it
-		// fails closed at its first check.
-		{name: "executable deployed as a contract", module: "exe", by: govern, code: abi.ContractFailed, msg: "no kh_check"},
-		{name: "contract deployed as an executable", module: "trap", by: govern, asExecutable: true, code: abi.ExecutionFailed, msg: "no kh_invoke"},
+		// A module of the wrong kind is refused at deploy: a contract must
+		// export kh_check, an executable kh_invoke (SPEC.md section 8).
+		{name: "executable deployed as a contract", module: "exe", by: deploy, code: abi.ContractInvalid, msg: "must export kh_check"},
+		{name: "contract deployed as an executable", module: "trap", by: deploy, asExecutable: true, code: abi.ContractInvalid, msg: "must export kh_invoke"},
 
 		// Payment: only consented payers, within caps and balance (SPEC.md
 		// section 4; README "Consented payers only").
@@ -317,7 +316,11 @@ func (w *world) prepare(t *testing.T, a attack, attacker string) (kernel.Action,
 	contract := "c/" + attacker
 	switch a.by {
 	case deploy:
-		return kernel.Action{Kind: kernel.KindWrite, Caller: attacker, Target: contract, Type: kernel.TypeContract, Content: code}, nil
+		typ := kernel.TypeContract
+		if a.asExecutable {
+			typ = kernel.TypeExecutable
+		}
+		return kernel.Action{Kind: kernel.KindWrite, Caller: attacker, Target: contract, Type: typ, Content: code}, nil
 	case invoke:
 		return kernel.Action{Kind: kernel.KindInvoke, Caller: attacker, Target: exeID, Method: a.method, Args: []byte(a.args)}, nil
 	}
