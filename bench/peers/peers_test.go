@@ -55,6 +55,27 @@ func (e *engines) hostDecide(tb testing.TB, req *abi.Request) bool {
 	return d.Allowed
 }
 
+var (
+	kernelHostOnce sync.Once
+	kernelHostVal  *host.Host
+	kernelHostErr  error
+)
+
+// kernelHost returns the wasm host shared by every kernel world of the
+// process, so that the genesis modules (the rights registry is a Go module
+// of a few MiB) are compiled once. It is never closed.
+//
+// NB: 1s deadlines (here and the kernel's ContractTimeout) instead of 100ms
+// only so that a run on a loaded machine measures rather than fails with
+// CONTRACT_TIMEOUT; the value does not change what arming a deadline costs.
+func kernelHost(tb testing.TB) *host.Host {
+	kernelHostOnce.Do(func() {
+		kernelHostVal, kernelHostErr = host.New(context.Background(), host.Config{Timeout: time.Second})
+	})
+	require.NoError(tb, kernelHostErr)
+	return kernelHostVal
+}
+
 // newKernel opens a kernel on store.NewMem with the wasm host and genesis,
 // creates req's target as req.CreatedBy with req's metadata, and returns it.
 func newKernel(tb testing.TB, req *abi.Request, callers ...string) *kernel.Kernel {
@@ -62,16 +83,13 @@ func newKernel(tb testing.TB, req *abi.Request, callers ...string) *kernel.Kerne
 	ctx := context.Background()
 	st := store.NewMem()
 	tb.Cleanup(func() { _ = st.Close() })
-	// NB: 1s deadlines (host validation, kernel ContractTimeout) instead of
-	// 100ms only so that a run on a loaded machine measures rather than
-	// fails with CONTRACT_TIMEOUT; the value does not change what arming a
-	// deadline costs.
-	h, err := host.New(ctx, host.Config{Timeout: time.Second})
-	require.NoError(tb, err)
-	tb.Cleanup(func() { _ = h.Close(ctx) })
+	h := kernelHost(tb)
 	k, err := kernel.Open(ctx, kernel.Config{
 		Store: st, Evaluator: h, Clock: time.Now, DefaultContract: genesis.DefaultContract,
 		ContractTimeout: time.Second,
+		// At least genesis.MinContentBytes: genesis installs the rights
+		// registry, a Go module of a few MiB.
+		MaxContentBytes: 8 << 20,
 		// Raised so that a long run measures the steady state, not the
 		// quota running out; the pre-check runs all the same.
 		DefaultQuotas: map[kernel.Resource]int64{kernel.CPURate: 1 << 50},
