@@ -16,7 +16,9 @@ type BadgerOptions struct {
 	// Usually changed.
 
 	// InMemory keeps everything in memory (dir must be ""). Nothing survives
-	// Close, and NoSync is implied.
+	// Close, and NoSync is implied. NB: in memory Badger has no value log,
+	// so no value may exceed 1 MiB: a world holding Go-compiled modules (the
+	// genesis rights registry is 3.4 MB) needs a directory, or NewMem.
 	InMemory bool
 
 	// NoSync turns off the fsync of every commit. By default (false) an
