@@ -37,10 +37,7 @@ type BadgerOptions struct {
 	// (64 MiB memtables ×5, 256 MiB block cache) suit a server with memory to
 	// spare, ours suit tests and small machines.
 
-	// MemTableSize is the size of one memtable in bytes (16 MiB; 64 MiB
-	// InMemory, where values count in full, so that one transaction can
-	// store a Go-compiled module of a few MB, like the genesis rights
-	// registry). It also
+	// MemTableSize is the size of one memtable in bytes (16 MiB). It also
 	// bounds a transaction: its writes, counted with per-entry overhead, must
 	// stay under 15% of it, else ErrTxnTooBig. Values over 1 MiB go to the
 	// value log on disk and count as a small pointer; in memory they count in
@@ -61,13 +58,11 @@ type BadgerOptions struct {
 
 // Defaults of BadgerOptions; see the fields.
 const (
-	defaultMemTableSize = 16 << 20
-	// In memory, values count in full against the 15% transaction limit.
-	defaultInMemoryMemTableSize = 64 << 20
-	minMemTableSize             = 8 << 20 // 15% of it must exceed Badger's 1 MiB value threshold
-	defaultNumMemtables         = 3
-	defaultBlockCacheSize       = 16 << 20
-	defaultValueLogFileSize     = 64 << 20
+	defaultMemTableSize     = 16 << 20
+	minMemTableSize         = 8 << 20 // 15% of it must exceed Badger's 1 MiB value threshold
+	defaultNumMemtables     = 3
+	defaultBlockCacheSize   = 16 << 20
+	defaultValueLogFileSize = 64 << 20
 )
 
 // badgerOptions turns o into Badger's options for dir.
@@ -86,7 +81,7 @@ func (o BadgerOptions) badgerOptions(dir string) (badger.Options, error) {
 		WithInMemory(o.InMemory).
 		WithSyncWrites(!o.NoSync && !o.InMemory).
 		WithLogger(slogLogger{o.Logger}).
-		WithMemTableSize(orDefault(o.MemTableSize, memTableDefault(o.InMemory))).
+		WithMemTableSize(orDefault(o.MemTableSize, defaultMemTableSize)).
 		WithNumMemtables(orDefault(o.NumMemtables, defaultNumMemtables)).
 		WithBlockCacheSize(orDefault(o.BlockCacheSize, defaultBlockCacheSize)).
 		WithValueLogFileSize(orDefault(o.ValueLogFileSize, defaultValueLogFileSize)).
@@ -94,13 +89,6 @@ func (o BadgerOptions) badgerOptions(dir string) (badger.Options, error) {
 		WithMetricsEnabled(false). // metrics are process-wide expvars; nobody reads them here
 		WithDetectConflicts(true)  // serialisable transactions: the kernel relies on ErrConflict
 	return bo, nil
-}
-
-func memTableDefault(inMemory bool) int64 {
-	if inMemory {
-		return defaultInMemoryMemTableSize
-	}
-	return defaultMemTableSize
 }
 
 func orDefault[T int | int64](v, def T) T {

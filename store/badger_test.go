@@ -174,17 +174,3 @@ func (h *recordHandler) Handle(_ context.Context, r slog.Record) error {
 	h.records = append(h.records, r)
 	return nil
 }
-
-// In memory, one transaction can hold a value of a few MB (a Go-compiled
-// module), which counts in full there.
-func TestBadger_inMemoryHoldsModules(t *testing.T) {
-	s := openBadger(t, "", store.BadgerOptions{InMemory: true})
-	defer func() { require.NoError(t, s.Close()) }()
-	value := bytes.Repeat([]byte("m"), 4<<20)
-	require.NoError(t, s.Update(func(tx store.Txn) error { return tx.Set([]byte("c/module"), value) }))
-	require.NoError(t, s.View(func(tx store.Txn) error {
-		got, err := tx.Get([]byte("c/module"))
-		require.Equal(t, len(value), len(got))
-		return err
-	}))
-}
