@@ -92,29 +92,11 @@ func (k *Kernel) Mint(ctx context.Context, id string, amount int64) error {
 // Principal returns principal id. Principals' balances are public facts of
 // the world. Errors: NOT_FOUND.
 func (k *Kernel) Principal(ctx context.Context, id string) (Principal, error) {
-	if !k.enter() {
-		return Principal{}, closedErr()
-	}
-	defer k.exit()
-	var out Principal
-	err := k.st.View(func(tx store.Txn) error {
-		b, err := tx.Get(principalKey(id))
-		if errors.Is(err, store.ErrNotFound) {
-			return errf(abi.NotFound, "principal %q does not exist", id)
-		} else if err != nil {
-			return err
-		}
-		p, err := decodePrincipal(b)
-		if err != nil {
-			return err
-		}
-		out = Principal{ID: id, Balance: p.Balance, CreatedAt: unixTime(p.CreatedAt)}
-		return nil
-	})
+	p, err := k.readPrincipal(id)
 	if err != nil {
-		return Principal{}, storeErr(err)
+		return Principal{}, err
 	}
-	return out, nil
+	return Principal{ID: id, Balance: p.Balance, CreatedAt: unixTime(p.CreatedAt)}, nil
 }
 
 // Principals lists every principal in id order.
