@@ -86,6 +86,14 @@ type Result struct {
 	Content  []byte               `json:"content,omitempty"` // base64 in JSON
 	Text     *string              `json:"text,omitempty"`    // the content, when valid UTF-8
 
+	// Output and Logs answer an invoke: the executable's output (base64 in
+	// JSON), OutputText the same when it is valid UTF-8, and its log lines.
+	Output     []byte   `json:"output,omitempty"`
+	OutputText *string  `json:"output_text,omitempty"`
+	Logs       []string `json:"logs,omitempty"`
+	// IDs are the new parts of a split_right, in the order of its amounts.
+	IDs []string `json:"ids,omitempty"`
+
 	Resource          string  `json:"resource,omitempty"`
 	Available         int64   `json:"available,omitempty"`
 	RetryAfterSeconds float64 `json:"retry_after_seconds,omitempty"`
@@ -97,11 +105,16 @@ func ResultOf(r kernel.Result) Result {
 		OK: r.OK, ErrorCode: r.ErrorCode, Category: string(r.Category), Retriable: r.Retriable, Message: r.Message,
 		Decision: DecisionOf(r.Decision), Charges: r.Charges, Revision: r.Revision, Event: r.Event,
 		Artifact: r.Artifact, Content: r.Content,
+		Output: r.Output, Logs: r.Logs, IDs: r.IDs,
 		Resource: r.Resource, Available: r.Available, RetryAfterSeconds: r.RetryAfter.Seconds(),
 	}
 	if r.Content != nil && utf8.Valid(r.Content) {
 		s := string(r.Content)
 		out.Text = &s
+	}
+	if r.Output != nil && utf8.Valid(r.Output) {
+		s := string(r.Output)
+		out.OutputText = &s
 	}
 	return out
 }

@@ -51,3 +51,12 @@ func TestResultOf(t *testing.T) {
 		"content":"aGk=","text":"hi","retry_after_seconds":1.5}`, string(b))
 	require.Nil(t, api.ResultOf(kernel.Result{Content: []byte{0xff}}).Text, "binary content has no text")
 }
+
+// TestResultOfInvokeAndSplit: an invoke's output and logs and a split's new
+// ids reach the JSON.
+func TestResultOfInvokeAndSplit(t *testing.T) {
+	b, err := json.Marshal(api.ResultOf(kernel.Result{OK: true, Output: []byte(`{"v":1}`), Logs: []string{"l"}, IDs: []string{"r.1", "r.2"}}))
+	require.NoError(t, err)
+	require.JSONEq(t, `{"ok":true,"retriable":false,"output":"eyJ2IjoxfQ==","output_text":"{\"v\":1}","logs":["l"],"ids":["r.1","r.2"]}`, string(b))
+	require.Nil(t, api.ResultOf(kernel.Result{Output: []byte{0xff}}).OutputText, "binary output has no text")
+}
