@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/kernelhost/kernelhost/internal/testenv"
 
 	"github.com/kernelhost/kernelhost/abi"
 	"github.com/kernelhost/kernelhost/host"
@@ -452,28 +453,7 @@ func TestValidate_garbage(t *testing.T) {
 // TestTestdataReproducible rebuilds every testdata/*.wat with wat2wasm and
 // compares the result with the committed .wasm.
 func TestTestdataReproducible(t *testing.T) {
-	tool, err := exec.LookPath("wat2wasm")
-	if err != nil {
-		if os.Getenv("KERNELHOST_REQUIRE_TOOLCHAIN") == "1" {
-			t.Fatal("wat2wasm (wabt) not found and KERNELHOST_REQUIRE_TOOLCHAIN=1: install wabt")
-		}
-		t.Skip("wat2wasm (wabt) not found: install wabt (make tools) to check testdata/*.wasm against their .wat")
-	}
-	wats, err := filepath.Glob(filepath.Join("testdata", "*.wat"))
-	require.NoError(t, err)
-	require.NotEmpty(t, wats)
-	dir := t.TempDir()
-	for _, wat := range wats {
-		name := strings.TrimSuffix(filepath.Base(wat), ".wat")
-		t.Run(name, func(t *testing.T) {
-			out := filepath.Join(dir, name+".wasm")
-			b, err := exec.Command(tool, "-o", out, wat).CombinedOutput()
-			require.NoError(t, err, "%s", b)
-			got, err := os.ReadFile(out)
-			require.NoError(t, err)
-			require.Equal(t, readWasm(t, name), got, "testdata/%s.wasm is stale: run make testdata", name)
-		})
-	}
+	testenv.CheckWATs(t, "testdata", nil, "run make testdata")
 }
 
 // TestValidate_allocationBombs feeds tiny modules whose counts would make the

@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/kernelhost/kernelhost/internal/testenv"
 	"github.com/tetratelabs/wazero"
 )
 
@@ -326,26 +324,5 @@ func TestInstrument_rejects(t *testing.T) {
 // TestTestdataReproducible rebuilds every testdata/*.wat with wat2wasm, as
 // testdata/Makefile does, and compares the result with the committed .wasm.
 func TestTestdataReproducible(t *testing.T) {
-	tool, err := exec.LookPath("wat2wasm")
-	if err != nil {
-		if os.Getenv("KERNELHOST_REQUIRE_TOOLCHAIN") == "1" {
-			t.Fatal("wat2wasm (wabt) not found and KERNELHOST_REQUIRE_TOOLCHAIN=1: install wabt")
-		}
-		t.Skip("wat2wasm (wabt) not found: install wabt to check testdata/*.wasm against their .wat; set KERNELHOST_REQUIRE_TOOLCHAIN=1 to make this a failure")
-	}
-	flags := map[string][]string{"atomics": {"--enable-threads"}} // as in testdata/Makefile
-	wats, err := filepath.Glob(filepath.Join("testdata", "*.wat"))
-	require.NoError(t, err)
-	require.NotEmpty(t, wats)
-	dir := t.TempDir()
-	for _, wat := range wats {
-		name := strings.TrimSuffix(filepath.Base(wat), ".wat")
-		t.Run(name, func(t *testing.T) {
-			out := filepath.Join(dir, name+".wasm")
-			args := append(append([]string{}, flags[name]...), "-o", out, wat)
-			b, err := exec.Command(tool, args...).CombinedOutput()
-			require.NoError(t, err, "%s", b)
-			require.Equal(t, readTestdata(t, name), readFile(t, out), "testdata/%s.wasm is stale: run make -C testdata", name)
-		})
-	}
+	testenv.CheckWATs(t, "testdata", map[string][]string{"atomics": {"--enable-threads"}}, "run make -C testdata") // flags as in testdata/Makefile
 }
