@@ -129,6 +129,7 @@ func (s *Server) routes() {
 	s.mux.Handle("/v1/mint", methods{http.MethodPost: s.admin(s.mint)})
 	s.mux.Handle("/v1/events", methods{http.MethodGet: s.anyone(s.events)})
 	s.quotaRoutes()
+	s.rightRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, api.NewError(abi.NotFound, fmt.Sprintf("no endpoint %s: see docs/http.md", r.URL.Path)))
 	})
