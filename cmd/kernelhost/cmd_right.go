@@ -22,7 +22,8 @@ principal. mint moves unused quota into a new right held by the minter;
 redeem moves it back into the holder's quota and removes the right. Each
 command is one kernel action of the principal named by --as, atomic and
 recorded, and only a right's current holder may use it. For every resource,
-quotas plus outstanding rights never change: see README "Rights".
+quotas plus outstanding rights change only by 'quota set' and new
+principals: see README "Rights".
 
 A right is an artifact of type right (ids share the artifact namespace):
 'artifact get ID' reads its content {"resource","amount","holder"}, judged

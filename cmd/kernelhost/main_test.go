@@ -410,6 +410,29 @@ func Test_demo(t *testing.T) {
 	// After the quota transfer the same action succeeds.
 	i := strings.Index(out, "carol gives bob 50 llm_rate")
 	require.Contains(t, out[i:], "bob uses 60 LLM tokens                 -> OK")
+
+	// The market: a right on llm_rate changes hands for scrip in one invoke,
+	// and what was QUOTA_EXCEEDED succeeds once bob redeems it.
+	i = strings.Index(out, "== 8. A market in rights")
+	require.Positive(t, i)
+	market := out[i:]
+	for _, want := range []string{
+		"escrow/market deploys itself           -> OK",
+		"bob uses 60 LLM tokens                 -> QUOTA_EXCEEDED",
+		"alice mints right alice/llm-100        -> OK",
+		`alice lists it with the escrow for 25  -> OK: {"right":"alice/llm-100","seller":"alice","price":25,"resource":"llm_rate","amount":100}`,
+		"mallory (0 scrip) buys it              -> EXECUTION_FAILED: executable escrow/market returned an error; its writes are rolled back: escrow: pay alice: INSUFFICIENT_FUNDS",
+		"(nothing moved: alice/llm-100 is still the escrow's",
+		"bob buys it for 25                     -> OK",
+		"balances: alice 1045, bob 75, escrow/market 0",
+		"alice redeems alice/llm-100            -> PERMISSION_DENIED",
+		"bob redeems alice/llm-100              -> OK",
+		"llm_rate, quotas + rights: 6100 before, 6100 after: conserved=true",
+	} {
+		require.Contains(t, market, want)
+	}
+	j := strings.Index(market, "bob redeems alice/llm-100")
+	require.Contains(t, market[j:], "bob uses 60 LLM tokens                 -> OK")
 }
 
 // TestInitForceKeepsSharedCache: init --force wipes the world's own parts,

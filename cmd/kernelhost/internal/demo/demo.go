@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	market "github.com/kernelhost/kernelhost/examples/rights-market"
 	"github.com/kernelhost/kernelhost/genesis"
 	"github.com/kernelhost/kernelhost/host"
 	"github.com/kernelhost/kernelhost/kernel"
@@ -98,6 +99,8 @@ func (s *scene) do(what string, a kernel.Action, want string) kernel.Result {
 		switch {
 		case a.Kind == kernel.KindRead:
 			line += fmt.Sprintf(": %q", res.Content)
+		case a.Kind == kernel.KindInvoke:
+			line += ": " + truncate(string(res.Output), 120)
 		case res.Revision > 0:
 			line += fmt.Sprintf(" (revision %d)", res.Revision)
 		}
@@ -231,6 +234,10 @@ func (s *scene) play() error {
 	s.check(err)
 	s.check(k.CheckLedger(ctx))
 	s.say("ledger: minted %d = balances + burned %d: consistent", t.Minted, t.Burned)
+
+	if err := s.market(); err != nil {
+		return err
+	}
 	if s.err != nil {
 		return s.err
 	}
@@ -257,4 +264,84 @@ func eventLine(e kernel.Event) string {
 		fmt.Fprintf(&b, " (%s)", charges(e.Charges))
 	}
 	return b.String()
+}
+
+// truncate shortens s to n bytes, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// escrow is the market executable's id, and the principal that gives it
+// standing.
+const escrow = "escrow/market"
+
+// llmTotal is the world's llm_rate: every principal's quota plus every
+// outstanding right, conserved by every action.
+func (s *scene) llmTotal() int64 {
+	q, err := s.k.QuotaTotals(s.ctx)
+	s.check(err)
+	r, err := s.k.RightTotals(s.ctx)
+	s.check(err)
+	return q[kernel.LLMRate] + r[kernel.LLMRate]
+}
+
+// market is scene 8: alice sells bob a right on part of her llm_rate
+// through the escrow of examples/rights-market, a Go executable with
+// standing, in one atomic invoke; bob redeems it and his action that was
+// QUOTA_EXCEEDED succeeds.
+func (s *scene) market() error {
+	ctx, k := s.ctx, s.k
+	s.section("8. A market in rights: alice sells bob llm_rate through an escrow, atomically")
+	// The operator gives the escrow standing (a principal of its id) and
+	// room for a Go module; the escrow deploys itself, so no trader controls
+	// its code.
+	if err := k.CreatePrincipal(ctx, escrow, 0); err != nil {
+		return err
+	}
+	s.check(k.SetQuota(ctx, escrow, kernel.Disk, 8<<20))
+	before := s.llmTotal()
+	sum := sha256.Sum256(market.Escrow)
+	s.say("escrow.wasm (examples/rights-market, Go): %d bytes, sha256 %s…; principal %s gives it standing", len(market.Escrow), hex.EncodeToString(sum[:8]), escrow)
+	s.do("escrow/market deploys itself", kernel.Action{
+		Kind: kernel.KindWrite, Caller: escrow, Target: escrow, Type: kernel.TypeExecutable, Content: market.Escrow,
+	}, "OK")
+	use := kernel.Action{Kind: kernel.KindConsumeQuota, Caller: "bob", Resource: string(kernel.LLMRate), Amount: 60}
+	s.do("bob uses 60 LLM tokens", use, "QUOTA_EXCEEDED")
+	const right = "alice/llm-100"
+	s.do("alice mints right "+right, kernel.Action{
+		Kind: kernel.KindMintRight, Caller: "alice", Target: right, Resource: string(kernel.LLMRate), Amount: 100,
+	}, "OK")
+	if q, err := k.Quota(ctx, "alice", kernel.LLMRate); err == nil {
+		s.say("(100 of alice's llm_rate are now a right she can sell; her quota is %d)", q)
+	} else {
+		s.check(err)
+	}
+	invoke := func(caller, method, args string) kernel.Action {
+		return kernel.Action{Kind: kernel.KindInvoke, Caller: caller, Target: escrow, Method: method, Args: []byte(args)}
+	}
+	s.do("alice lists it with the escrow for 25", invoke("alice", "sell", `{"right":"`+right+`","price":25}`), "OK")
+	s.do("mallory (0 scrip) buys it", invoke("mallory", "buy", `{"right":"`+right+`","price":25}`), "EXECUTION_FAILED")
+	if rs, err := k.Rights(ctx, escrow); err == nil && len(rs) == 1 && rs[0].ID == right {
+		s.say("(nothing moved: %s is still the escrow's, the failed payment rolled back the whole invoke)", right)
+	} else {
+		s.check(fmt.Errorf("demo: after a failed buy the escrow holds %v (err %v), want %s", rs, err, right))
+	}
+	s.do("bob buys it for 25", invoke("bob", "buy", `{"right":"`+right+`","price":25}`), "OK")
+	s.say("balances: %s", s.balances("alice", "bob", escrow))
+	s.do("alice redeems "+right, kernel.Action{Kind: kernel.KindRedeemRight, Caller: "alice", Target: right}, "PERMISSION_DENIED")
+	s.do("bob redeems "+right, kernel.Action{Kind: kernel.KindRedeemRight, Caller: "bob", Target: right}, "OK")
+	s.do("bob uses 60 LLM tokens", use, "OK")
+	after := s.llmTotal()
+	s.say("llm_rate, quotas + rights: %d before, %d after: conserved=%t", before, after, before == after)
+	if before != after {
+		s.check(fmt.Errorf("demo: llm_rate total changed from %d to %d", before, after))
+	}
+	s.check(k.CheckLedger(ctx))
+	t, err := k.Totals(ctx)
+	s.check(err)
+	s.say("ledger: minted %d = balances + burned %d: consistent", t.Minted, t.Burned)
+	return nil
 }
