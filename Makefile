@@ -63,6 +63,7 @@ contracts: tools
 examples:
 	cd examples/go-contract && GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -buildvcs=false -ldflags=-buildid= -o freeware.wasm .
 	cd examples/go-executable && GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -buildvcs=false -ldflags=-buildid= -o counter.wasm .
+	cd examples/rights-market/escrow && GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -buildvcs=false -ldflags=-buildid= -o escrow.wasm .
 	cd examples/c-contract && clang --target=wasm32 -O2 -nostdlib -ffreestanding -fno-ident -Wall -Wextra -Werror -I../../abi \
 	  -Wl,--no-entry -Wl,--strip-all -Wl,-z,stack-size=16384 -Wl,--stack-first -o pay_per_read.wasm src/pay_per_read.c
 	cd examples/wat-contract && wat2wasm -o frozen.wasm frozen.wat
