@@ -382,7 +382,7 @@ func (w *work) artifactAction() *Error {
 		}
 		w.meta = meta
 		if a.Content != nil {
-			if err := w.checkDisk(art.CreatedBy, int64(len(a.Content))-int64(art.Size)); err != nil {
+			if err := w.checkDisk(art.DiskPayer, int64(len(a.Content))-int64(art.Size)); err != nil {
 				return err
 			}
 		}
@@ -652,7 +652,7 @@ func (w *work) apply(art *artifactRec) *Error {
 	case KindInvoke:
 		return w.invoke(art)
 	case KindDelete:
-		if err := w.chargeDisk(art.CreatedBy, -int64(art.Size)); err != nil {
+		if err := w.chargeDisk(art.DiskPayer, -int64(art.Size)); err != nil {
 			return err
 		}
 		for _, k := range [][]byte{artifactKey(a.Target), contentKey(a.Target), governsKey(art.Contract, a.Target)} {
@@ -676,9 +676,10 @@ func (w *work) apply(art *artifactRec) *Error {
 	case KindWrite, KindEdit:
 		art.Meta = w.meta
 		if a.Content != nil {
-			// Disk is billed to the principal that created the artifact: a
-			// fact about who stores it, not a permission.
-			if err := w.chargeDisk(art.CreatedBy, int64(len(a.Content))-int64(art.Size)); err != nil {
+			// Disk is billed to the artifact's disk payer (its creator,
+			// recorded at creation): a fact about who stores it, not a
+			// permission.
+			if err := w.chargeDisk(art.DiskPayer, int64(len(a.Content))-int64(art.Size)); err != nil {
 				return err
 			}
 			if err := w.setContent(a.Target, art); err != nil {
@@ -752,6 +753,7 @@ func (w *work) create() *Error {
 	}
 	art := artifactRec{
 		Type:      a.Type,
+		DiskPayer: a.Caller,
 		CreatedBy: a.Caller,
 		Contract:  contract,
 		CreatedAt: w.now,

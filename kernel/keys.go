@@ -7,7 +7,7 @@ import "encoding/binary"
 //
 //	m/schema                  schema version (decimal string), see SchemaVersion
 //	p/<principal>             principal record: balance, created_at
-//	a/<artifact>              artifact record: type, created_by, contract, hash, size, revision, times, metadata
+//	a/<artifact>              artifact record: type, created_by, contract, hash, size, revision, times, metadata, disk payer
 //	c/<artifact>              artifact content (raw bytes)
 //	u/<contract>\x00<artifact> governs index: contract governs artifact (empty value)
 //	g/<payer>\x00<contract>   consent grant: caps, spent, code hash at grant time

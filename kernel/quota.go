@@ -305,7 +305,7 @@ const maxQuota = int64(1) << 60
 // checkDisk fails with QUOTA_EXCEEDED if billed cannot store delta more
 // bytes. It writes nothing: the pre-check before the contract runs.
 func (w *work) checkDisk(billed string, delta int64) *Error {
-	if delta <= 0 {
+	if delta <= 0 || billed == "" {
 		return nil
 	}
 	p, err := w.principal(billed)
@@ -323,7 +323,7 @@ func (w *work) checkDisk(billed string, delta int64) *Error {
 // chargeDisk records a change of delta bytes stored by billed, after
 // checkDisk passed in the same transaction.
 func (w *work) chargeDisk(billed string, delta int64) *Error {
-	if delta == 0 {
+	if delta == 0 || billed == "" {
 		return nil
 	}
 	if err := w.checkDisk(billed, delta); err != nil {

@@ -67,10 +67,15 @@ type artifactRec struct {
 	CreatedAt int64
 	UpdatedAt int64
 	Meta      []abi.KV // sorted by key, as the ABI wants it
+	// DiskPayer is the principal whose disk quota the content is charged
+	// to: the creator, recorded at creation as a billing fact of its own so
+	// that the kernel never consults created_by; "" for kernel-managed
+	// artifacts (rights), which are not billed.
+	DiskPayer string
 }
 
 func (a *artifactRec) encode() []byte {
-	n := 1 + 12 + len(a.Type) + len(a.CreatedBy) + len(a.Contract) + 32 + 32 + 4
+	n := 1 + 16 + len(a.Type) + len(a.CreatedBy) + len(a.Contract) + len(a.DiskPayer) + 32 + 32 + 4
 	for _, kv := range a.Meta {
 		n += 8 + len(kv.Key) + len(kv.Value)
 	}
@@ -89,7 +94,7 @@ func (a *artifactRec) encode() []byte {
 		b = appendStr(b, kv.Key)
 		b = appendStr(b, kv.Value)
 	}
-	return b
+	return appendStr(b, a.DiskPayer)
 }
 
 func decodeArtifact(b []byte) (artifactRec, error) {
@@ -116,6 +121,7 @@ func decodeArtifact(b []byte) (artifactRec, error) {
 			a.Meta[i] = abi.KV{Key: r.str(), Value: r.str()}
 		}
 	}
+	a.DiskPayer = r.str()
 	if r.err || r.off != len(b) {
 		return artifactRec{}, fmt.Errorf("artifact record: %w", errCorrupt)
 	}
