@@ -16,6 +16,7 @@ import (
 type initOutput struct {
 	DataDir         string          `json:"data_dir"`
 	Contracts       []string        `json:"contracts"`
+	Executables     []string        `json:"executables"`
 	DefaultContract string          `json:"default_contract"`
 	AdminToken      string          `json:"admin_token"`
 	Principals      []initPrincipal `json:"principals"`
@@ -75,6 +76,7 @@ directory).`,
 			return g.emit(out, func(w io.Writer) {
 				fmt.Fprintf(w, "Initialised a world at %s\n", out.DataDir)
 				fmt.Fprintf(w, "  genesis contracts: %v (default for new artifacts: %s)\n", out.Contracts, out.DefaultContract)
+				fmt.Fprintf(w, "  genesis executables: %v\n", out.Executables)
 				fmt.Fprintf(w, "  principals: %d\n\n", len(out.Principals))
 				fmt.Fprintln(w, "Tokens, shown this once (only their hashes are stored):")
 				fmt.Fprintf(w, "  %-12s %s\n", "admin", out.AdminToken)
@@ -109,6 +111,10 @@ func (g *globals) initWorld(cmd *cobra.Command, dir string, spec genesis.Spec) (
 		out.Contracts = append(out.Contracts, id)
 	}
 	sort.Strings(out.Contracts)
+	for id := range genesis.Executables() {
+		out.Executables = append(out.Executables, id)
+	}
+	sort.Strings(out.Executables)
 	for _, p := range spec.Principals {
 		tok, err := a.Issue(p.ID)
 		if err != nil {

@@ -97,6 +97,7 @@ func TestInit(t *testing.T) {
 	spec := filepath.Join("..", "..", "genesis", "example.json")
 	out := ok(t, dir, "init", "--genesis", spec)
 	require.Contains(t, out, "Initialised a world at "+dir)
+	require.Contains(t, out, "genesis executables: [genesis/rights]")
 	tokens := regexp.MustCompile(`kh_[0-9a-f]{64}`).FindAllString(out, -1)
 	require.Len(t, tokens, 4, "admin, alice, bob, sponsor: %s", out)
 

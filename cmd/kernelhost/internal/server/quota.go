@@ -24,7 +24,7 @@ func (s *Server) principalView(ctx context.Context, id string) (PrincipalView, e
 	if err != nil {
 		return PrincipalView{}, err
 	}
-	return PrincipalView{Principal: p, Quotas: qs}, nil
+	return PrincipalView{OK: true, Principal: p, Quotas: qs}, nil
 }
 
 // QuotasResponse is the answer to the GET quota endpoints.

@@ -401,8 +401,10 @@ func (s *Server) listPrincipals(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"principals": ps})
 }
 
-// PrincipalView is the body of GET /v1/principals/{id}.
+// PrincipalView is the body of GET /v1/principals/{id}. OK is always true:
+// like every other answer, a success says so (errors carry ok false).
 type PrincipalView struct {
+	OK bool `json:"ok"`
 	kernel.Principal
 	Quotas []kernel.QuotaStatus `json:"quotas,omitempty"`
 }

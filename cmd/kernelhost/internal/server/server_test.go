@@ -282,6 +282,7 @@ func TestAdmin(t *testing.T) {
 	var pv server.PrincipalView
 	resp = e.call(t, http.MethodGet, "/v1/principals/carol", e.alice, "", &pv)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.True(t, pv.OK, "a success says ok like every other answer")
 	require.Equal(t, uint64(15), pv.Balance)
 	require.Len(t, pv.Quotas, len(kernel.Resources))
 
