@@ -341,15 +341,26 @@ func (w *work) mintRight() *Error {
 	return nil
 }
 
+// heldRight loads right id for a primitive of its holder: it records the
+// right's resource and amount on the audit event, then refuses anyone but
+// the current holder.
+func (w *work) heldRight(id string) (artifactRec, rightContent, *Error) {
+	art, rc, err := w.loadRight(id)
+	if err != nil {
+		return art, rc, err
+	}
+	w.ev.Resource, w.ev.Amount = string(rc.Resource), rc.Amount
+	if err := w.holderOnly(id, &rc); err != nil {
+		return art, rc, err
+	}
+	return art, rc, nil
+}
+
 // transferRight makes principal To the holder of right Target.
 func (w *work) transferRight() *Error {
 	a := w.a
-	art, rc, err := w.loadRight(a.Target)
+	art, rc, err := w.heldRight(a.Target)
 	if err != nil {
-		return err
-	}
-	w.ev.Resource, w.ev.Amount = string(rc.Resource), rc.Amount
-	if err := w.holderOnly(a.Target, &rc); err != nil {
 		return err
 	}
 	if _, err := w.principal(a.To); err != nil {
@@ -371,15 +382,11 @@ func (w *work) transferRight() *Error {
 // holder; Target is removed.
 func (w *work) splitRight() *Error {
 	a := w.a
-	art, rc, err := w.loadRight(a.Target)
+	art, rc, err := w.heldRight(a.Target)
 	if err != nil {
 		return err
 	}
-	w.ev.Resource, w.ev.Amount = string(rc.Resource), rc.Amount
 	w.ev.IDs, w.ev.Amounts = a.IDs, a.Amounts
-	if err := w.holderOnly(a.Target, &rc); err != nil {
-		return err
-	}
 	var sum int64
 	for _, n := range a.Amounts {
 		sum += n // each is at most maxQuota and there are at most 64: no overflow
@@ -411,14 +418,11 @@ func (w *work) splitRight() *Error {
 // them. All must have the caller as holder and Target's resource.
 func (w *work) mergeRights() *Error {
 	a := w.a
-	art, rc, err := w.loadRight(a.Target)
+	art, rc, err := w.heldRight(a.Target)
 	if err != nil {
 		return err
 	}
-	w.ev.Resource, w.ev.IDs = string(rc.Resource), a.IDs
-	if err := w.holderOnly(a.Target, &rc); err != nil {
-		return err
-	}
+	w.ev.IDs = a.IDs
 	type part struct {
 		art artifactRec
 		rc  rightContent
@@ -461,12 +465,8 @@ func (w *work) mergeRights() *Error {
 // removes the right.
 func (w *work) redeemRight() *Error {
 	a := w.a
-	art, rc, err := w.loadRight(a.Target)
+	art, rc, err := w.heldRight(a.Target)
 	if err != nil {
-		return err
-	}
-	w.ev.Resource, w.ev.Amount = string(rc.Resource), rc.Amount
-	if err := w.holderOnly(a.Target, &rc); err != nil {
 		return err
 	}
 	p, err := w.principal(a.Caller)
