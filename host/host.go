@@ -31,32 +31,17 @@ type Host struct {
 	closed  atomic.Bool
 	closing chan struct{} // closed by Close, wakes callers waiting for an instance
 
-	// mu guards modules. Evaluate read-locks it once per call to look a
-	// module up; Prepare and Close write-lock it to add modules or drop them.
-	mu      sync.RWMutex
-	modules map[[32]byte]*module
+	// modules maps a module's sha256 to it. Calls load it without a lock;
+	// Prepare and Close replace it with a copy under mu (copy on write: a
+	// world prepares a handful of modules and runs millions of calls).
+	mu      sync.Mutex
+	modules atomic.Pointer[map[[32]byte]*module]
 }
 
 // newCacheMu serialises wazero.NewCompilationCacheWithDir: in wazero v1.11
 // its first call fills an unsynchronised global (the version string), so two
 // Hosts created at once race.
 var newCacheMu sync.Mutex
-
-// module is one prepared module and its pool of instances.
-type module struct {
-	hash          [32]byte
-	check, invoke bool // the module exports kh_check, kh_invoke
-	compiled      wazero.CompiledModule
-	// slots holds a token for every instance in use by a call; its capacity
-	// is Config.MaxInstancesPerModule, so callers beyond it wait.
-	slots chan struct{}
-	// idle holds warm instances no call is using, newest last.
-	idle chan *instance
-
-	live         atomic.Int64
-	instantiated atomic.Uint64
-	discarded    atomic.Uint64
-}
 
 // Stats is a snapshot of a Host's pools, for metrics and tests.
 type Stats struct {
@@ -109,15 +94,19 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		_ = rt.Close(ctx)
 		return nil, errors.New("host: wasi_snapshot_preview1 is not a module")
 	}
-	return &Host{
+	h := &Host{
 		cfg:      cfg,
 		rt:       rt,
 		cache:    cache,
 		wasiDefs: wasiMod.ExportedFunctionDefinitions(),
 		closing:  make(chan struct{}),
-		modules:  map[[32]byte]*module{},
-	}, nil
+	}
+	h.modules.Store(&map[[32]byte]*module{})
+	return h, nil
 }
+
+// lookup returns the prepared module hash, or nil.
+func (h *Host) lookup(hash [32]byte) *module { return (*h.modules.Load())[hash] }
 
 // Close closes every instance, the compiled modules and the runtime. Calls in
 // flight fail with ErrClosed; later calls return ErrClosed. Closing twice is
@@ -128,8 +117,7 @@ func (h *Host) Close(ctx context.Context) error {
 	}
 	close(h.closing)
 	h.mu.Lock()
-	mods := h.modules
-	h.modules = map[[32]byte]*module{}
+	mods := *h.modules.Swap(&map[[32]byte]*module{})
 	h.mu.Unlock()
 	err := h.rt.Close(ctx) // closes every instance, in flight or idle
 	for _, m := range mods {
@@ -152,10 +140,7 @@ func (h *Host) Prepare(ctx context.Context, wasm []byte) ([32]byte, error) {
 	if h.closed.Load() {
 		return hash, newError(ErrClosed, nil)
 	}
-	h.mu.RLock()
-	m := h.modules[hash]
-	h.mu.RUnlock()
-	if m != nil {
+	if h.lookup(hash) != nil {
 		return hash, nil
 	}
 	m, inst, err := h.check(ctx, wasm)
@@ -164,7 +149,7 @@ func (h *Host) Prepare(ctx context.Context, wasm []byte) ([32]byte, error) {
 	}
 	m.hash = hash
 	h.mu.Lock()
-	if h.closed.Load() || h.modules[hash] != nil {
+	if h.closed.Load() || h.lookup(hash) != nil {
 		closed := h.closed.Load()
 		h.mu.Unlock()
 		m.discard(inst)
@@ -174,8 +159,14 @@ func (h *Host) Prepare(ctx context.Context, wasm []byte) ([32]byte, error) {
 		}
 		return hash, nil // another Prepare of the same bytes won
 	}
-	h.modules[hash] = m
-	m.idle <- inst
+	m.idle = append(m.idle, inst) // not yet shared: no lock needed
+	old := *h.modules.Load()
+	mods := make(map[[32]byte]*module, len(old)+1)
+	for k, v := range old {
+		mods[k] = v
+	}
+	mods[hash] = m
+	h.modules.Store(&mods)
 	h.mu.Unlock()
 	return hash, nil
 }
@@ -215,9 +206,7 @@ func (h *Host) Evaluate(ctx context.Context, hash [32]byte, req *abi.Request, li
 	if h.closed.Load() {
 		return abi.Decision{}, abi.Usage{}, newError(ErrClosed, nil)
 	}
-	h.mu.RLock()
-	m := h.modules[hash]
-	h.mu.RUnlock()
+	m := h.lookup(hash)
 	if m == nil {
 		return abi.Decision{}, abi.Usage{}, notPrepared(hash)
 	}
@@ -240,9 +229,7 @@ func (h *Host) Evaluate(ctx context.Context, hash [32]byte, req *abi.Request, li
 // kernel.ModuleInspector, so that a module of the wrong kind is refused at
 // deploy rather than failing every call.
 func (h *Host) Entrypoints(hash [32]byte) (check, invoke, ok bool) {
-	h.mu.RLock()
-	m := h.modules[hash]
-	h.mu.RUnlock()
+	m := h.lookup(hash)
 	if m == nil {
 		return false, false, false
 	}
@@ -251,31 +238,12 @@ func (h *Host) Entrypoints(hash [32]byte) (check, invoke, ok bool) {
 
 // Stats returns a snapshot of every module's pool.
 func (h *Host) Stats() Stats {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	s := Stats{Modules: make(map[[32]byte]ModuleStats, len(h.modules))}
-	for hash, m := range h.modules {
-		s.Modules[hash] = ModuleStats{
-			Live:         int(m.live.Load()),
-			Idle:         len(m.idle),
-			Instantiated: m.instantiated.Load(),
-			Discarded:    m.discarded.Load(),
-		}
+	mods := *h.modules.Load()
+	s := Stats{Modules: make(map[[32]byte]ModuleStats, len(mods))}
+	for hash, m := range mods {
+		s.Modules[hash] = m.stats()
 	}
 	return s
-}
-
-func (h *Host) newModule(compiled wazero.CompiledModule) *module {
-	exports := compiled.ExportedFunctions()
-	_, check := exports["kh_check"]
-	_, invoke := exports["kh_invoke"]
-	return &module{
-		check:    check,
-		invoke:   invoke,
-		compiled: compiled,
-		slots:    make(chan struct{}, h.cfg.MaxInstancesPerModule),
-		idle:     make(chan *instance, h.cfg.MaxInstancesPerModule),
-	}
 }
 
 // acquire takes a slot of m, waiting while all are in use, and returns a warm
@@ -283,38 +251,30 @@ func (h *Host) newModule(compiled wazero.CompiledModule) *module {
 // lim.MemoryBytes is replaced, so that one caller's growth does not count
 // against another's cap.
 func (h *Host) acquire(ctx context.Context, m *module, lim abi.Limits) (*instance, error) {
-	select {
-	case m.slots <- struct{}{}:
-	default:
-		select {
-		case m.slots <- struct{}{}:
-		case <-ctx.Done():
-			return nil, ctxError(ctx.Err(), "wait for a free instance")
-		case <-h.closing:
-			return nil, newError(ErrClosed, nil)
+	inst, ok := m.trySlot()
+	if !ok {
+		if err := m.waitSlot(ctx, h.closing); err != nil {
+			return nil, err
 		}
+		inst = m.popIdle()
 	}
-	return h.takeInstance(ctx, m, lim)
+	return h.fitInstance(ctx, m, inst, lim)
 }
 
-// takeInstance returns a warm or new instance for a caller holding a slot of
-// m; on error it frees the slot.
-func (h *Host) takeInstance(ctx context.Context, m *module, lim abi.Limits) (*instance, error) {
-	for {
-		select {
-		case inst := <-m.idle:
-			if lim.MemoryBytes > 0 && uint64(inst.mem.Size()) > lim.MemoryBytes {
-				m.discard(inst)
-				continue
-			}
+// fitInstance returns inst, or another idle instance of m or a new one when
+// inst is nil or its memory exceeds lim.MemoryBytes, for a caller holding a
+// slot of m; on error it frees the slot.
+func (h *Host) fitInstance(ctx context.Context, m *module, inst *instance, lim abi.Limits) (*instance, error) {
+	for inst != nil {
+		if lim.MemoryBytes == 0 || uint64(inst.mem.Size()) <= lim.MemoryBytes {
 			return inst, nil
-		default:
 		}
-		break
+		m.discard(inst)
+		inst = m.popIdle()
 	}
 	inst, err := h.instantiate(ctx, m, h.cfg.InitTimeout)
 	if err != nil {
-		<-m.slots
+		m.put(nil)
 		return nil, err
 	}
 	return inst, nil
@@ -323,34 +283,13 @@ func (h *Host) takeInstance(ctx context.Context, m *module, lim abi.Limits) (*in
 // release returns inst to m's pool when keep is set, else closes it, and
 // frees its slot.
 func (h *Host) release(m *module, inst *instance, keep bool) {
-	if keep && !h.closed.Load() {
-		select {
-		case m.idle <- inst:
-		default:
-			m.discard(inst) // cannot happen while slots bound the instances; be safe
-		}
-	} else {
+	if !keep || h.closed.Load() {
+		m.put(nil)
 		m.discard(inst)
+		return
 	}
-	<-m.slots
-}
-
-// discard closes inst for good.
-func (m *module) discard(inst *instance) {
-	inst.close()
-	m.live.Add(-1)
-	m.discarded.Add(1)
-}
-
-// drain closes every idle instance; used by Close.
-func (m *module) drain() {
-	for {
-		select {
-		case inst := <-m.idle:
-			m.discard(inst)
-		default:
-			return
-		}
+	if !m.put(inst) {
+		m.discard(inst)
 	}
 }
 

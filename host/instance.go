@@ -225,8 +225,7 @@ func (h *Host) instantiate(ctx context.Context, m *module, timeout time.Duration
 		inst.close()
 		return nil, newError(ErrInvalidModule, errors.New("module lacks a required export"))
 	}
-	m.live.Add(1)
-	m.instantiated.Add(1)
+	m.track(inst)
 	return inst, nil
 }
 

@@ -28,9 +28,7 @@ func (h *Host) Invoke(ctx context.Context, hash [32]byte, req *abi.Request, lim 
 	if calls == nil {
 		return abi.InvokeResult{}, abi.Usage{}, &Error{code: abi.InvalidArgument, err: errors.New("host: Invoke needs HostCalls")}
 	}
-	h.mu.RLock()
-	m := h.modules[hash]
-	h.mu.RUnlock()
+	m := h.lookup(hash)
 	if m == nil {
 		return abi.InvokeResult{}, abi.Usage{}, notPrepared(hash)
 	}
@@ -73,11 +71,9 @@ func (h *Host) Invoke(ctx context.Context, hash [32]byte, req *abi.Request, lim 
 // acquireNoWait is acquire without waiting: with no free slot it returns a
 // fresh instance outside the pool (pooled false), to be discarded after use.
 func (h *Host) acquireNoWait(ctx context.Context, m *module, lim abi.Limits) (inst *instance, pooled bool, err error) {
-	select {
-	case m.slots <- struct{}{}:
-		inst, err = h.takeInstance(ctx, m, lim)
+	if inst, ok := m.trySlot(); ok {
+		inst, err = h.fitInstance(ctx, m, inst, lim)
 		return inst, true, err
-	default:
 	}
 	inst, err = h.instantiate(ctx, m, h.cfg.InitTimeout)
 	return inst, false, err
