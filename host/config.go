@@ -67,6 +67,24 @@ type Config struct {
 
 	// Tuning.
 
+	// Watchdog is how long a metered call may run past its deadline
+	// (Timeout, InvokeTimeout, InitTimeout, or the call's
+	// abi.Limits.Timeout) before the host's watchdog stops it with
+	// ErrTimeout and discards its instance. Fuel bounds what a guest
+	// computes; the watchdog bounds what fuel cannot (time spent in host
+	// calls, an overloaded machine). One goroutine per Host checks every
+	// running call each Watchdog/4 (1ms to 250ms); no call arms a timer.
+	// Default 5s; negative turns the watchdog off. Unused without
+	// metering, where deadlines stop guests.
+	//
+	// NB: nothing can interrupt compiled wasm while the Go runtime stops
+	// the world (a garbage collection waits for every goroutine, and one
+	// running a guest reaches no preemption point until the guest returns
+	// or calls the host), so a collection that starts during a call waits
+	// for it, the watchdog included. Fuel is what bounds that wait: keep
+	// CheckFuel and InvokeFuel at budgets that run in milliseconds, as the
+	// defaults do.
+	Watchdog time.Duration
 	// MaxInstancesPerModule bounds the live instances of one module; callers
 	// beyond it wait for a free one (or for their ctx). Default
 	// 2*GOMAXPROCS.
@@ -133,6 +151,9 @@ func (c *Config) validate() error {
 	c.InitFuel = min(c.InitFuel, fuel.MaxFuel)
 	if c.InitTimeout == 0 {
 		c.InitTimeout = DefaultInitTimeout
+	}
+	if c.Watchdog == 0 {
+		c.Watchdog = DefaultWatchdog
 	}
 	if c.MemoryLimitBytes == 0 {
 		c.MemoryLimitBytes = DefaultMemoryLimitBytes

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -36,6 +37,13 @@ type Host struct {
 	// world prepares a handful of modules and runs millions of calls).
 	mu      sync.Mutex
 	modules atomic.Pointer[map[[32]byte]*module]
+
+	// The watchdog (watchdog.go); tick is 0 when it is off.
+	tick       time.Duration
+	checkTicks uint64        // ticks(Config.Timeout), the common case
+	epoch      atomic.Uint64 // ticks since New, from 1
+	watchDone  chan struct{} // closed when the watchdog goroutine has ended
+	stopped    atomic.Uint64 // calls the watchdog stopped
 }
 
 // newCacheMu serialises wazero.NewCompilationCacheWithDir: in wazero v1.11
@@ -47,6 +55,9 @@ var newCacheMu sync.Mutex
 type Stats struct {
 	// Modules has one entry per prepared module, keyed by its sha256.
 	Modules map[[32]byte]ModuleStats
+	// WatchdogStops counts the calls the watchdog stopped for running
+	// Config.Watchdog past their deadline.
+	WatchdogStops uint64
 }
 
 // ModuleStats describes the instance pool of one prepared module.
@@ -102,6 +113,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		closing:  make(chan struct{}),
 	}
 	h.modules.Store(&map[[32]byte]*module{})
+	h.startWatchdog()
 	return h, nil
 }
 
@@ -116,6 +128,9 @@ func (h *Host) Close(ctx context.Context) error {
 		return nil
 	}
 	close(h.closing)
+	if h.watchDone != nil {
+		<-h.watchDone
+	}
 	h.mu.Lock()
 	mods := *h.modules.Swap(&map[[32]byte]*module{})
 	h.mu.Unlock()
@@ -239,7 +254,7 @@ func (h *Host) Entrypoints(hash [32]byte) (check, invoke, ok bool) {
 // Stats returns a snapshot of every module's pool.
 func (h *Host) Stats() Stats {
 	mods := *h.modules.Load()
-	s := Stats{Modules: make(map[[32]byte]ModuleStats, len(mods))}
+	s := Stats{Modules: make(map[[32]byte]ModuleStats, len(mods)), WatchdogStops: h.stopped.Load()}
 	for hash, m := range mods {
 		s.Modules[hash] = m.stats()
 	}

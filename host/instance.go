@@ -34,6 +34,9 @@ type instance struct {
 	deadline  callCtx           // the context every call into the guest runs under
 	fuel      api.MutableGlobal // kh_fuel of a metered module; nil without metering
 	budget    uint64            // fuel set for the call in progress
+	// killAt is the watchdog's state for the call in progress: the epoch
+	// at which to stop it, or a watch* state (watchdog.go).
+	killAt atomic.Uint64
 
 	// Deterministic guest view, reset before every call so that the same
 	// request sees the same clock and random stream however warm the
@@ -94,6 +97,9 @@ type callCtx struct {
 	// latest host-call response, for kernel.result.
 	calls abi.HostCalls
 	last  []byte
+	// stopped is set by the watchdog: the kernel host functions then
+	// refuse to run.
+	stopped atomic.Bool
 }
 
 func (c *callCtx) init() {
@@ -194,23 +200,31 @@ func (h *Host) instantiate(ctx context.Context, m *module, timeout time.Duration
 		return nil, newError(ErrTrap, fmt.Errorf("initialisation: %w", err))
 	}
 	inst.mod = mod
+	// Tracked from here on, so that the watchdog sees _initialize when the
+	// pool of a prepared module grows.
+	m.track(inst)
 	if !fresh {
-		inst.close()
+		m.discard(inst)
 		return nil, newError(ErrTimeout, fmt.Errorf("initialisation ran past its %v deadline", timeout))
 	}
 	inst.mem = mod.Memory()
 	if !h.cfg.DisableMetering {
 		g, ok := mod.ExportedGlobal(fuel.ExportName).(api.MutableGlobal)
 		if !ok {
-			inst.close()
+			m.discard(inst)
 			return nil, newError(ErrInvalidModule, errors.New("metered module lacks its fuel global"))
 		}
 		inst.fuel = g
 	}
 	if init := mod.ExportedFunction("_initialize"); init != nil && inst.fuel != nil {
 		inst.fuel.Set(h.cfg.InitFuel)
-		if err := init.CallWithStack(&inst.deadline, inst.stack[:]); err != nil {
-			inst.close()
+		stopped, err := h.callWatched(inst, init, timeout)
+		if stopped {
+			m.discard(inst)
+			return nil, h.watchdogError("_initialize", timeout)
+		}
+		if err != nil {
+			m.discard(inst)
 			if int64(inst.fuel.Get()) < 0 {
 				return nil, newError(ErrOutOfFuel, fmt.Errorf("ran out of fuel: _initialize used its %d fuel", h.cfg.InitFuel))
 			}
@@ -222,10 +236,9 @@ func (h *Host) instantiate(ctx context.Context, m *module, timeout time.Duration
 	inst.allocFn = mod.ExportedFunction("kh_alloc")
 	inst.versionFn = mod.ExportedFunction("kh_abi_version")
 	if inst.mem == nil || (inst.checkFn == nil && inst.invokeFn == nil) || inst.allocFn == nil || inst.versionFn == nil {
-		inst.close()
+		m.discard(inst)
 		return nil, newError(ErrInvalidModule, errors.New("module lacks a required export"))
 	}
-	m.track(inst)
 	return inst, nil
 }
 
@@ -321,9 +334,13 @@ func (h *Host) callGuest(ctx context.Context, inst *instance, fn api.Function, n
 	inst.resetGuestView()
 	if n > inst.reqCap {
 		inst.stack[0] = uint64(n)
-		if cerr := inst.allocFn.CallWithStack(&inst.deadline, inst.stack[:]); cerr != nil {
+		stopped, cerr := h.callWatched(inst, inst.allocFn, timeout)
+		if stopped || cerr != nil {
 			use.Fuel = inst.endCall(&h.cfg)
 			use.CPU = inst.since(start)
+			if stopped {
+				return nil, use, false, h.watchdogError("kh_alloc", timeout)
+			}
 			return nil, use, false, h.callError(inst, cerr, "kh_alloc", lim, timeout)
 		}
 		p := uint32(inst.stack[0])
@@ -345,7 +362,7 @@ func (h *Host) callGuest(ctx context.Context, inst *instance, fn api.Function, n
 		return nil, use, false, newError(ErrBadAlloc, fmt.Errorf("request region %#x+%d is outside memory", inst.reqPtr, n))
 	}
 	inst.stack[0], inst.stack[1] = uint64(inst.reqPtr), uint64(n)
-	cerr := fn.CallWithStack(&inst.deadline, inst.stack[:])
+	stopped, cerr := h.callWatched(inst, fn, timeout)
 	fresh := true
 	if h.cfg.DisableMetering {
 		fresh = inst.deadline.disarm()
@@ -353,6 +370,11 @@ func (h *Host) callGuest(ctx context.Context, inst *instance, fn api.Function, n
 		use.Fuel = inst.endCall(&h.cfg)
 	}
 	use.CPU = inst.since(start)
+	if stopped {
+		// Even when it returned: it ran Config.Watchdog past its deadline,
+		// and the fuel it reports is no longer its own.
+		return nil, use, false, h.watchdogError(name, timeout)
+	}
 	if cerr != nil {
 		return nil, use, false, h.callError(inst, cerr, name, lim, timeout)
 	}
@@ -373,6 +395,11 @@ func (h *Host) callGuest(ctx context.Context, inst *instance, fn api.Function, n
 	// A deadline that fired just after a successful call taints the instance
 	// but not the answer.
 	return b, use, fresh, nil
+}
+
+// watchdogError is the error of a call the watchdog stopped.
+func (h *Host) watchdogError(fn string, timeout time.Duration) *Error {
+	return newError(ErrTimeout, fmt.Errorf("%s stopped by the watchdog: still running %v past its %v deadline", fn, h.cfg.Watchdog, timeout))
 }
 
 // callError classifies a failed call into the guest.

@@ -26,12 +26,19 @@ func instantiateKernelModule(ctx context.Context, rt wazero.Runtime) error {
 	return err
 }
 
+// errStopped traps a guest that calls the kernel after the watchdog stopped
+// its call.
+var errStopped = errors.New("host: call stopped by the watchdog")
+
 // invocation returns the call context of the running invoke, or nil during
-// a check.
+// a check. It traps a call the watchdog stopped.
 func invocation(ctx context.Context) *callCtx {
 	c, ok := ctx.(*callCtx)
 	if !ok || c.calls == nil {
 		return nil
+	}
+	if c.stopped.Load() {
+		panic(errStopped)
 	}
 	return c
 }

@@ -221,8 +221,12 @@ func (h *Host) check(ctx context.Context, wasm []byte) (*module, *instance, erro
 		m.discard(inst)
 		return fail(ctxError(err, "validate"))
 	}
-	cerr := inst.versionFn.CallWithStack(&inst.deadline, inst.stack[:])
+	stopped, cerr := h.callWatched(inst, inst.versionFn, h.cfg.Timeout)
 	inst.endCall(&h.cfg)
+	if stopped {
+		m.discard(inst)
+		return fail(invalid("kh_abi_version: %w", h.watchdogError("kh_abi_version", h.cfg.Timeout)))
+	}
 	if cerr != nil {
 		m.discard(inst)
 		return fail(invalid("kh_abi_version failed: %w", h.callError(inst, cerr, "kh_abi_version", abi.Limits{}, h.cfg.Timeout)))

@@ -123,6 +123,9 @@ func (m *metrics) write(w io.Writer, pools *host.Stats) error {
 		b.WriteString("# HELP kernelhost_contract_instances_discarded_total Contract instances discarded after a trap, timeout or limit.\n")
 		b.WriteString("# TYPE kernelhost_contract_instances_discarded_total counter\n")
 		fmt.Fprintf(&b, "kernelhost_contract_instances_discarded_total %d\n", discarded)
+		b.WriteString("# HELP kernelhost_contract_watchdog_stops_total Contract calls the host's watchdog stopped for running far past their deadline.\n")
+		b.WriteString("# TYPE kernelhost_contract_watchdog_stops_total counter\n")
+		fmt.Fprintf(&b, "kernelhost_contract_watchdog_stops_total %d\n", pools.WatchdogStops)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
