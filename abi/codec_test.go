@@ -423,3 +423,26 @@ func FuzzDecodeDecision(f *testing.F) {
 		require.Equal(t, b, enc, "decision encoding is canonical")
 	})
 }
+
+// BenchmarkAppendRequest encodes a typical request into a reused buffer.
+func BenchmarkAppendRequest(b *testing.B) {
+	req := &abi.Request{
+		Action: abi.ActionWrite, TargetExists: true, Time: 1_700_000_000_000_000_000,
+		Caller: "agent-0042", TargetID: "workspace/agent-0042/notes.md", TargetType: "data",
+		CreatedBy: "agent-0007", AccessContract: "genesis/freeware", Size: 1834, Revision: 12,
+		Metadata: []abi.KV{
+			{Key: "controller", Value: "agent-0042"},
+			{Key: "description", Value: "working notes"},
+			{Key: "topic", Value: "market-making"},
+		},
+		PayloadSize: 2048,
+		Config:      []abi.KV{{Key: "description", Value: "anyone reads; only the controller changes"}},
+	}
+	buf, err := abi.AppendRequest(nil, req)
+	require.NoError(b, err)
+	b.SetBytes(int64(len(buf)))
+	b.ReportAllocs()
+	for b.Loop() {
+		buf, _ = abi.AppendRequest(buf[:0], req)
+	}
+}
