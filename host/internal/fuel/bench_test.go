@@ -7,6 +7,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/kernelhost/kernelhost/abi"
 )
 
 // BenchmarkInstrument measures the pass itself on the real contracts.
@@ -96,4 +99,65 @@ func BenchmarkMetered(b *testing.B) {
 			b.ReportMetric(100*(float64(tMeter)-float64(tOrig))/float64(tOrig), "overhead-%")
 		})
 	}
+}
+
+// BenchmarkGuestCheck calls kh_check of the C freeware contract directly
+// (no host: the request already in guest memory, a bare runtime without
+// interruption), original and instrumented: what metering costs a real
+// contract, as opposed to BenchmarkMetered's synthetic guests.
+func BenchmarkGuestCheck(b *testing.B) {
+	ctx := context.Background()
+	in := readFile(b, freewareC)
+	out, _ := mustInstrument(b, in, Config{})
+	r := newBareRuntime(ctx)
+	defer r.Close(ctx)
+	req, err := abi.AppendRequest(nil, &abi.Request{
+		Action: abi.ActionWrite, TargetExists: true, Caller: "agent-0042",
+		TargetID: "workspace/agent-0042/notes.md", TargetType: "data", CreatedBy: "agent-0007",
+		AccessContract: "genesis/freeware", Size: 1834, Revision: 12, PayloadSize: 2048,
+		Metadata: []abi.KV{{Key: "controller", Value: "agent-0042"}, {Key: "description", Value: "working notes"}, {Key: "topic", Value: "market-making"}},
+		Config:   []abi.KV{{Key: "description", Value: "anyone reads; only the controller changes"}},
+	})
+	require.NoError(b, err)
+	for _, v := range []struct {
+		name string
+		wasm []byte
+	}{{"freeware-c/original", in}, {"freeware-c/metered", out}} {
+		b.Run(v.name, func(b *testing.B) {
+			mod, err := r.InstantiateWithConfig(ctx, v.wasm, wazero.NewModuleConfig().WithName(""))
+			require.NoError(b, err)
+			var g api.MutableGlobal
+			if mod.ExportedGlobal(ExportName) != nil {
+				g = fuelGlobal(b, mod)
+			}
+			st := make([]uint64, 2)
+			st[0] = uint64(len(req))
+			require.NoError(b, mod.ExportedFunction("kh_alloc").CallWithStack(ctx, st))
+			p := uint32(st[0])
+			require.True(b, mod.Memory().Write(p, req))
+			f := mod.ExportedFunction("kh_check")
+			b.ReportAllocs()
+			for b.Loop() {
+				if g != nil {
+					g.Set(DefaultStartFuel)
+				}
+				st[0], st[1] = uint64(p), uint64(len(req))
+				if err := f.CallWithStack(ctx, st); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			d, err := abi.DecodeDecision(mustRead(b, mod, st[0]))
+			require.NoError(b, err)
+			require.True(b, d.Allowed)
+		})
+	}
+}
+
+// mustRead returns the guest memory region (ptr << 32 | len) names.
+func mustRead(tb testing.TB, mod api.Module, region uint64) []byte {
+	tb.Helper()
+	b, ok := mod.Memory().Read(uint32(region>>32), uint32(region))
+	require.True(tb, ok)
+	return b
 }
