@@ -3,9 +3,14 @@
 //
 // A Host owns one wazero runtime with an optional on-disk compilation cache,
 // keeps compiled modules by the sha256 of their bytes, and keeps a bounded
-// pool of warm instances per module. Every call runs under a deadline and a
-// memory cap; an instance that trapped, timed out or hit a limit is closed
-// and never reused. Guests see a deterministic WASI subset: no filesystem,
+// pool of warm instances per module. Every call runs on a fuel budget (the
+// module is instrumented at deploy time by host/internal/fuel, so a guest
+// stops itself, deterministically, with ErrOutOfFuel) and under a memory cap;
+// no call arms a timer. One watchdog goroutine per Host stops calls still
+// running long past their deadline, which fuel cannot prevent when the time
+// goes into host calls (see Config.Watchdog). With Config.DisableMetering,
+// deadlines interrupt guests instead. An instance that trapped, ran out of
+// fuel, timed out or hit a limit is closed and never reused. Guests see a deterministic WASI subset: no filesystem,
 // no environment, no arguments, no network, fixed clocks and a fixed random
 // stream, stdout and stderr discarded.
 //
