@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,4 +103,44 @@ func TestPool_waitGivesUp(t *testing.T) {
 	m.freeSlotLocked() // what waitSlot does when it finds itself granted
 	m.mu.Unlock()
 	require.Zero(t, m.inUse)
+}
+
+// TestPool_hammer: many callers on two slots, through every path (idle,
+// fresh, hand-over to waiters): never more than two hold a slot, nobody
+// waits forever, and every slot comes back.
+func TestPool_hammer(t *testing.T) {
+	const max, goroutines, rounds = 2, 8, 2000
+	m := newTestModule(max)
+	var holders, peak atomic.Int32
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range rounds {
+				inst, ok := m.trySlot()
+				if !ok {
+					require.NoError(t, m.waitSlot(context.Background(), nil))
+					inst = m.popIdle()
+				}
+				if inst == nil {
+					inst = &instance{}
+				}
+				n := holders.Add(1)
+				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+				}
+				holders.Add(-1)
+				if (g+i)%7 == 0 {
+					m.put(nil) // as after a failure: the instance is dropped
+				} else {
+					m.put(inst)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	require.LessOrEqual(t, peak.Load(), int32(max))
+	require.Zero(t, m.inUse)
+	require.Empty(t, m.waiters)
+	require.LessOrEqual(t, len(m.idle), max)
 }
