@@ -34,7 +34,9 @@
  * them call kh_decide. KH_CONTRACT(fn) does the same with a decider of any
  * name. Use exactly one of them, in exactly one translation unit. The exports
  * carry export_name attributes, so no -Wl,--export flags are needed; wasm-ld
- * exports "memory" by default.
+ * exports "memory" by default. Define the decider in that translation unit
+ * (and make a KH_CONTRACT decider static): the compiler then builds it into
+ * kh_check, which costs less fuel than a call.
  *
  * # What the glue does for you
  *
@@ -126,6 +128,19 @@ typedef enum kh_err {
     KH_ERR_KEYS = 7       /**< a metadata or config key is empty, unsorted or repeated */
 } kh_err;
 
+/*
+ * KH__ALWAYS_INLINE marks the helpers that cost much less fuel inlined than
+ * called and that the compiler would otherwise call: those that take the
+ * request by pointer (a call forces the whole kh_request out of locals into
+ * memory), kh__kvlist (two call sites, with a constant flag each), and
+ * kh_kv_get, kh_meta and kh_config, whose loops shrink once specialised to a
+ * literal key (the key's length then folds at compile time too). kh_decide
+ * is inlined into kh_check for the first reason. A contract runs on metered
+ * fuel: a call or a loop turn that the compiler could have removed is paid on
+ * every check.
+ */
+#define KH__ALWAYS_INLINE static inline __attribute__((always_inline))
+
 /* ------------------------------------------------------------------ */
 /* Byte strings                                                       */
 /* ------------------------------------------------------------------ */
@@ -153,17 +168,61 @@ static inline kh_bytes kh_cstr(const char *s) {
     return b;
 }
 
+/*
+ * Word-at-a-time access. A guest pays fuel for every instruction it runs and
+ * the host adds a charge to every loop turn, so kh_bytes_eq and kh_bytes_cmp
+ * compare, and the decision encoder copies, 8 bytes per step rather than 1.
+ * __builtin_memcpy of a constant size compiles to one unaligned load or store
+ * (wasm32 allows them) and calls no library function. Every access stays
+ * inside [ptr, ptr+len): a tail shorter than a word is handled with smaller
+ * or overlapping accesses, never by reading past the end.
+ */
+static inline uint64_t kh__ld64(const uint8_t *p) {
+    uint64_t v;
+    __builtin_memcpy(&v, p, 8);
+    return v;
+}
+
+static inline uint32_t kh__ld32(const uint8_t *p) {
+    uint32_t v;
+    __builtin_memcpy(&v, p, 4);
+    return v;
+}
+
+/* kh__diff64 returns the index (0-7) in memory order of the first byte at
+ * which two 8-byte words x and y, loaded with kh__ld64, differ; x != y. */
+static inline uint32_t kh__diff64(uint64_t x, uint64_t y) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return (uint32_t)__builtin_clzll(x ^ y) >> 3;
+#else
+    return (uint32_t)__builtin_ctzll(x ^ y) >> 3;
+#endif
+}
+
 /** kh_bytes_eq reports whether a and b hold the same bytes. */
 static inline int kh_bytes_eq(kh_bytes a, kh_bytes b) {
-    if (a.len != b.len) {
+    uint32_t n = a.len;
+    if (n != b.len) {
         return 0;
     }
-    for (uint32_t i = 0; i < a.len; i++) {
-        if (a.ptr[i] != b.ptr[i]) {
-            return 0;
+    if (n >= 8u) {
+        for (uint32_t i = 0; i < n - 8u; i += 8u) {
+            if (kh__ld64(a.ptr + i) != kh__ld64(b.ptr + i)) {
+                return 0;
+            }
         }
+        /* the last 8 bytes, overlapping the words already compared */
+        return kh__ld64(a.ptr + n - 8u) == kh__ld64(b.ptr + n - 8u);
     }
-    return 1;
+    if (n >= 4u) {
+        /* the first and the last 4 bytes, overlapping */
+        return ((kh__ld32(a.ptr) ^ kh__ld32(b.ptr)) | (kh__ld32(a.ptr + n - 4u) ^ kh__ld32(b.ptr + n - 4u))) == 0;
+    }
+    if (n == 0) {
+        return 1;
+    }
+    /* bytes 0, n/2 and n-1 cover every byte of a 1- to 3-byte string */
+    return ((a.ptr[0] ^ b.ptr[0]) | (a.ptr[n >> 1] ^ b.ptr[n >> 1]) | (a.ptr[n - 1u] ^ b.ptr[n - 1u])) == 0;
 }
 
 /** kh_bytes_eq_str reports whether a holds exactly the bytes of the C string s. */
@@ -178,7 +237,15 @@ static inline int kh_bytes_eq_str(kh_bytes a, const char *s) {
  */
 static inline int kh_bytes_cmp(kh_bytes a, kh_bytes b) {
     uint32_t n = a.len < b.len ? a.len : b.len;
-    for (uint32_t i = 0; i < n; i++) {
+    uint32_t i = 0;
+    for (; n - i >= 8u; i += 8u) {
+        uint64_t x = kh__ld64(a.ptr + i), y = kh__ld64(b.ptr + i);
+        if (x != y) {
+            i += kh__diff64(x, y);
+            return a.ptr[i] < b.ptr[i] ? -1 : 1;
+        }
+    }
+    for (; i < n; i++) { /* the last 0 to 7 bytes */
         if (a.ptr[i] != b.ptr[i]) {
             return a.ptr[i] < b.ptr[i] ? -1 : 1;
         }
@@ -255,34 +322,85 @@ static inline kh_err kh__str(const uint8_t *b, uint32_t len, uint32_t *off, uint
     return KH_OK;
 }
 
-/* kh__kvlist reads and validates a kvlist at *off (which is <= len). */
-static inline kh_err kh__kvlist(const uint8_t *b, uint32_t len, uint32_t *off, kh_kvlist *out) {
-    if (len - *off < 4u) {
+/*
+ * kh_parse_request checks each length once: a str or count is accepted only
+ * when the buffer also holds the 4-byte length or count that must follow it,
+ * so that the next one can be read without a test of its own. Both
+ * shortfalls are KH_ERR_TRUNCATED, and a limit is tested before the bounds,
+ * so the first problem reported is the one a field-by-field reader reports.
+ */
+
+/* kh__field reads the str at *off (*off + 4 <= len) bounded by max, and
+ * requires 4 more bytes after it. (max is at most KH_MAX_ARGS_LEN, so n + 8
+ * cannot wrap.) */
+static inline kh_err kh__field(const uint8_t *b, uint32_t len, uint32_t *off, uint32_t max, kh_bytes *out) {
+    uint32_t n = kh__u32(b + *off);
+    if (n > max) {
+        return KH_ERR_LIMIT;
+    }
+    if (n + 8u > len - *off) {
         return KH_ERR_TRUNCATED;
     }
-    uint32_t n = kh__u32(b + *off);
+    out->ptr = b + *off + 4u;
+    out->len = n;
+    *off += 4u + n;
+    return KH_OK;
+}
+
+/* kh__kvlist reads and validates the kvlist at *off (*off + 4 <= len). When
+ * more is non-zero, 4 more bytes must follow the list. */
+KH__ALWAYS_INLINE kh_err kh__kvlist(const uint8_t *b, uint32_t len, uint32_t *off, kh_kvlist *out, int more) {
+    uint32_t o = *off;
+    uint32_t n = kh__u32(b + o);
     if (n > KH_MAX_META_PAIRS) {
         return KH_ERR_LIMIT;
     }
-    *off += 4u;
-    out->ptr = b + *off;
+    o += 4u;
+    if (len - o < ((n > 0 || more) ? 4u : 0u)) { /* the first key length, or what follows */
+        return KH_ERR_TRUNCATED;
+    }
+    out->ptr = b + o;
     out->count = n;
-    kh_bytes prev = {0, 0};
+    /* The previous key and its first byte. An empty key sorts before every
+     * other, so the first key only has to be non-empty. */
+    kh_bytes prev = {b, 0};
+    uint32_t prev0 = 0;
     for (uint32_t i = 0; i < n; i++) {
-        kh_bytes k, v;
-        kh_err e = kh__str(b, len, off, KH_MAX_META_KEY_LEN, &k);
-        if (e != KH_OK) {
-            return e;
+        uint32_t left = len - o; /* >= 4 */
+        kh_bytes k = {b + o + 4u, kh__u32(b + o)};
+        if (k.len - 1u >= KH_MAX_META_KEY_LEN || k.len + 8u > left) {
+            /* not 1 to 128 bytes followed by a value length: find out why */
+            if (k.len > KH_MAX_META_KEY_LEN) {
+                return KH_ERR_LIMIT;
+            }
+            if (k.len + 4u > left) {
+                return KH_ERR_TRUNCATED;
+            }
+            if (k.len == 0 || kh_bytes_cmp(prev, k) >= 0) {
+                return KH_ERR_KEYS;
+            }
+            return KH_ERR_TRUNCATED;
         }
-        if (k.len == 0 || (i > 0 && kh_bytes_cmp(prev, k) >= 0)) {
+        /* Keys must increase. Neighbours that differ in their first byte
+         * settle it there; others are compared whole. */
+        if (k.ptr[0] <= prev0 && kh_bytes_cmp(prev, k) >= 0) {
             return KH_ERR_KEYS;
         }
-        e = kh__str(b, len, off, KH_MAX_META_VALUE_LEN, &v);
-        if (e != KH_OK) {
-            return e;
+        o += 4u + k.len;
+        left -= 4u + k.len; /* >= 4 */
+        uint32_t vn = kh__u32(b + o);
+        if (vn > KH_MAX_META_VALUE_LEN) {
+            return KH_ERR_LIMIT;
         }
+        /* the value, then the next key length or what follows the list */
+        if (vn + ((i + 1u < n || more) ? 8u : 4u) > left) {
+            return KH_ERR_TRUNCATED;
+        }
+        o += 4u + vn;
         prev = k;
+        prev0 = k.ptr[0];
     }
+    *off = o;
     return KH_OK;
 }
 
@@ -299,7 +417,7 @@ static inline kh_err kh_parse_request(const uint8_t *buf, uint32_t len, kh_reque
     if (buf == NULL || len < KH_REQUEST_HEADER_SIZE) {
         return KH_ERR_SHORT;
     }
-    if (buf[0] != 'K' || buf[1] != 'H' || buf[2] != 'R' || buf[3] != 'Q') {
+    if (kh__u32(buf) != 0x5152484Bu) { /* "KHRQ" */
         return KH_ERR_MAGIC;
     }
     if (kh__u16(buf + 4) != KH_ABI_VERSION) {
@@ -317,16 +435,19 @@ static inline kh_err kh_parse_request(const uint8_t *buf, uint32_t len, kh_reque
     req->payload_size = kh__u64(buf + 40);
 
     uint32_t off = KH_REQUEST_HEADER_SIZE;
+    if (len - off < 4u) {
+        return KH_ERR_TRUNCATED;
+    }
     kh_err e;
-    if ((e = kh__str(buf, len, &off, KH_MAX_ID_LEN, &req->caller)) != KH_OK ||
-        (e = kh__str(buf, len, &off, KH_MAX_ID_LEN, &req->target_id)) != KH_OK ||
-        (e = kh__str(buf, len, &off, KH_MAX_TYPE_LEN, &req->target_type)) != KH_OK ||
-        (e = kh__str(buf, len, &off, KH_MAX_ID_LEN, &req->created_by)) != KH_OK ||
-        (e = kh__str(buf, len, &off, KH_MAX_ID_LEN, &req->access_contract)) != KH_OK ||
-        (e = kh__str(buf, len, &off, KH_MAX_METHOD_LEN, &req->method)) != KH_OK ||
-        (e = kh__str(buf, len, &off, KH_MAX_ARGS_LEN, &req->args)) != KH_OK ||
-        (e = kh__kvlist(buf, len, &off, &req->metadata)) != KH_OK ||
-        (e = kh__kvlist(buf, len, &off, &req->config)) != KH_OK) {
+    if ((e = kh__field(buf, len, &off, KH_MAX_ID_LEN, &req->caller)) != KH_OK ||
+        (e = kh__field(buf, len, &off, KH_MAX_ID_LEN, &req->target_id)) != KH_OK ||
+        (e = kh__field(buf, len, &off, KH_MAX_TYPE_LEN, &req->target_type)) != KH_OK ||
+        (e = kh__field(buf, len, &off, KH_MAX_ID_LEN, &req->created_by)) != KH_OK ||
+        (e = kh__field(buf, len, &off, KH_MAX_ID_LEN, &req->access_contract)) != KH_OK ||
+        (e = kh__field(buf, len, &off, KH_MAX_METHOD_LEN, &req->method)) != KH_OK ||
+        (e = kh__field(buf, len, &off, KH_MAX_ARGS_LEN, &req->args)) != KH_OK ||
+        (e = kh__kvlist(buf, len, &off, &req->metadata, 1)) != KH_OK ||
+        (e = kh__kvlist(buf, len, &off, &req->config, 0)) != KH_OK) {
         return e;
     }
     return KH_OK;
@@ -465,31 +586,41 @@ static inline int kh_kv_next(kh_kv_iter *it, kh_bytes *key, kh_bytes *value) {
  * when the key is present (the value may be empty), else returns 0 and leaves
  * *value untouched. value may be NULL to test presence only.
  */
-static inline int kh_kv_get(kh_kvlist l, kh_bytes key, kh_bytes *value) {
+KH__ALWAYS_INLINE int kh_kv_get(kh_kvlist l, kh_bytes key, kh_bytes *value) {
+    if (key.len == 0) {
+        return 0; /* keys are non-empty */
+    }
     kh_kv_iter it = kh_kv_iter_init(l);
     kh_bytes k, v;
     while (kh_kv_next(&it, &k, &v)) {
-        int c = kh_bytes_cmp(k, key);
-        if (c == 0) {
+        /* keys are sorted: skip those that sort first, stop at one that
+         * sorts later; the first byte usually settles it */
+        if (k.ptr[0] != key.ptr[0]) {
+            if (k.ptr[0] > key.ptr[0]) {
+                return 0;
+            }
+            continue;
+        }
+        if (k.len == key.len && kh_bytes_eq(k, key)) {
             if (value != NULL) {
                 *value = v;
             }
             return 1;
         }
-        if (c > 0) {
-            return 0; /* keys are sorted: key cannot come later */
+        if (kh_bytes_cmp(k, key) > 0) {
+            return 0;
         }
     }
     return 0;
 }
 
 /** kh_meta looks up the target's metadata value for the C string key; see kh_kv_get. */
-static inline int kh_meta(const kh_request *req, const char *key, kh_bytes *value) {
+KH__ALWAYS_INLINE int kh_meta(const kh_request *req, const char *key, kh_bytes *value) {
     return kh_kv_get(req->metadata, kh_cstr(key), value);
 }
 
 /** kh_config looks up this contract artifact's own metadata (config) for key; see kh_kv_get. */
-static inline int kh_config(const kh_request *req, const char *key, kh_bytes *value) {
+KH__ALWAYS_INLINE int kh_config(const kh_request *req, const char *key, kh_bytes *value) {
     return kh_kv_get(req->config, kh_cstr(key), value);
 }
 
@@ -499,7 +630,7 @@ static inline int kh_config(const kh_request *req, const char *key, kh_bytes *va
  * the empty string, which matches no caller), otherwise created_by. This is a
  * contract-side convention; the kernel never applies it.
  */
-static inline kh_bytes kh_controller(const kh_request *req) {
+KH__ALWAYS_INLINE kh_bytes kh_controller(const kh_request *req) {
     kh_bytes c;
     if (kh_kv_get(req->metadata, KH_LIT("controller"), &c)) {
         return c;
@@ -511,7 +642,7 @@ static inline kh_bytes kh_controller(const kh_request *req) {
  * kh_caller_is_controller reports whether the caller is the target's
  * controller (see kh_controller). An empty controller matches nobody.
  */
-static inline int kh_caller_is_controller(const kh_request *req) {
+KH__ALWAYS_INLINE int kh_caller_is_controller(const kh_request *req) {
     kh_bytes c = kh_controller(req);
     return c.len > 0 && kh_bytes_eq(req->caller, c);
 }
@@ -552,27 +683,50 @@ static inline void kh_deny(kh_decision *d, const char *reason) {
     d->reason = kh_cstr(reason);
 }
 
+/* kh__put32 stores v little-endian at p: one unaligned store where the
+ * target is little-endian, as wasm32 is. */
 static inline uint8_t *kh__put32(uint8_t *p, uint32_t v) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    __builtin_memcpy(p, &v, 4);
+#else
     p[0] = (uint8_t)v;
     p[1] = (uint8_t)(v >> 8);
     p[2] = (uint8_t)(v >> 16);
     p[3] = (uint8_t)(v >> 24);
+#endif
     return p + 4;
 }
 
+/* kh__putstr writes s as a str: its length, then its bytes, copied a word at
+ * a time like kh_bytes_eq compares. */
 static inline uint8_t *kh__putstr(uint8_t *p, kh_bytes s) {
-    p = kh__put32(p, s.len);
-    for (uint32_t i = 0; i < s.len; i++) {
-        p[i] = s.ptr[i];
+    uint32_t n = s.len;
+    p = kh__put32(p, n);
+    if (n == 0) {
+        return p;
     }
-    return p + s.len;
+    if (n < 4u) {
+        p[0] = s.ptr[0];
+        p[n >> 1] = s.ptr[n >> 1];
+        p[n - 1u] = s.ptr[n - 1u];
+    } else if (n < 8u) {
+        __builtin_memcpy(p, s.ptr, 4);
+        __builtin_memcpy(p + n - 4u, s.ptr + n - 4u, 4);
+    } else {
+        for (uint32_t i = 0; i < n - 8u; i += 8u) {
+            __builtin_memcpy(p + i, s.ptr + i, 8);
+        }
+        __builtin_memcpy(p + n - 8u, s.ptr + n - 8u, 8);
+    }
+    return p + n;
 }
 
 /**
  * kh_encode_decision encodes d per SPEC section 4 into dst, which must have
  * room for KH_MAX_DECISION_SIZE bytes, and returns the encoded length. A
  * reason longer than KH_MAX_REASON_LEN is truncated. It returns 0, writing
- * nothing useful, when payer or payee is longer than KH_MAX_ID_LEN.
+ * nothing useful, when payer or payee is longer than KH_MAX_ID_LEN. The
+ * strings of d must not overlap dst.
  */
 static inline uint32_t kh_encode_decision(const kh_decision *d, uint8_t *dst) {
     if (d->payer.len > KH_MAX_ID_LEN || d->payee.len > KH_MAX_ID_LEN) {
@@ -583,15 +737,10 @@ static inline uint32_t kh_encode_decision(const kh_decision *d, uint8_t *dst) {
         reason.len = KH_MAX_REASON_LEN;
     }
     uint8_t *p = dst;
-    p[0] = 'K';
-    p[1] = 'H';
-    p[2] = 'D';
-    p[3] = 'C';
-    p[4] = (uint8_t)KH_ABI_VERSION;
-    p[5] = 0;
-    p[6] = d->allowed ? 1 : 0;
-    p[7] = 0;
-    p = kh__put32(p + 8, (uint32_t)d->cost);
+    p = kh__put32(p, 0x4344484Bu); /* "KHDC" */
+    /* version (u16), allowed (u8), reserved (u8) */
+    p = kh__put32(p, (uint32_t)KH_ABI_VERSION | (d->allowed ? 1u << 16 : 0u));
+    p = kh__put32(p, (uint32_t)d->cost);
     p = kh__put32(p, (uint32_t)(d->cost >> 32));
     p = kh__putstr(p, d->payer);
     p = kh__putstr(p, d->payee);
@@ -664,17 +813,20 @@ static inline uint32_t kh_encode_decision(const kh_decision *d, uint8_t *dst) {
         } else {                                                                           \
             kh_deny(&d, "malformed request");                                              \
         }                                                                                  \
-        uint32_t n = kh_encode_decision(&d, kh__decision_buf);                             \
-        if (n == 0) {                                                                      \
-            kh_deny(&d, "invalid decision");                                               \
-            n = kh_encode_decision(&d, kh__decision_buf);                                  \
+        if (d.payer.len > KH_MAX_ID_LEN || d.payee.len > KH_MAX_ID_LEN) {                  \
+            kh_deny(&d, "invalid decision"); /* kh_encode_decision would refuse d */       \
         }                                                                                  \
+        uint32_t n = kh_encode_decision(&d, kh__decision_buf);                             \
         return ((uint64_t)(uintptr_t)kh__decision_buf << 32) | n;                          \
     }
 
 #ifdef KH_IMPLEMENT_EXPORTS
-/** kh_decide is the contract's decider when KH_IMPLEMENT_EXPORTS is defined; you write it. */
-void kh_decide(const kh_request *req, kh_decision *d);
+/**
+ * kh_decide is the contract's decider when KH_IMPLEMENT_EXPORTS is defined;
+ * you write it. Defined in the same translation unit, it is compiled into
+ * kh_check (always_inline), where the parsed request can stay in locals.
+ */
+__attribute__((always_inline)) void kh_decide(const kh_request *req, kh_decision *d);
 KH_CONTRACT(kh_decide)
 #endif
 
