@@ -77,13 +77,10 @@ type Config struct {
 	// Default 5s; negative turns the watchdog off. Unused without
 	// metering, where deadlines stop guests.
 	//
-	// NB: nothing can interrupt compiled wasm while the Go runtime stops
-	// the world (a garbage collection waits for every goroutine, and one
-	// running a guest reaches no preemption point until the guest returns
-	// or calls the host), so a collection that starts during a call waits
-	// for it, the watchdog included. Fuel is what bounds that wait: keep
-	// CheckFuel and InvokeFuel at budgets that run in milliseconds, as the
-	// defaults do.
+	// NB: a garbage collection stops the world, watchdog included, and
+	// waits for a goroutine running a guest until the guest's next tick
+	// (host/internal/fuel: every 2^20 fuel, about a millisecond) or host
+	// call. With metering off, nothing bounds that wait but the deadline.
 	Watchdog time.Duration
 	// MaxInstancesPerModule bounds the live instances of one module; callers
 	// beyond it wait for a free one (or for their ctx). Default

@@ -33,6 +33,7 @@ type instance struct {
 	reqCap    uint32            // its size; 0 before the first kh_alloc
 	deadline  callCtx           // the context every call into the guest runs under
 	fuel      api.MutableGlobal // kh_fuel of a metered module; nil without metering
+	mark      api.MutableGlobal // its kh_fuel_mark: set with the fuel (fuel.Mark)
 	budget    uint64            // fuel set for the call in progress
 	// killAt is the watchdog's state for the call in progress: the epoch
 	// at which to stop it, or a watch* state (watchdog.go).
@@ -210,14 +211,15 @@ func (h *Host) instantiate(ctx context.Context, m *module, timeout time.Duration
 	inst.mem = mod.Memory()
 	if !h.cfg.DisableMetering {
 		g, ok := mod.ExportedGlobal(fuel.ExportName).(api.MutableGlobal)
-		if !ok {
+		mark, ok2 := mod.ExportedGlobal(fuel.MarkExportName).(api.MutableGlobal)
+		if !ok || !ok2 {
 			m.discard(inst)
-			return nil, newError(ErrInvalidModule, errors.New("metered module lacks its fuel global"))
+			return nil, newError(ErrInvalidModule, errors.New("metered module lacks its fuel globals"))
 		}
-		inst.fuel = g
+		inst.fuel, inst.mark = g, mark
 	}
 	if init := mod.ExportedFunction("_initialize"); init != nil && inst.fuel != nil {
-		inst.fuel.Set(h.cfg.InitFuel)
+		inst.setFuel(h.cfg.InitFuel)
 		stopped, err := h.callWatched(inst, init, timeout)
 		if stopped {
 			m.discard(inst)
@@ -271,8 +273,14 @@ func (inst *instance) startCall(ctx context.Context, cfg *Config, timeout time.D
 		return err
 	}
 	inst.budget = min(budget, fuel.MaxFuel)
-	inst.fuel.Set(inst.budget)
+	inst.setFuel(inst.budget)
 	return nil
+}
+
+// setFuel sets a metered instance's fuel to f, and its mark to match.
+func (inst *instance) setFuel(f uint64) {
+	inst.fuel.Set(f)
+	inst.mark.Set(fuel.Mark(f))
 }
 
 // endCall ends a call started by startCall and returns the fuel it used (0
@@ -353,7 +361,7 @@ func (h *Host) callGuest(ctx context.Context, inst *instance, fn api.Function, n
 		if inst.fuel != nil {
 			// kh_alloc runs only on a cold instance: give the entry point a
 			// fresh budget so that fuel used never depends on pool warmth.
-			inst.fuel.Set(inst.budget)
+			inst.setFuel(inst.budget)
 		}
 	}
 	if !inst.mem.Write(inst.reqPtr, buf) {

@@ -26,9 +26,9 @@ import (
 // fails the call with ErrTimeout and discards the instance.
 //
 // Per call this costs two atomic operations. A host function in progress
-// is not interrupted: the kernel bounds its own work. Nor can the watchdog
-// run while the Go runtime stops the world for a guest to return (see
-// Config.Watchdog): fuel bounds that.
+// is not interrupted: the kernel bounds its own work. While the Go runtime
+// stops the world the watchdog waits too, but a guest reaches a safe point
+// at its next tick (host/internal/fuel, every 2^20 fuel).
 
 // Watch states of an instance (instance.killAt) besides "the epoch at which
 // to stop the call".

@@ -2,7 +2,7 @@ package host_test
 
 import (
 	"context"
-	"runtime/debug"
+	"runtime"
 	"testing"
 	"time"
 
@@ -15,19 +15,31 @@ import (
 // TestWatchdog_stopsRunawayCheck: a guest with (practically) unlimited fuel
 // that loops forever is stopped by the watchdog once it runs Watchdog past
 // its deadline, without any per-call timer; its instance is discarded and
-// the module keeps serving.
-//
-// The garbage collector is off meanwhile: a collection stops the world and
-// waits for every goroutine, and one running compiled wasm never reaches a
-// preemption point, so the world (the watchdog included) would wait for
-// this guest forever. That is why budgets must stay bounded (see
-// Config.Watchdog); with real budgets the wait ends when the fuel does.
+// the module keeps serving. Garbage collections run meanwhile: each stops
+// the world, which waits for the guest's next tick (fuel.TickSlice), not
+// for the guest to end.
 func TestWatchdog_stopsRunawayCheck(t *testing.T) {
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	stop := make(chan struct{})
+	gcs := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				gcs <- n
+				return
+			default:
+				runtime.GC()
+				n++
+			}
+		}
+	}()
 	h := newHost(t, host.Config{CheckFuel: 1 << 62, Timeout: 5 * time.Millisecond, Watchdog: 20 * time.Millisecond})
 	hash := prepare(t, h, "behave")
 
 	_, use, err := h.Evaluate(context.Background(), hash, behave(2), abi.Limits{})
+	close(stop)
+	require.Positive(t, <-gcs, "collections completed while the guest ran")
 	require.ErrorIs(t, err, host.ErrTimeout)
 	require.ErrorContains(t, err, "stopped by the watchdog")
 	var he *host.Error

@@ -39,6 +39,10 @@ const (
 	opPrefixThreads   = 0xfe
 	blockTypeEmpty    = 0x40
 	valTypeI32        = 0x7f
+	valTypeI64        = 0x7e
+	opDrop            = 0x1a
+	opSelect          = 0x1b
+	opI64GtS          = 0x55
 	miscMemoryInit    = 8
 	miscDataDrop      = 9
 	miscMemoryCopy    = 10
@@ -60,6 +64,13 @@ type mark struct {
 	pos  int
 	cost int64
 	kind uint8
+	// tick: the charge also compares the fuel with the mark and calls the
+	// tick function below it. Only loop bodies and the entry of functions
+	// that call are ticked: every long run of a guest passes through them
+	// (a leaf function without loops runs straight-line code, bounded by
+	// its size), and a charge that may call costs more everywhere else
+	// (wazero then keeps the function's values out of scratch registers).
+	tick bool
 }
 
 // frame is an open block of a body being decoded.
@@ -122,6 +133,7 @@ func (m *module) instrumentBody(st *bodyState, dst, body []byte, fn, base, param
 		marks = append(marks, mark{pos: pos, cost: c, kind: markPerUnitCharge})
 	}
 	open(codeStart)
+	calls := false // the body calls a function
 	done := false
 	for !done {
 		at := r.off
@@ -154,6 +166,7 @@ func (m *module) instrumentBody(st *bodyState, dst, body []byte, fn, base, param
 			}
 			frames = append(frames, frame{op: op})
 			open(r.off)
+			marks[cur].tick = op == opLoop
 		case op == opElse:
 			if len(frames) == 0 || frames[len(frames)-1].op != opIf || frames[len(frames)-1].sawElse {
 				return nil, 0, errf(ErrMalformed, base+at, "else without if")
@@ -195,7 +208,9 @@ func (m *module) instrumentBody(st *bodyState, dst, body []byte, fn, base, param
 			if _, ok := r.u32(); !ok {
 				return nil, 0, errf(ErrMalformed, base+at, "bad index immediate")
 			}
+			calls = calls || op == opCall
 		case op == opCallIndirect:
+			calls = true
 			_, ok := r.u32()
 			if ok {
 				_, ok = r.u32()
@@ -327,6 +342,7 @@ func (m *module) instrumentBody(st *bodyState, dst, body []byte, fn, base, param
 			return nil, 0, errf(ErrUnsupported, base+at, "unknown opcode %#x", op)
 		}
 	}
+	marks[0].tick = calls
 	st.marks, st.frames = marks, frames
 
 	// Emit: the local declarations (plus one scratch i32 when a per-unit
@@ -354,14 +370,14 @@ func (m *module) instrumentBody(st *bodyState, dst, body []byte, fn, base, param
 	prev := codeStart
 	charges := 0
 	for _, mk := range marks {
-		if mk.kind == markStatic && mk.cost == 0 {
+		if mk.kind == markStatic && mk.cost == 0 && !mk.tick {
 			continue
 		}
 		out = append(out, body[prev:mk.pos]...)
 		prev = mk.pos
 		charges++
 		if mk.kind == markStatic {
-			out = m.appendCharge(out, mk.cost)
+			out = m.appendCharge(out, mk.cost, mk.tick)
 			continue
 		}
 		out = append(out, opLocalTee)
@@ -376,7 +392,7 @@ func (m *module) instrumentBody(st *bodyState, dst, body []byte, fn, base, param
 			out = append(out, opI64Mul)
 		}
 		out = append(out, opI64Sub)
-		out = m.appendCheck(out)
+		out = m.appendCheck(out, false)
 	}
 	out = append(out, body[prev:]...)
 	st.out = out
@@ -389,18 +405,26 @@ func (m *module) appendGlobal(b []byte, op byte) []byte {
 }
 
 // appendCharge appends code that subtracts cost from the fuel and traps if
-// the fuel is then negative.
-func (m *module) appendCharge(b []byte, cost int64) []byte {
+// the fuel is then negative (with tick: calls the tick function if it is
+// below the mark).
+func (m *module) appendCharge(b []byte, cost int64, tick bool) []byte {
 	b = m.appendGlobal(b, opGlobalGet)
 	b = appendS64(append(b, opI64Const), cost)
 	b = append(b, opI64Sub)
-	return m.appendCheck(b)
+	return m.appendCheck(b, tick)
 }
 
 // appendCheck appends code that stores the i64 on the stack as the fuel and
-// traps if it is negative.
-func (m *module) appendCheck(b []byte) []byte {
+// traps if it is negative, or with tick, calls the tick function if it is
+// below the mark (the tick traps when the fuel is negative, and the mark is
+// never negative).
+func (m *module) appendCheck(b []byte, tick bool) []byte {
 	b = m.appendGlobal(b, opGlobalSet)
 	b = m.appendGlobal(b, opGlobalGet)
-	return append(b, opI64Const, 0, opI64LtS, opIf, blockTypeEmpty, opUnreachable, opEnd)
+	if !tick {
+		return append(b, opI64Const, 0, opI64LtS, opIf, blockTypeEmpty, opUnreachable, opEnd)
+	}
+	b = appendU32(append(b, opGlobalGet), m.markGlobal())
+	b = append(b, opI64LtS, opIf, blockTypeEmpty, opCall)
+	return append(appendU32(b, m.tickFunc()), opEnd)
 }

@@ -2,7 +2,10 @@
 // meters its own execution: a deterministic fuel counter, kept in an exported
 // mutable i64 global, is decremented by the static cost of each straight-line
 // run of code and by the size argument of bulk memory and table operations,
-// and the module traps as soon as the counter goes negative.
+// and the module traps as soon as the counter goes negative. Every
+// [TickSlice] fuel a running guest steps out to the host for an instant, so
+// that Go's garbage collector, which stops the world, never waits for a
+// guest's whole budget (COSTS.md, "Ticks").
 //
 // # Usage
 //
@@ -13,7 +16,8 @@
 // included, the host sets the global exported as [ExportName] to the call's
 // budget; after the call it reads it back:
 //
-//  1. Set kh_fuel to the budget b, with 0 <= b <= [MaxFuel].
+//  1. Set kh_fuel to the budget b, with 0 <= b <= [MaxFuel], and
+//     kh_fuel_mark ([MarkExportName]) to [Mark](b).
 //  2. Call the guest.
 //  3. Read kh_fuel as an int64 r. If the call trapped and r < 0, the guest ran
 //     out of fuel; any other trap is an ordinary guest failure. Fuel used is

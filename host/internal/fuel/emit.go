@@ -1,11 +1,15 @@
 package fuel
 
+// rewritten are the sections emit writes anew (or inserts when the input
+// has none), in section order.
+var rewritten = [...]byte{secType, secFunction, secGlobal, secExport, secCode}
+
 // emit writes the instrumented module: every section of the input in order,
-// with the global, export and code sections rewritten (or, for the first
-// two, inserted when absent).
+// with the type, function, global, export and code sections rewritten (or
+// inserted when absent).
 func (m *module) emit() ([]byte, Info, error) {
 	info := Info{CostTableVersion: CostTableVersion, Functions: len(m.funcTypes), FuelGlobal: m.fuelGlobal}
-	out := make([]byte, 0, len(m.in)*7/4+64)
+	out := make([]byte, 0, len(m.in)*7/4+128)
 	out = append(out, header...)
 	var sec []byte // the contents of the section being rewritten
 	for _, s := range m.sections {
@@ -14,40 +18,53 @@ func (m *module) emit() ([]byte, Info, error) {
 			sec = make([]byte, 0, (s.end-s.body)*7/4)
 		}
 	}
-	wrote := [2]bool{}
+	var wrote [len(rewritten)]bool
+	write := func(i int) error {
+		var err error
+		sec, err = m.appendSection(sec[:0], rewritten[i], &info)
+		out = appendFramed(out, rewritten[i], sec)
+		wrote[i] = true
+		return err
+	}
 	for _, s := range m.sections {
+		isRewritten := false
 		if s.id != secCustom {
-			// Insert the global and export sections where they belong when
-			// the input has none.
-			for i, id := range [...]byte{secGlobal, secExport} {
+			// Write the rewritten sections that belong before this one, or
+			// in its place.
+			for i, id := range rewritten {
 				if !wrote[i] && sectionRank[s.id] >= sectionRank[id] {
-					sec = m.appendSection(sec[:0], id, s.id == id)
-					out = appendFramed(out, id, sec)
-					wrote[i] = true
+					if err := write(i); err != nil {
+						return nil, Info{}, err
+					}
 				}
+				isRewritten = isRewritten || s.id == id
 			}
 		}
-		switch s.id {
-		case secGlobal, secExport:
-			// Written above.
-		case secCode:
-			var err error
-			sec, info.Charges, err = m.appendCode(sec[:0], s)
-			if err != nil {
-				return nil, Info{}, err
-			}
-			out = appendFramed(out, secCode, sec)
-		default:
+		if !isRewritten {
 			out = append(out, m.in[s.start:s.end]...)
 		}
 	}
-	for i, id := range [...]byte{secGlobal, secExport} {
+	for i := range rewritten {
 		if !wrote[i] {
-			sec = m.appendSection(sec[:0], id, false)
-			out = appendFramed(out, id, sec)
+			if err := write(i); err != nil {
+				return nil, Info{}, err
+			}
 		}
 	}
 	return out, info, nil
+}
+
+// inputEntries returns the entries of the input's section id (its contents
+// after the count) and the count; none when the input lacks it.
+func (m *module) inputEntries(id byte) ([]byte, uint32) {
+	for _, s := range m.sections {
+		if s.id == id {
+			r := reader{b: m.in[s.body:s.end]}
+			n, _ := r.u32() // checked by parse
+			return r.b[r.off:], n
+		}
+	}
+	return nil, 0
 }
 
 func appendFramed(dst []byte, id byte, contents []byte) []byte {
@@ -56,52 +73,61 @@ func appendFramed(dst []byte, id byte, contents []byte) []byte {
 	return append(dst, contents...)
 }
 
-// appendSection appends the contents of the global or export section: the
-// input's entries, if it has the section (present), then the fuel global or
-// its export.
-func (m *module) appendSection(dst []byte, id byte, present bool) []byte {
-	var entries []byte
-	var n uint32
-	if present {
-		for _, s := range m.sections {
-			if s.id == id {
-				r := reader{b: m.in[s.body:s.end]}
-				_, _ = r.u32() // checked by parse
-				entries = r.b[r.off:]
-			}
-		}
+// appendSection appends the contents of the rewritten section id: the
+// input's entries, then what the pass adds.
+func (m *module) appendSection(dst []byte, id byte, info *Info) ([]byte, error) {
+	if id == secCode {
+		return m.appendCode(dst, info)
 	}
-	switch id {
-	case secGlobal:
-		n = m.defGlobals
-	case secExport:
-		n = m.exports
+	entries, n := m.inputEntries(id)
+	added := uint32(1) // the tick's type or function
+	if id == secGlobal || id == secExport {
+		added = 2 // fuel and mark
 	}
-	dst = appendU32(dst, n+1)
+	dst = appendU32(dst, n+added)
 	dst = append(dst, entries...)
-	if id == secGlobal {
-		// (global (mut i64) (i64.const startFuel))
-		dst = append(dst, 0x7e, 0x01, opI64Const)
-		return append(appendS64(dst, m.startFuel), opEnd)
+	switch id {
+	case secType:
+		// (type (func)): the tick's
+		return append(dst, 0x60, 0, 0), nil
+	case secFunction:
+		return appendU32(dst, m.tickType()), nil
+	case secGlobal:
+		// (global (mut i64) (i64.const startFuel)), then the mark
+		dst = append(dst, valTypeI64, 0x01, opI64Const)
+		dst = append(appendS64(dst, m.startFuel), opEnd)
+		dst = append(dst, valTypeI64, 0x01, opI64Const)
+		return append(appendS64(dst, int64(Mark(uint64(m.startFuel)))), opEnd), nil
 	}
-	dst = appendU32(dst, uint32(len(ExportName)))
-	dst = append(dst, ExportName...)
-	dst = append(dst, 0x03)
-	return appendU32(dst, m.fuelGlobal)
+	for _, e := range [...]struct {
+		name   string
+		global uint32
+	}{{ExportName, m.fuelGlobal}, {MarkExportName, m.markGlobal()}} {
+		dst = appendU32(dst, uint32(len(e.name)))
+		dst = append(dst, e.name...)
+		dst = append(dst, 0x03)
+		dst = appendU32(dst, e.global)
+	}
+	return dst, nil
 }
 
-// appendCode appends the contents of the instrumented code section s.
-func (m *module) appendCode(dst []byte, s section) ([]byte, int, error) {
-	r := reader{b: m.in[s.body:s.end], base: s.body}
-	n, _ := r.count(1) // checked by parse
-	dst = appendU32(dst, uint32(n))
+// appendCode appends the contents of the code section: every body of the
+// input instrumented, then the tick's.
+func (m *module) appendCode(dst []byte, info *Info) ([]byte, error) {
+	dst = appendU32(dst, uint32(len(m.funcTypes)+1))
+	var r reader
+	for _, s := range m.sections {
+		if s.id == secCode {
+			r = reader{b: m.in[s.body:s.end], base: s.body}
+			_, _ = r.count(1) // checked by parse
+		}
+	}
 	var st bodyState
-	charges := 0
-	for i := 0; i < n; i++ {
+	for i := range m.funcTypes {
 		at := r.pos()
 		size, ok := r.u32()
 		if !ok || !r.skip(int(size)) {
-			return nil, 0, &Error{Err: ErrMalformed, Func: m.importFuncs + i, Offset: at, Msg: "bad function body size"}
+			return nil, &Error{Err: ErrMalformed, Func: m.importFuncs + i, Offset: at, Msg: "bad function body size"}
 		}
 		bodyAt := r.off - int(size)
 		var c int
@@ -109,12 +135,42 @@ func (m *module) appendCode(dst []byte, s section) ([]byte, int, error) {
 		params := m.typeParams[m.funcTypes[i]]
 		dst, c, err = m.instrumentBody(&st, dst, r.b[bodyAt:r.off], m.importFuncs+i, r.base+bodyAt, params)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
-		charges += c
+		info.Charges += c
 	}
-	if !r.eof() {
-		return nil, 0, malformed(r.pos(), "trailing bytes in code section")
+	if len(m.funcTypes) > 0 && !r.eof() {
+		return nil, malformed(r.pos(), "trailing bytes in code section")
 	}
-	return dst, charges, nil
+	body := m.appendTick(nil)
+	dst = appendU32(dst, uint32(len(body)))
+	return append(dst, body...), nil
+}
+
+// appendTick appends the body of the tick function, which charges call when
+// the fuel falls below the mark:
+//
+//	(func $tick
+//	  (if (i64.lt_s (global.get $fuel) (i64.const 0)) (then unreachable))
+//	  (global.set $mark (select (i64.sub (global.get $fuel) (i64.const TickSlice))
+//	                            (i64.const 0)
+//	                            (i64.gt_s (global.get $fuel) (i64.const TickSlice))))
+//	  (drop (memory.grow (i32.const 0))))  ;; a step out to the host; only with a memory
+//
+// It is not charged: it runs once per TickSlice fuel, or once to trap.
+func (m *module) appendTick(b []byte) []byte {
+	b = append(b, 0) // no locals
+	b = m.appendGlobal(b, opGlobalGet)
+	b = append(b, opI64Const, 0, opI64LtS, opIf, blockTypeEmpty, opUnreachable, opEnd)
+	b = m.appendGlobal(b, opGlobalGet)
+	b = appendS64(append(b, opI64Const), TickSlice)
+	b = append(b, opI64Sub, opI64Const, 0)
+	b = m.appendGlobal(b, opGlobalGet)
+	b = appendS64(append(b, opI64Const), TickSlice)
+	b = append(b, opI64GtS, opSelect)
+	b = appendU32(append(b, opGlobalSet), m.markGlobal())
+	if m.hasMemory {
+		b = append(b, opI32Const, 0, opMemoryGrow, 0, opDrop)
+	}
+	return append(b, opEnd)
 }

@@ -7,6 +7,30 @@ import "fmt"
 // back after it.
 const ExportName = "kh_fuel"
 
+// MarkExportName is the name under which an instrumented module exports its
+// mark global: a mutable i64 below the fuel. A charge that takes the fuel
+// below the mark calls the module's added tick function, which traps when
+// the fuel is negative and otherwise sets the mark [TickSlice] lower (never
+// below 0) and makes the guest step out to the host for an instant (a
+// memory.grow of 0 pages). The host sets the mark to [Mark] of the budget
+// with the fuel.
+const MarkExportName = "kh_fuel_mark"
+
+// TickSlice is the fuel between two ticks of a running guest. Go's garbage
+// collector stops the world by waiting for every goroutine to reach a safe
+// point, which a goroutine running compiled wasm never does: each tick is
+// one, so a collection waits at most TickSlice fuel (about a millisecond)
+// for a guest, instead of the guest's whole budget.
+const TickSlice = 1 << 20
+
+// Mark is the mark to set with a fuel of f: f-TickSlice, or 0.
+func Mark(f uint64) uint64 {
+	if f > TickSlice {
+		return f - TickSlice
+	}
+	return 0
+}
+
 // DefaultMaxModuleSize is the default of [Config.MaxModuleSize]: 64 MiB.
 const DefaultMaxModuleSize = 64 << 20
 
@@ -115,7 +139,15 @@ type module struct {
 	exports     uint32
 	fuelGlobal  uint32
 	startFuel   int64
+	hasMemory   bool // the module defines or imports a memory: the tick can step out
 }
+
+// The added entries: the tick's type and function come after every type and
+// function of the input, the mark global right after the fuel global, so
+// that no index of the input shifts.
+func (m *module) tickType() uint32   { return uint32(len(m.typeParams)) }
+func (m *module) tickFunc() uint32   { return uint32(m.importFuncs + len(m.funcTypes)) }
+func (m *module) markGlobal() uint32 { return m.fuelGlobal + 1 }
 
 func malformed(off int, format string, args ...any) error {
 	return &Error{Err: ErrMalformed, Func: -1, Offset: off, Msg: fmt.Sprintf(format, args...)}
@@ -127,13 +159,16 @@ func unsupported(off int, format string, args ...any) error {
 
 // Instrument returns a copy of the WebAssembly 2.0 module wasm that meters
 // its own execution with the cost table of version [CostTableVersion]: it
-// adds one mutable i64 global, exported as [ExportName], after every other
-// global (so no index shifts), charges every function, block, loop, if and
-// else body for its straight-line code, charges bulk memory and table
-// operations and memory.grow by their size operand, and traps (unreachable)
-// as soon as the fuel goes negative. Functions that use bulk operations get
-// one extra i32 local after their declared locals. Every other section,
-// custom sections included, is copied unchanged.
+// adds two mutable i64 globals, the fuel and the mark, exported as
+// [ExportName] and [MarkExportName], after every other global, and a tick
+// function (with its type) after every other function and type, so that no
+// index shifts; charges every function, block, loop, if and else body for
+// its straight-line code, charges bulk memory and table operations and
+// memory.grow by their size operand, and traps (unreachable) as soon as the
+// fuel goes negative; loop bodies and the entries of functions that call
+// also tick (see [TickSlice]). Functions that use bulk operations get one
+// extra i32 local after their declared locals. Every other section, custom
+// sections included, is copied unchanged.
 //
 // Instrument is deterministic: the same wasm and cfg give the same bytes. It
 // never panics and does not retain or modify wasm; the result is a new
@@ -205,7 +240,9 @@ func (m *module) parse() error {
 		case secTable:
 			err = parseTables(&sr)
 		case secMemory:
-			err = parseMemories(&sr)
+			var n int
+			n, err = parseMemories(&sr)
+			m.hasMemory = m.hasMemory || n > 0
 		case secGlobal:
 			err = m.parseGlobals(&sr)
 		case secExport:
@@ -382,6 +419,7 @@ func (m *module) parseImports(r *reader) error {
 			}
 		case 0x02:
 			err = limits(r)
+			m.hasMemory = true
 		case 0x03:
 			err = globalType(r)
 			m.globals++
@@ -433,20 +471,20 @@ func parseTables(r *reader) error {
 	return endOfSection(r, "table")
 }
 
-func parseMemories(r *reader) error {
+func parseMemories(r *reader) (int, error) {
 	n, ok := r.count(2)
 	if !ok {
-		return malformed(r.pos(), "bad memory section count")
+		return 0, malformed(r.pos(), "bad memory section count")
 	}
 	if n > 1 {
-		return unsupported(r.pos(), "%d memories (multiple memories)", n)
+		return 0, unsupported(r.pos(), "%d memories (multiple memories)", n)
 	}
 	for i := 0; i < n; i++ {
 		if err := limits(r); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return endOfSection(r, "memory")
+	return n, endOfSection(r, "memory")
 }
 
 func (m *module) parseGlobals(r *reader) error {
@@ -528,8 +566,8 @@ func (m *module) parseExports(r *reader) error {
 		if !ok || !r.skip(l) {
 			return malformed(at, "bad name of export %d", i)
 		}
-		if string(r.b[r.off-l:r.off]) == ExportName {
-			return unsupported(at, "module already exports %q, the name of the fuel global", ExportName)
+		if name := string(r.b[r.off-l : r.off]); name == ExportName || name == MarkExportName {
+			return unsupported(at, "module already exports %q, the name of a fuel global", name)
 		}
 		kat := r.pos()
 		kind, _ := r.byte()
