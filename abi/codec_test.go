@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kernelhost/kernelhost/abi"
+	"github.com/kernelhost/kernelhost/abi/abitest"
 )
 
 func sampleRequest() abi.Request {
@@ -426,18 +427,7 @@ func FuzzDecodeDecision(f *testing.F) {
 
 // BenchmarkAppendRequest encodes a typical request into a reused buffer.
 func BenchmarkAppendRequest(b *testing.B) {
-	req := &abi.Request{
-		Action: abi.ActionWrite, TargetExists: true, Time: 1_700_000_000_000_000_000,
-		Caller: "agent-0042", TargetID: "workspace/agent-0042/notes.md", TargetType: "data",
-		CreatedBy: "agent-0007", AccessContract: "genesis/freeware", Size: 1834, Revision: 12,
-		Metadata: []abi.KV{
-			{Key: "controller", Value: "agent-0042"},
-			{Key: "description", Value: "working notes"},
-			{Key: "topic", Value: "market-making"},
-		},
-		PayloadSize: 2048,
-		Config:      []abi.KV{{Key: "description", Value: "anyone reads; only the controller changes"}},
-	}
+	req := abitest.CheckRequest()
 	buf, err := abi.AppendRequest(nil, req)
 	require.NoError(b, err)
 	b.SetBytes(int64(len(buf)))

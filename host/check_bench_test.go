@@ -9,33 +9,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kernelhost/kernelhost/abi"
+	"github.com/kernelhost/kernelhost/abi/abitest"
 	contracts "github.com/kernelhost/kernelhost/contracts-wasm"
 	"github.com/kernelhost/kernelhost/host"
 )
 
 // checkRequest is a realistic request for the freeware rule: a write by the
 // controller (named in metadata), with a few metadata and config pairs.
-func checkRequest() *abi.Request {
-	return &abi.Request{
-		Action:         abi.ActionWrite,
-		TargetExists:   true,
-		Time:           1_700_000_000_000_000_000,
-		Caller:         "agent-0042",
-		TargetID:       "workspace/agent-0042/notes.md",
-		TargetType:     "data",
-		CreatedBy:      "agent-0007",
-		AccessContract: "genesis/freeware",
-		Size:           1834,
-		Revision:       12,
-		Metadata: []abi.KV{
-			{Key: "controller", Value: "agent-0042"},
-			{Key: "description", Value: "working notes"},
-			{Key: "topic", Value: "market-making"},
-		},
-		PayloadSize: 2048,
-		Config:      []abi.KV{{Key: "description", Value: "anyone reads; only the controller changes"}},
-	}
-}
+func checkRequest() *abi.Request { return abitest.CheckRequest() }
 
 // nativeFreeware is the freeware rule as plain Go on the decoded request:
 // the floor every wasm path is compared with.

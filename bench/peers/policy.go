@@ -16,33 +16,14 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 
 	"github.com/kernelhost/kernelhost/abi"
+	"github.com/kernelhost/kernelhost/abi/abitest"
 )
 
-// CheckRequest is the request of host's BenchmarkCheck
-// (host/check_bench_test.go), copied so that every row decides the same
-// input: a write of workspace/agent-0042/notes.md by its controller, with a
-// few metadata and config pairs. The caller owns the result.
-func CheckRequest() *abi.Request {
-	return &abi.Request{
-		Action:         abi.ActionWrite,
-		TargetExists:   true,
-		Time:           1_700_000_000_000_000_000,
-		Caller:         "agent-0042",
-		TargetID:       "workspace/agent-0042/notes.md",
-		TargetType:     "data",
-		CreatedBy:      "agent-0007",
-		AccessContract: "genesis/freeware",
-		Size:           1834,
-		Revision:       12,
-		Metadata: []abi.KV{
-			{Key: "controller", Value: "agent-0042"},
-			{Key: "description", Value: "working notes"},
-			{Key: "topic", Value: "market-making"},
-		},
-		PayloadSize: 2048,
-		Config:      []abi.KV{{Key: "description", Value: "anyone reads; only the controller changes"}},
-	}
-}
+// CheckRequest is the request of host's BenchmarkCheck (abitest.CheckRequest),
+// so that every row decides the same input: a write of
+// workspace/agent-0042/notes.md by its controller, with a few metadata and
+// config pairs. The caller owns the result.
+func CheckRequest() *abi.Request { return abitest.CheckRequest() }
 
 // Native is the freeware rule as plain Go on the decoded request, the same
 // function as host's nativeFreeware: the floor of every comparison.

@@ -10,6 +10,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/kernelhost/kernelhost/abi"
+	"github.com/kernelhost/kernelhost/abi/abitest"
 )
 
 // BenchmarkInstrument measures the pass itself on the real contracts.
@@ -111,13 +112,7 @@ func BenchmarkGuestCheck(b *testing.B) {
 	out, _ := mustInstrument(b, in, Config{})
 	r := newBareRuntime(ctx)
 	defer r.Close(ctx)
-	req, err := abi.AppendRequest(nil, &abi.Request{
-		Action: abi.ActionWrite, TargetExists: true, Caller: "agent-0042",
-		TargetID: "workspace/agent-0042/notes.md", TargetType: "data", CreatedBy: "agent-0007",
-		AccessContract: "genesis/freeware", Size: 1834, Revision: 12, PayloadSize: 2048,
-		Metadata: []abi.KV{{Key: "controller", Value: "agent-0042"}, {Key: "description", Value: "working notes"}, {Key: "topic", Value: "market-making"}},
-		Config:   []abi.KV{{Key: "description", Value: "anyone reads; only the controller changes"}},
-	})
+	req, err := abi.AppendRequest(nil, abitest.CheckRequest())
 	require.NoError(b, err)
 	for _, v := range []struct {
 		name string

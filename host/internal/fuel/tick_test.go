@@ -16,12 +16,8 @@ import (
 // could never stop a goroutine inside compiled wasm otherwise) complete
 // while it runs. Without the tick this test hangs until its timeout.
 func TestTick_letsTheWorldStop(t *testing.T) {
-	out, _ := mustInstrument(t, readTestdata(t, "compute"), Config{})
-	r := newRuntime(t)
-	mod := instantiate(t, r, compile(t, r, out))
-	m := metered{mod: mod, fuel: fuelGlobal(t, mod)}
-	mark, ok := mod.ExportedGlobal(MarkExportName).(api.MutableGlobal)
-	require.True(t, ok)
+	m, mark := tickedCompute(t)
+	mod := m.mod
 	m.fuel.Set(MaxFuel)
 	mark.Set(Mark(MaxFuel))
 
@@ -69,12 +65,7 @@ func TestTick_mark(t *testing.T) {
 		require.Equal(t, tc.mark, Mark(tc.fuel), "Mark(%d)", tc.fuel)
 	}
 
-	out, _ := mustInstrument(t, readTestdata(t, "compute"), Config{})
-	r := newRuntime(t)
-	mod := instantiate(t, r, compile(t, r, out))
-	m := metered{mod: mod, fuel: fuelGlobal(t, mod)}
-	mark, ok := mod.ExportedGlobal(MarkExportName).(api.MutableGlobal)
-	require.True(t, ok)
+	m, mark := tickedCompute(t)
 	// A budget of 3 slices and a stale mark above it: the first charge ticks.
 	mark.Set(MaxFuel)
 	res, used, err := m.call("sum", 3*TickSlice, 100)
@@ -83,4 +74,16 @@ func TestTick_mark(t *testing.T) {
 	// The first charge ticked: the mark is a slice below the fuel then.
 	require.GreaterOrEqual(t, mark.Get(), Mark(uint64(3*TickSlice-used)))
 	require.Less(t, mark.Get(), Mark(3*TickSlice))
+}
+
+// tickedCompute returns an instance of the instrumented testdata/compute.wasm
+// and its mark global.
+func tickedCompute(t *testing.T) (metered, api.MutableGlobal) {
+	t.Helper()
+	out, _ := mustInstrument(t, readTestdata(t, "compute"), Config{})
+	r := newRuntime(t)
+	mod := instantiate(t, r, compile(t, r, out))
+	mark, ok := mod.ExportedGlobal(MarkExportName).(api.MutableGlobal)
+	require.True(t, ok)
+	return metered{mod: mod, fuel: fuelGlobal(t, mod)}, mark
 }
