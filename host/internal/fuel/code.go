@@ -205,18 +205,27 @@ func (m *module) instrumentBody(st *bodyState, dst, body []byte, fn, base, param
 			}
 			cur = -1
 		case op == opCall, op == opRefFunc, op == opTableGet, op == opTableSet:
-			if _, ok := r.u32(); !ok {
+			idx, ok := r.u32()
+			if !ok {
 				return nil, 0, errf(ErrMalformed, base+at, "bad index immediate")
+			}
+			// NB: like the fuel globals, the added tick function and its
+			// type are out of range for the input, and stay so.
+			if (op == opCall || op == opRefFunc) && idx >= m.funcs() {
+				return nil, 0, errf(ErrMalformed, base+at, "function index %d out of range", idx)
 			}
 			calls = calls || op == opCall
 		case op == opCallIndirect:
 			calls = true
-			_, ok := r.u32()
+			t, ok := r.u32()
 			if ok {
 				_, ok = r.u32()
 			}
 			if !ok {
 				return nil, 0, errf(ErrMalformed, base+at, "bad call_indirect")
+			}
+			if t >= uint32(len(m.typeParams)) {
+				return nil, 0, errf(ErrMalformed, base+at, "type index %d of call_indirect out of range", t)
 			}
 		case op == 0x01, op == 0x1a, op == 0x1b: // nop, drop, select
 		case op == opSelectT:

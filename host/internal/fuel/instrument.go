@@ -149,6 +149,9 @@ func (m *module) tickType() uint32   { return uint32(len(m.typeParams)) }
 func (m *module) tickFunc() uint32   { return uint32(m.importFuncs + len(m.funcTypes)) }
 func (m *module) markGlobal() uint32 { return m.fuelGlobal + 1 }
 
+// funcs is the number of functions of the input, imports included.
+func (m *module) funcs() uint32 { return uint32(m.importFuncs + len(m.funcTypes)) }
+
 func malformed(off int, format string, args ...any) error {
 	return &Error{Err: ErrMalformed, Func: -1, Offset: off, Msg: fmt.Sprintf(format, args...)}
 }
@@ -247,6 +250,10 @@ func (m *module) parse() error {
 			err = m.parseGlobals(&sr)
 		case secExport:
 			err = m.parseExports(&sr)
+		case secStart:
+			if f, ok := sr.u32(); !ok || f >= m.funcs() || !sr.eof() {
+				err = malformed(sr.pos(), "bad start function")
+			}
 		case secElement:
 			err = m.parseElements(&sr)
 		case secData:
@@ -537,7 +544,11 @@ func (m *module) constExpr(r *reader, limit uint32) error {
 				return err
 			}
 		case opRefFunc:
-			_, ok = r.u32()
+			var f uint32
+			f, ok = r.u32()
+			if ok && f >= m.funcs() {
+				return malformed(at, "function index %d out of range in constant expression", f)
+			}
 		case 0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e: // extended-const add, sub, mul
 		case 0xfd:
 			return unsupported(at, "SIMD instruction (0xfd prefix) in constant expression")
@@ -574,6 +585,9 @@ func (m *module) parseExports(r *reader) error {
 		idx, ok := r.u32()
 		if !ok || kind > 0x03 {
 			return malformed(kat, "bad export %d", i)
+		}
+		if kind == 0x00 && idx >= m.funcs() {
+			return malformed(kat, "function index %d of export %d out of range", idx, i)
 		}
 		if kind == 0x03 && idx >= m.globals {
 			return malformed(kat, "global index %d of export %d out of range", idx, i)
@@ -624,7 +638,7 @@ func (m *module) parseElements(r *reader) error {
 				if err := m.constExpr(r, m.globals); err != nil {
 					return err
 				}
-			} else if _, ok := r.u32(); !ok {
+			} else if f, ok := r.u32(); !ok || f >= m.funcs() {
 				return malformed(r.pos(), "bad function index in element segment %d", i)
 			}
 		}

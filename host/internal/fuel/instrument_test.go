@@ -288,6 +288,7 @@ func TestInstrument_rejects(t *testing.T) {
 		{"atomics", readTestdata(t, "atomics"), ErrUnsupported, "shared memory (threads)"},
 		{"atomic instruction", fn("\x00\x41\x00\xfe\x10\x02\x00\x1a\x0b"), ErrUnsupported, "threads/atomics instruction (0xfe prefix) in function 0"},
 		{"name taken", readTestdata(t, "taken"), ErrUnsupported, `already exports "kh_fuel"`},
+		{"mark name taken", []byte(hdr + "\x06\x06\x01\x7f\x00\x41\x00\x0b" + "\x07\x10\x01\x0ckh_fuel_mark\x03\x00"), ErrUnsupported, `already exports "kh_fuel_mark"`},
 		{"unknown opcode", fn("\x00\x06\x0b"), ErrUnsupported, "unknown opcode 0x6 in function 0"},
 		{"tail call", fn("\x00\x12\x00\x0b"), ErrUnsupported, "unknown opcode 0x12"},
 		{"unknown 0xfc", fn("\x00\xfc\x13\x0b"), ErrUnsupported, "unknown opcode 0xfc 19"},
@@ -306,6 +307,15 @@ func TestInstrument_rejects(t *testing.T) {
 		{"local out of range", fn("\x00\x20\x00\x1a\x0b"), ErrMalformed, "bad local index"},
 		// The fuel global would make global.set 0 valid: it must stay invalid.
 		{"fuel global named", fn("\x00\x42\x00\x24\x00\x0b"), ErrMalformed, "bad global index"},
+		// So would the added tick function (index 1 here) and its type
+		// (index 1): call, ref.func and call_indirect must stay invalid.
+		{"tick called", fn("\x00\x10\x01\x0b"), ErrMalformed, "function index 1 out of range"},
+		{"tick referenced", fn("\x00\xd2\x01\x1a\x0b"), ErrMalformed, "function index 1 out of range"},
+		{"tick type named", fn("\x00\x41\x00\x11\x01\x00\x0b"), ErrMalformed, "type index 1 of call_indirect out of range"},
+		{"tick exported", []byte(hdr + "\x01\x04\x01\x60\x00\x00" + "\x03\x02\x01\x00" + "\x07\x05\x01\x01f\x00\x01" +
+			"\x0a\x04\x01\x02\x00\x0b"), ErrMalformed, "function index 1 of export 0 out of range"},
+		{"tick as start", []byte(hdr + "\x01\x04\x01\x60\x00\x00" + "\x03\x02\x01\x00" + "\x08\x01\x01" +
+			"\x0a\x04\x01\x02\x00\x0b"), ErrMalformed, "bad start function"},
 		{"bad LEB", fn("\x00\x41\xff\xff\xff\xff\x4f\x1a\x0b"), ErrMalformed, "bad i32.const"},
 		{"locals bomb", fn("\x01\xff\xff\xff\xff\x0f\x7f\x0b"), ErrUnsupported, "more than 50000"},
 	}
