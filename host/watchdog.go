@@ -86,7 +86,7 @@ func (h *Host) watchdog() {
 				}
 			}
 		}
-		clear(due)
+		clear(due[:cap(due)]) // drop the pointers, so closed instances can be collected
 	}
 }
 
