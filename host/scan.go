@@ -358,41 +358,49 @@ func scanElements(s *scanner) error {
 		return err
 	}
 	for i := 0; i < n; i++ {
-		flag, err := s.u32()
-		if err != nil {
+		if err := scanElement(s); err != nil {
 			return fmt.Errorf("element %d: %w", i, err)
 		}
-		if flag > 7 {
-			return fmt.Errorf("element %d: unknown flags %#x", i, flag)
+	}
+	return nil
+}
+
+// scanElement checks one element segment.
+func scanElement(s *scanner) error {
+	flag, err := s.u32()
+	if err != nil {
+		return err
+	}
+	if flag > 7 {
+		return fmt.Errorf("unknown flags %#x", flag)
+	}
+	if flag&2 != 0 && flag&1 == 0 { // explicit table index
+		if _, err := s.u32(); err != nil {
+			return err
 		}
-		if flag&2 != 0 && flag&1 == 0 { // explicit table index
-			if _, err := s.u32(); err != nil {
-				return fmt.Errorf("element %d: %w", i, err)
-			}
+	}
+	if flag&1 == 0 { // active: offset expression
+		if err := s.constExpr(); err != nil {
+			return err
 		}
-		if flag&1 == 0 { // active: offset expression
-			if err := s.constExpr(); err != nil {
-				return fmt.Errorf("element %d: %w", i, err)
-			}
+	}
+	if flag&3 != 0 { // elemkind or reftype byte
+		if _, err := s.byte(); err != nil {
+			return err
 		}
-		if flag&3 != 0 { // elemkind or reftype byte
-			if _, err := s.byte(); err != nil {
-				return fmt.Errorf("element %d: %w", i, err)
-			}
+	}
+	k, err := s.vecLen(1)
+	if err != nil {
+		return err
+	}
+	for j := 0; j < k; j++ {
+		if flag&4 != 0 {
+			err = s.constExpr()
+		} else {
+			_, err = s.u32()
 		}
-		k, err := s.vecLen(1)
 		if err != nil {
-			return fmt.Errorf("element %d: %w", i, err)
-		}
-		for j := 0; j < k; j++ {
-			if flag&4 != 0 {
-				err = s.constExpr()
-			} else {
-				_, err = s.u32()
-			}
-			if err != nil {
-				return fmt.Errorf("element %d: %w", i, err)
-			}
+			return err
 		}
 	}
 	return nil
@@ -405,30 +413,38 @@ func scanData(s *scanner) error {
 		return err
 	}
 	for i := 0; i < n; i++ {
-		flag, err := s.u32()
-		if err != nil {
+		if err := scanDatum(s); err != nil {
 			return fmt.Errorf("data %d: %w", i, err)
 		}
-		switch flag {
-		case 0, 2:
-			if flag == 2 {
-				if _, err := s.u32(); err != nil {
-					return fmt.Errorf("data %d: %w", i, err)
-				}
-			}
-			if err := s.constExpr(); err != nil {
-				return fmt.Errorf("data %d: %w", i, err)
-			}
-		case 1:
-		default:
-			return fmt.Errorf("data %d: unknown flags %#x", i, flag)
-		}
-		k, err := s.vecLen(1)
-		if err != nil {
-			return fmt.Errorf("data %d: %w", i, err)
-		}
-		s.off += k
 	}
+	return nil
+}
+
+// scanDatum checks one data segment.
+func scanDatum(s *scanner) error {
+	flag, err := s.u32()
+	if err != nil {
+		return err
+	}
+	switch flag {
+	case 0, 2:
+		if flag == 2 {
+			if _, err := s.u32(); err != nil {
+				return err
+			}
+		}
+		if err := s.constExpr(); err != nil {
+			return err
+		}
+	case 1:
+	default:
+		return fmt.Errorf("unknown flags %#x", flag)
+	}
+	k, err := s.vecLen(1)
+	if err != nil {
+		return err
+	}
+	s.off += k
 	return nil
 }
 
