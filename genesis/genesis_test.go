@@ -4,15 +4,13 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/kernelhost/kernelhost/abi"
 	"github.com/kernelhost/kernelhost/genesis"
-	"github.com/kernelhost/kernelhost/host"
+	"github.com/kernelhost/kernelhost/internal/testworld"
 	"github.com/kernelhost/kernelhost/kernel"
-	"github.com/kernelhost/kernelhost/store"
 )
 
 var ctx = context.Background()
@@ -20,25 +18,7 @@ var ctx = context.Background()
 // world opens a kernel with the real wasm host and installs genesis.
 func world(t *testing.T, spec genesis.Spec) *kernel.Kernel {
 	t.Helper()
-	// Generous deadlines: under -race on a loaded 2-core machine 100ms of
-	// wall clock is not enough to trust; deadline behaviour is tested in host.
-	// The compilation cache shared by the package's tests compiles the
-	// rights registry, a Go module, once.
-	h, err := host.New(ctx, host.DefaultConfig().WithTimeout(10*time.Second).WithCacheDir(cacheDir))
-	require.NoError(t, err)
-	st := store.NewMem()
-	k, err := kernel.Open(ctx, kernel.Config{
-		Store: st, Evaluator: h, Clock: func() time.Time { return time.Unix(1_700_000_000, 0) },
-		DefaultContract: genesis.DefaultContract, ContractTimeout: 10 * time.Second,
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = k.Close(ctx)
-		_ = h.Close(ctx)
-		_ = st.Close()
-	})
-	require.NoError(t, genesis.Install(ctx, k, spec))
-	return k
+	return testworld.HostWorld(t, spec)
 }
 
 // TestGenesisContracts runs every rule of every genesis contract through the

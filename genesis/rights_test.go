@@ -10,6 +10,7 @@ import (
 	"github.com/kernelhost/kernelhost/abi"
 	"github.com/kernelhost/kernelhost/genesis"
 	"github.com/kernelhost/kernelhost/host"
+	"github.com/kernelhost/kernelhost/internal/testworld"
 	"github.com/kernelhost/kernelhost/kernel"
 	"github.com/kernelhost/kernelhost/store"
 )
@@ -299,7 +300,7 @@ func TestGenesisRightsDelegatesToKernel(t *testing.T) {
 // below the rights registry's size cannot hold genesis, and Install says
 // which module did not fit.
 func TestInstallNeedsRoomForExecutables(t *testing.T) {
-	h, err := host.New(ctx, host.DefaultConfig().WithTimeout(10*time.Second).WithCacheDir(cacheDir))
+	h, err := host.New(ctx, testworld.HostConfig())
 	require.NoError(t, err)
 	st := store.NewMem()
 	k, err := kernel.Open(ctx, kernel.Config{

@@ -8,15 +8,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/kernelhost/kernelhost/abi"
 	ccontract "github.com/kernelhost/kernelhost/examples/c-contract"
 	"github.com/kernelhost/kernelhost/genesis"
+	"github.com/kernelhost/kernelhost/internal/testworld"
 	"github.com/kernelhost/kernelhost/kernel"
-	"github.com/kernelhost/kernelhost/store"
 )
 
 var ctx = context.Background()
@@ -25,18 +24,7 @@ var ctx = context.Background()
 // installs genesis with spec's principals.
 func world(t *testing.T, spec genesis.Spec) *kernel.Kernel {
 	t.Helper()
-	st := store.NewMem()
-	k, err := kernel.Open(ctx, kernel.Config{
-		Store: st, Evaluator: sharedHost, Clock: func() time.Time { return time.Unix(1_700_000_000, 0) },
-		DefaultContract: genesis.DefaultContract, ContractTimeout: 10 * time.Second,
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		require.NoError(t, k.Close(ctx))
-		require.NoError(t, st.Close())
-	})
-	require.NoError(t, genesis.Install(ctx, k, spec))
-	return k
+	return testworld.World(t, sharedHost, spec)
 }
 
 func balance(t *testing.T, k *kernel.Kernel, id string) uint64 {

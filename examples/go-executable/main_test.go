@@ -9,15 +9,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/kernelhost/kernelhost/abi"
 	"github.com/kernelhost/kernelhost/genesis"
-	"github.com/kernelhost/kernelhost/host"
+	"github.com/kernelhost/kernelhost/internal/testworld"
 	"github.com/kernelhost/kernelhost/kernel"
-	"github.com/kernelhost/kernelhost/store"
 )
 
 // buildArgs is the README's build command, minus the output path.
@@ -39,23 +37,7 @@ func committed(t *testing.T) []byte {
 // world opens a kernel on the real wasm host with genesis installed.
 func world(t *testing.T, spec genesis.Spec) *kernel.Kernel {
 	t.Helper()
-	// Generous deadlines: under -race on a loaded machine 100ms of wall
-	// clock is not enough to trust; deadlines are tested in host.
-	h, err := host.New(ctx, host.DefaultConfig().WithTimeout(10*time.Second))
-	require.NoError(t, err)
-	st := store.NewMem()
-	k, err := kernel.Open(ctx, kernel.Config{
-		Store: st, Evaluator: h, Clock: func() time.Time { return time.Unix(1_700_000_000, 0) },
-		DefaultContract: genesis.DefaultContract, ContractTimeout: 10 * time.Second,
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = k.Close(ctx)
-		_ = h.Close(ctx)
-		_ = st.Close()
-	})
-	require.NoError(t, genesis.Install(ctx, k, spec))
-	return k
+	return testworld.HostWorld(t, spec)
 }
 
 // Test_main deploys the committed counter.wasm as alice's executable and

@@ -8,17 +8,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/kernelhost/kernelhost/abi"
 	market "github.com/kernelhost/kernelhost/examples/rights-market"
 	"github.com/kernelhost/kernelhost/genesis"
-	"github.com/kernelhost/kernelhost/host"
-	"github.com/kernelhost/kernelhost/internal/testenv"
+	"github.com/kernelhost/kernelhost/internal/testworld"
 	"github.com/kernelhost/kernelhost/kernel"
-	"github.com/kernelhost/kernelhost/store"
 )
 
 var ctx = context.Background()
@@ -30,24 +27,7 @@ const escrowID = "escrow/market"
 // world opens a kernel on the real wasm host with genesis installed.
 func world(t *testing.T, spec genesis.Spec) *kernel.Kernel {
 	t.Helper()
-	// Generous deadlines: under -race on a loaded machine 100ms of wall
-	// clock is not enough to trust; deadlines are tested in host. The shared
-	// compilation cache compiles the 3.4 MB escrow once per machine.
-	h, err := host.New(ctx, host.DefaultConfig().WithTimeout(10*time.Second).WithCacheDir(testenv.CacheDir()))
-	require.NoError(t, err)
-	st := store.NewMem()
-	k, err := kernel.Open(ctx, kernel.Config{
-		Store: st, Evaluator: h, Clock: func() time.Time { return time.Unix(1_700_000_000, 0) },
-		DefaultContract: genesis.DefaultContract, ContractTimeout: 10 * time.Second,
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = k.Close(ctx)
-		_ = h.Close(ctx)
-		_ = st.Close()
-	})
-	require.NoError(t, genesis.Install(ctx, k, spec))
-	return k
+	return testworld.HostWorld(t, spec)
 }
 
 // totals is, per resource, the principals' quotas plus the outstanding

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/tetratelabs/wazero"
@@ -17,8 +16,8 @@ import (
 	"github.com/kernelhost/kernelhost/abi"
 	watcontract "github.com/kernelhost/kernelhost/examples/wat-contract"
 	"github.com/kernelhost/kernelhost/genesis"
+	"github.com/kernelhost/kernelhost/internal/testworld"
 	"github.com/kernelhost/kernelhost/kernel"
-	"github.com/kernelhost/kernelhost/store"
 )
 
 var ctx = context.Background()
@@ -27,18 +26,7 @@ var ctx = context.Background()
 // installs genesis with spec's principals.
 func world(t *testing.T, spec genesis.Spec) *kernel.Kernel {
 	t.Helper()
-	st := store.NewMem()
-	k, err := kernel.Open(ctx, kernel.Config{
-		Store: st, Evaluator: sharedHost, Clock: func() time.Time { return time.Unix(1_700_000_000, 0) },
-		DefaultContract: genesis.DefaultContract, ContractTimeout: 10 * time.Second,
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		require.NoError(t, k.Close(ctx))
-		require.NoError(t, st.Close())
-	})
-	require.NoError(t, genesis.Install(ctx, k, spec))
-	return k
+	return testworld.World(t, sharedHost, spec)
 }
 
 // Test_main freezes an artifact through the real kernel and wasm host: alice
