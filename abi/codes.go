@@ -29,7 +29,9 @@ const (
 	Unauthenticated    Code = 18 // UNAUTHENTICATED: missing or wrong credentials (HTTP API); not retriable.
 	Unavailable        Code = 19 // UNAVAILABLE: the kernel is closed or shutting down; retriable.
 	ExecutionFailed    Code = 20 // EXECUTION_FAILED: an invoked executable trapped or returned an error; its writes are rolled back; not retriable.
-	codeEnd            Code = 21
+	CostLimitExceeded  Code = 21 // COST_LIMIT_EXCEEDED: the contract's price for this caller is above the caller's spending limit (max_cost or its default); nothing was charged; not retriable.
+	NoStanding         Code = 22 // NO_STANDING: an executable tried to act as a principal that has not granted it standing (or granted it to other code or configuration); not retriable.
+	codeEnd            Code = 23
 )
 
 // Category groups codes for callers that branch coarsely.
@@ -74,6 +76,8 @@ var codeInfos = [...]codeInfo{
 	Unauthenticated:    {"UNAUTHENTICATED", CategoryPermission, false},
 	Unavailable:        {"UNAVAILABLE", CategorySystem, true},
 	ExecutionFailed:    {"EXECUTION_FAILED", CategoryContract, false},
+	CostLimitExceeded:  {"COST_LIMIT_EXCEEDED", CategoryPermission, false},
+	NoStanding:         {"NO_STANDING", CategoryPermission, false},
 }
 
 func (c Code) info() codeInfo {

@@ -56,6 +56,12 @@ type Action struct {
 	Metadata map[string]string `json:"metadata,omitempty"`
 	Unset    []string          `json:"unset,omitempty"`
 
+	// MaxCost caps what the caller agrees to pay for this action's contract
+	// decision (read, write, edit, delete, set_contract, invoke): a price
+	// above it is COST_LIMIT_EXCEEDED and nothing is charged. Nil means the
+	// caller's default spending limit (see SetSpendingLimit).
+	MaxCost *int64 `json:"max_cost,omitempty"`
+
 	// invoke
 	Method string `json:"method,omitempty"`
 	Args   []byte `json:"args,omitempty"`

@@ -224,7 +224,8 @@ func HTTPStatus(c abi.Code) int {
 	case abi.InsufficientFunds:
 		return http.StatusPaymentRequired
 	case abi.PermissionDenied, abi.PayerNotAuthorized, abi.KernelProtected,
-		abi.ContractFailed, abi.ContractTimeout, abi.OutOfFuel:
+		abi.ContractFailed, abi.ContractTimeout, abi.OutOfFuel,
+		abi.CostLimitExceeded, abi.NoStanding:
 		return http.StatusForbidden // denied, the contract failing closed included
 	case abi.NotFound:
 		return http.StatusNotFound
