@@ -18,7 +18,7 @@ func (k *Kernel) CreatePrincipal(ctx context.Context, id string, balance uint64)
 	}
 	defer k.exit()
 	if !validID(id) {
-		return errf(abi.InvalidArgument, "principal id %q: use 1-%d letters, digits, - _ . : / @", id, abi.MaxIDLen)
+		return errf(abi.InvalidArgument, "principal id %q is not a valid id: %s, 1-%d bytes", id, idRule, abi.MaxIDLen)
 	}
 	now := k.nowNanos()
 	err := k.update(func(tx store.Txn) error {

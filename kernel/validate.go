@@ -7,22 +7,37 @@ import (
 )
 
 // validID reports whether s may name a principal or an artifact: 1 to
-// abi.MaxIDLen bytes of letters, digits and - _ . : / @, not starting with /.
+// abi.MaxIDLen bytes of letters, digits and - _ . : / @, in segments
+// separated by single slashes, none of them empty, "." or "..". An id is
+// thus already in the form path.Clean gives it, so that no router, file
+// system or client that cleans paths reads it as another id ("a/../b" as
+// "b", "a//b" as "a/b", "a/" as "a").
 func validID(s string) bool {
-	if len(s) == 0 || len(s) > abi.MaxIDLen || s[0] == '/' {
+	if len(s) == 0 || len(s) > abi.MaxIDLen {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
+	seg := 0 // start of the current segment
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == '/' {
+			if n := s[seg:i]; n == "" || n == "." || n == ".." {
+				return false
+			}
+			seg = i + 1
+			continue
+		}
 		c := s[i]
 		switch {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == '-' || c == '_' || c == '.' || c == ':' || c == '/' || c == '@':
+		case c == '-' || c == '_' || c == '.' || c == ':' || c == '@':
 		default:
 			return false
 		}
 	}
 	return true
 }
+
+// idRule says what validID accepts, for error messages.
+const idRule = "use letters, digits and - _ . : @ in segments separated by single /, none of them . or .."
 
 // validType reports whether s may name an artifact type: 1 to abi.MaxTypeLen
 // bytes of lowercase letters, digits, - and _.
