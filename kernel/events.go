@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kernelhost/kernelhost/abi"
 	"github.com/kernelhost/kernelhost/store"
 )
 
@@ -134,6 +135,106 @@ func (k *Kernel) Events(ctx context.Context, since uint64, limit int) ([]Event, 
 		return nil, storeErr(err)
 	}
 	return out, nil
+}
+
+// maxEventScan bounds the stored events one EventsFor call examines, so
+// that a principal party to few events cannot make one request read the
+// whole audit trail: a page may then hold fewer than limit events, and the
+// reader continues from the cursor it got.
+const maxEventScan = 10000
+
+// Involves reports whether principal is a party to the event: its caller,
+// its recipient (To: of transfer, transfer_quota, transfer_right), the payer
+// or payee of one of its charges, or, for right primitives, the holder of
+// the right it acted on (Holder; so a holder sees others' refused attempts
+// on its rights). An empty principal is party to nothing.
+func (e Event) Involves(principal string) bool {
+	if principal == "" {
+		return false
+	}
+	if e.Caller == principal || e.To == principal || e.Holder == principal {
+		return true
+	}
+	for _, c := range e.Charges {
+		if c.Payer == principal || c.Payee == principal {
+			return true
+		}
+	}
+	return false
+}
+
+// viewFor returns the event as principal, a party to it, may see it: a
+// right's holder is shown only to that holder when the caller was refused
+// for not holding it (a successful primitive's holder is its caller), so
+// that a non-holder's probe learns nothing stored in the right.
+func (e Event) viewFor(principal string) Event {
+	if e.Holder != "" && e.Holder != e.Caller && e.Holder != principal {
+		e.Holder = ""
+	}
+	return e
+}
+
+// EventsFor returns the audit events with sequence numbers greater than
+// since that principal is a party to (see Event.Involves), in order, as
+// principal may see them, and next: the since to ask with for the events
+// after these. It is what a principal's own reader (an API token, a CLI
+// --as) gets; Events, every event as recorded, is for the operator.
+//
+// limit bounds the events returned (limit <= 0 means 1000); the events
+// examined are bounded too (10000 per call). next is the sequence number of
+// the last event examined, visible or not, or since when none was: never
+// beyond the commit watermark, so a reader that continues from next never
+// misses an event nor sees one twice. A page may be short, or empty, with
+// next > since while more remain; the reader has caught up when next ==
+// since. Errors: INVALID_ARGUMENT for a malformed id, NOT_FOUND for an
+// unknown principal, UNAVAILABLE once closed, INTERNAL.
+func (k *Kernel) EventsFor(ctx context.Context, principal string, since uint64, limit int) ([]Event, uint64, error) {
+	return k.eventsFor(ctx, principal, since, limit, maxEventScan)
+}
+
+func (k *Kernel) eventsFor(ctx context.Context, principal string, since uint64, limit, maxScan int) ([]Event, uint64, error) {
+	if !validID(principal) {
+		return nil, since, errf(abi.InvalidArgument, "principal %q is not a valid id", principal)
+	}
+	if !k.enter() {
+		return nil, since, closedErr()
+	}
+	defer k.exit()
+	if limit <= 0 {
+		limit = 1000
+	}
+	wm := k.seq.watermark()
+	var out []Event
+	next := since
+	err := k.st.View(func(tx store.Txn) error {
+		if _, err := tx.Get(principalKey(principal)); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return errf(abi.NotFound, "principal %q does not exist", principal)
+			}
+			return err
+		}
+		scanned := 0
+		return tx.Iterate(prefixEvent, eventKey(since+1), func(key, value []byte) error {
+			seq := binary.BigEndian.Uint64(key[len(prefixEvent):])
+			if seq > wm || len(out) >= limit || scanned >= maxScan {
+				return store.ErrStop
+			}
+			scanned++
+			var ev Event
+			if err := json.Unmarshal(value, &ev); err != nil {
+				return errors.Join(errCorrupt, err)
+			}
+			next = seq
+			if ev.Involves(principal) {
+				out = append(out, ev.viewFor(principal))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, since, storeErr(err)
+	}
+	return out, next, nil
 }
 
 // closedErr is the error of any operation on a closed kernel.

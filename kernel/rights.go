@@ -226,7 +226,9 @@ func (w *work) loadRight(id string) (artifactRec, rightContent, *Error) {
 		return art, rightContent{}, errf(abi.NotFound, "right %q does not exist", id)
 	}
 	if art.Type != TypeRight {
-		return art, rightContent{}, errf(abi.InvalidArgument, "artifact %q is of type %q, not a right", id, art.Type)
+		// The type is not named: an artifact's record is shown only
+		// through its read check.
+		return art, rightContent{}, errf(abi.InvalidArgument, "artifact %q is not a right", id)
 	}
 	b, gerr := w.tx.Get(contentKey(id))
 	if gerr != nil {
@@ -241,10 +243,12 @@ func (w *work) loadRight(id string) (artifactRec, rightContent, *Error) {
 
 // holderOnly fails with PERMISSION_DENIED unless the caller holds right id.
 // The kernel judges its own primitive here: holding is the one fact that
-// lets a principal use a right, and no contract can grant or deny it.
+// lets a principal use a right, and no contract can grant or deny it. The
+// message names nothing stored in the right, not even its holder: a
+// non-holder learns only that it is not the holder.
 func (w *work) holderOnly(id string, rc *rightContent) *Error {
 	if rc.Holder != w.a.Caller {
-		return errf(abi.PermissionDenied, "%s of %q: only its holder %q may use a right", w.a.Kind, id, rc.Holder)
+		return errf(abi.PermissionDenied, "%s of %q: only its holder may use a right", w.a.Kind, id)
 	}
 	return nil
 }
@@ -341,18 +345,22 @@ func (w *work) mintRight() *Error {
 	return nil
 }
 
-// heldRight loads right id for a primitive of its holder: it records the
-// right's resource and amount on the audit event, then refuses anyone but
-// the current holder.
+// heldRight loads right id for a primitive of its holder: it refuses anyone
+// but the current holder, and only then records the right's resource and
+// amount on the audit event, so that a non-holder's refused attempt reveals
+// neither, in the event or the error. The holder goes on the event either
+// way, so that it sees attempts on its rights (EventsFor hides it from the
+// refused caller).
 func (w *work) heldRight(id string) (artifactRec, rightContent, *Error) {
 	art, rc, err := w.loadRight(id)
 	if err != nil {
 		return art, rc, err
 	}
-	w.ev.Resource, w.ev.Amount = string(rc.Resource), rc.Amount
+	w.ev.Holder = rc.Holder
 	if err := w.holderOnly(id, &rc); err != nil {
 		return art, rc, err
 	}
+	w.ev.Resource, w.ev.Amount = string(rc.Resource), rc.Amount
 	return art, rc, nil
 }
 

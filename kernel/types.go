@@ -191,6 +191,10 @@ type Event struct {
 	// merge_rights' absorbed rights) and split_right's amounts.
 	IDs     []string `json:"ids,omitempty"`
 	Amounts []int64  `json:"amounts,omitempty"`
+	// Holder is, for right primitives, the holder of right Target when the
+	// action ran: the caller, unless the caller was refused for not holding
+	// it. EventsFor shows a refused caller's event with Holder empty.
+	Holder string `json:"holder,omitempty"`
 }
 
 // Totals is the ledger summary. Minted = sum of balances + Burned, always.

@@ -50,7 +50,8 @@ func TestRights(t *testing.T) {
 		resp, res := act(e.bob, body)
 		require.Equal(t, http.StatusForbidden, resp.StatusCode, body)
 		require.Equal(t, abi.PermissionDenied.String(), res.ErrorCode)
-		require.Contains(t, res.Message, `only its holder "alice"`)
+		require.Contains(t, res.Message, "only its holder may use a right")
+		require.NotContains(t, res.Message, "alice", "the holder is not named to a non-holder")
 	}
 	// Nor name another caller, nor list alice's rights.
 	var ae api.Error
