@@ -140,7 +140,7 @@ func (k *Kernel) Consent(ctx context.Context, payer, contract string) (Grant, er
 		if err != nil {
 			return err
 		}
-		out = Grant{Payer: payer, Contract: contract, CodeHash: hexHash(g.CodeHash), PerCallCap: g.PerCallCap, TotalCap: g.TotalCap, Spent: g.Spent}
+		out = Grant{Payer: payer, Contract: contract, Terms: hexHash(g.Terms), PerCallCap: g.PerCallCap, TotalCap: g.TotalCap, Spent: g.Spent}
 		return nil
 	})
 	if err != nil {

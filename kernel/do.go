@@ -46,6 +46,7 @@ func (k *Kernel) Do(ctx context.Context, a Action) Result {
 		st := &txnState{}
 		w := work{k: k, ctx: ctx, a: &a, now: now, seq: seq, prepared: prepared, modHash: modHash, st: st}
 		err := k.st.Update(w.run)
+		st.endHolds(err == nil) // quota.go: capacity held by the attempt's checks
 		k.seq.done(seq)
 		for _, s := range st.seqs {
 			k.seq.done(s)
@@ -111,6 +112,9 @@ type txnState struct {
 	// afterCommit runs once the transaction committed: in-memory effects
 	// (rate windows) that must not happen for an attempt that is retried.
 	afterCommit []func()
+	// holds are capacity of renewable resources taken by checks in the
+	// transaction, resolved by endHolds when it ends (see quota.go).
+	holds []rateHold
 	// seqs are audit sequence numbers taken by nested actions, released when
 	// the transaction ends.
 	seqs   []uint64
@@ -197,6 +201,10 @@ func (w *work) exec() *Error {
 		err = w.grantConsent()
 	case KindRevokeConsent:
 		err = w.revokeConsent()
+	case KindGrantStanding:
+		err = w.grantStanding()
+	case KindRevokeStanding:
+		err = w.revokeStanding()
 	case KindTransferQuota:
 		err = w.transferQuota()
 	case KindConsumeQuota:
@@ -550,8 +558,8 @@ func (w *work) settle(contract string, d *abi.Decision) *Error {
 		if cerr != nil {
 			return cerr
 		}
-		if c.Hash != grant.CodeHash {
-			return errf(abi.PayerNotAuthorized, "payer %q consented to an earlier version of contract %s", payer, contract)
+		if termsOf(&c) != grant.Terms {
+			return errf(abi.PayerNotAuthorized, "payer %q consented to other terms of contract %s: its code or configuration changed since", payer, contract)
 		}
 		if d.Cost > grant.PerCallCap {
 			return errf(abi.PayerNotAuthorized, "cost %d exceeds payer %q's per-call cap %d for %s", d.Cost, payer, grant.PerCallCap, contract)
@@ -802,7 +810,7 @@ func (w *work) grantConsent() *Error {
 	if err != nil {
 		return err
 	}
-	g := grantRec{CodeHash: c.Hash, PerCallCap: uint64(a.PerCallCap), TotalCap: uint64(a.TotalCap)}
+	g := grantRec{Terms: termsOf(&c), PerCallCap: uint64(a.PerCallCap), TotalCap: uint64(a.TotalCap)}
 	if err := w.set(grantKey(a.Caller, a.Contract), g.encode()); err != nil {
 		return err
 	}
@@ -822,6 +830,67 @@ func (w *work) revokeConsent() *Error {
 		return err
 	}
 	w.ev.Allowed = true
+	return nil
+}
+
+// grantStanding records that the caller lets executable a.Target act as it,
+// bound to the executable's terms (code and metadata) as they are now.
+func (w *work) grantStanding() *Error {
+	a := w.a
+	e, ok, err := w.artifact(a.Target)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errf(abi.NotFound, "executable %q does not exist", a.Target)
+	}
+	if e.Type != TypeExecutable {
+		return errf(abi.InvalidArgument, "%q is of type %q: standing is granted to executables only", a.Target, e.Type)
+	}
+	s := standingRec{Terms: termsOf(&e)}
+	if err := w.set(standingKey(a.Caller, a.Target), s.encode()); err != nil {
+		return err
+	}
+	w.ev.Allowed = true
+	return nil
+}
+
+func (w *work) revokeStanding() *Error {
+	a := w.a
+	k := standingKey(a.Caller, a.Target)
+	if _, err := w.tx.Get(k); errors.Is(err, store.ErrNotFound) {
+		return errf(abi.NotFound, "%q has granted no standing to %q", a.Caller, a.Target)
+	} else if err != nil {
+		return storeErr(err)
+	}
+	if err := w.del(k); err != nil {
+		return err
+	}
+	w.ev.Allowed = true
+	return nil
+}
+
+// checkStanding fails with NO_STANDING unless principal granted standing
+// to executable exe and exe's terms are still those it agreed to.
+func (w *work) checkStanding(principal, exe string) *Error {
+	b, err := w.tx.Get(standingKey(principal, exe))
+	if errors.Is(err, store.ErrNotFound) {
+		return errf(abi.NoStanding, "%q has not granted executable %q standing to act as it", principal, exe)
+	}
+	if err != nil {
+		return storeErr(err)
+	}
+	s, err := decodeStanding(b)
+	if err != nil {
+		return storeErr(err)
+	}
+	e, ok, kerr := w.artifact(exe)
+	if kerr != nil {
+		return kerr
+	}
+	if !ok || e.Type != TypeExecutable || termsOf(&e) != s.Terms {
+		return errf(abi.NoStanding, "%q granted executable %q standing for other terms: its code or metadata changed since", principal, exe)
+	}
 	return nil
 }
 

@@ -14,8 +14,8 @@ import (
 )
 
 // fuzzCallers are the principals FuzzAction binds as caller: the transport
-// binds the caller, never the JSON. "exe" is also an executable, so that
-// as_self has standing.
+// binds the caller, never the JSON. "exe" is also an executable, which the
+// principal "exe" granted standing, so that "as": "exe" works.
 var fuzzCallers = []string{"alice", "bob", "carol", "exe", "genesis"}
 
 // fuzzWorld is FuzzAction's world: principals with scrip, a paying contract
@@ -54,6 +54,7 @@ func fuzzWorld(f *testing.F) *kerneltest.World {
 			Metadata: map[string]string{"cost": "3", "payer": "bob", "payee": "carol"}},
 		{Kind: kernel.KindGrantConsent, Caller: "bob", Contract: "fuzzpay", PerCallCap: 5, TotalCap: 40},
 		{Kind: kernel.KindMintRight, Caller: "alice", Target: "r1", Resource: string(kernel.LLMRate), Amount: 10},
+		{Kind: kernel.KindGrantStanding, Caller: "exe", Target: "exe"},
 	} {
 		res := w.Do(a)
 		require.True(f, res.OK, "%s %s: %s", a.Kind, a.Target, res.Message)
@@ -89,7 +90,7 @@ func fuzzSeeds(f *testing.F) []fuzzSeed {
 		{alice, kernel.Action{Kind: kernel.KindSetContract, Target: "doc", Contract: "c2"}},
 		{exe, kernel.Action{Kind: kernel.KindDelete, Target: "new"}},
 		{alice, kernel.Action{Kind: kernel.KindInvoke, Target: "exe", Method: "run", Args: []byte(`{"action":{"kind":"transfer","to":"bob","amount":1}}`)}},
-		{alice, kernel.Action{Kind: kernel.KindInvoke, Target: "exe", Args: []byte(`{"action":{"kind":"transfer","to":"carol","amount":1},"as_self":true}`)}},
+		{alice, kernel.Action{Kind: kernel.KindInvoke, Target: "exe", Args: []byte(`{"action":{"kind":"transfer","to":"carol","amount":1},"as":"exe"}`)}},
 		{bob, kernel.Action{Kind: kernel.KindInvoke, Target: "exe", Args: []byte(`{"action":{"kind":"invoke","target":"exe","args_text":"{\"query\":\"balance\",\"principal\":\"bob\"}"}}`)}},
 		{carol, kernel.Action{Kind: kernel.KindInvoke, Target: "exe", Args: []byte(`{"query":"quota","principal":"alice","resource":"llm_rate"}`)}},
 		{alice, kernel.Action{Kind: kernel.KindTransfer, To: "bob", Amount: 5}},

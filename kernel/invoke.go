@@ -118,9 +118,10 @@ func truncate(b []byte, n int) string {
 }
 
 // hostCalls serves one invocation's calls into the kernel. Every request is
-// performed as the invocation's caller (or, with as_self, as the executable
-// itself when it has standing), as an ordinary action judged by its target's
-// contract and quotas: an executable can do nothing its caller could not.
+// performed as the invocation's caller (or, with "as", as a principal that
+// granted this executable standing), as an ordinary action judged by its
+// target's contract and quotas: an executable can do nothing its caller (or
+// that principal) could not.
 //
 // A hostCalls is used by one invocation on one goroutine.
 type hostCalls struct {
@@ -135,8 +136,13 @@ type hostCalls struct {
 type hostRequest struct {
 	// Action is a kernel action in DecodeAction's format.
 	Action json.RawMessage `json:"action,omitempty"`
-	// AsSelf performs Action as the executable's own principal.
-	AsSelf bool `json:"as_self,omitempty"`
+	// As performs Action as this principal instead of the invoking caller.
+	// It must have granted the executable standing (grant_standing) for its
+	// current code and metadata; nothing else, an id included, gives it.
+	As string `json:"as,omitempty"`
+	// AsSelf is refused: it used to mean "as the principal whose id is the
+	// executable's id", which let anyone squat an id (see As).
+	AsSelf *bool `json:"as_self,omitempty"`
 	// Query is "balance" or "quota" (about Principal; Resource optional).
 	Query     string `json:"query,omitempty"`
 	Principal string `json:"principal,omitempty"`
@@ -190,8 +196,20 @@ func (h *hostCalls) call(b []byte) any {
 	if err != nil {
 		return failResult(asError(err))
 	}
-	if req.AsSelf {
-		caller = h.self
+	if req.AsSelf != nil {
+		return failResult(errf(abi.InvalidArgument, `"as_self" is no longer supported: act as a principal with "as": "<principal>", which needs that principal's grant_standing to this executable`))
+	}
+	if req.As != "" && req.As != caller {
+		if !validID(req.As) {
+			return failResult(errf(abi.InvalidArgument, "as %q is not a valid principal id", req.As))
+		}
+		if serr := h.w.checkStanding(req.As, h.self); serr != nil {
+			if serr.Code != abi.NoStanding {
+				h.fatal = serr
+			}
+			return failResult(serr)
+		}
+		caller = req.As
 	}
 	a.Caller = caller
 	if verr := h.w.k.validate(&a); verr != nil {

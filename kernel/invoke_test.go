@@ -193,13 +193,14 @@ func TestInvokeDepthLimit(t *testing.T) {
 	requireCode(t, abi.OK, res)
 }
 
-// Host calls cannot bypass anything: identity is the caller's, as_self needs
-// standing, queries work, malformed calls get errors.
+// Host calls cannot bypass anything: identity is the caller's, acting as
+// another principal needs its standing grant, queries work, malformed calls
+// get errors.
 func TestInvokeHostCalls(t *testing.T) {
 	w := kerneltest.NewWorld(t, nil)
 	w.Principal(t, "alice", 50)
 	w.Principal(t, "bob", 0)
-	w.Principal(t, "vault", 500) // an executable with standing
+	w.Principal(t, "vault", 500) // the principal the executable vault acts as
 	var got []map[string]any
 	prog := func(reqs ...map[string]any) kerneltest.Program {
 		return func(req *abi.Request, calls abi.HostCalls) (abi.InvokeResult, error) {
@@ -220,6 +221,8 @@ func TestInvokeHostCalls(t *testing.T) {
 		act(map[string]any{"kind": "edit", "target": "probe", "created_by": "bob"}),
 		map[string]any{"query": "secrets"},
 		map[string]any{},
+		map[string]any{"action": map[string]any{"kind": "transfer", "to": "bob", "amount": 5}, "as": "vault"},
+		map[string]any{"action": map[string]any{"kind": "transfer", "to": "bob", "amount": 5}, "as": "../vault"},
 	))
 	res := w.Do(invoke("alice", "probe", ""))
 	requireCode(t, abi.OK, res)
@@ -228,18 +231,21 @@ func TestInvokeHostCalls(t *testing.T) {
 	require.Equal(t, float64(50), got[0]["balance"])
 	require.Equal(t, float64(1_000_000), got[1]["quotas"].([]any)[0].(map[string]any)["quota"])
 	require.Equal(t, true, got[2]["ok"], "the caller's own scrip moves")
-	require.Equal(t, "NOT_FOUND", got[3]["error_code"], "probe has no standing")
+	require.Equal(t, "INVALID_ARGUMENT", got[3]["error_code"], "as_self is gone")
 	require.Equal(t, "INVALID_ARGUMENT", got[4]["error_code"], "a host call cannot name the caller")
 	require.Equal(t, "IMMUTABLE_FIELD", got[5]["error_code"])
 	require.Equal(t, "INVALID_ARGUMENT", got[6]["error_code"])
 	require.Equal(t, "INVALID_ARGUMENT", got[7]["error_code"])
+	require.Equal(t, "NO_STANDING", got[8]["error_code"], "vault never granted probe standing")
+	require.Equal(t, "INVALID_ARGUMENT", got[9]["error_code"])
 	require.Equal(t, uint64(45), w.Balance(t, "alice"))
 	require.Equal(t, uint64(5), w.Balance(t, "bob"))
 
-	// An executable with standing acts as itself with as_self.
+	// An executable that vault granted standing acts as vault with "as".
 	w.DeployExecutable(t, "alice", "vault", "allow-all", prog(
-		map[string]any{"action": map[string]any{"kind": "transfer", "to": "bob", "amount": 100}, "as_self": true},
+		map[string]any{"action": map[string]any{"kind": "transfer", "to": "bob", "amount": 100}, "as": "vault"},
 	))
+	w.GrantStanding(t, "vault", "vault")
 	requireCode(t, abi.OK, w.Do(invoke("alice", "vault", "")))
 	require.Equal(t, true, got[0]["ok"])
 	require.Equal(t, uint64(400), w.Balance(t, "vault"))

@@ -186,7 +186,7 @@ func TestConsentBindsToContractCode(t *testing.T) {
 	requireCode(t, abi.OK, w.Do(kernel.Action{Kind: kernel.KindWrite, Caller: "author", Target: "billing", Content: v2}))
 	res := w.Do(kernel.Action{Kind: kernel.KindRead, Caller: "author", Target: "doc"})
 	requireCode(t, abi.PayerNotAuthorized, res)
-	require.Contains(t, res.Message, "earlier version")
+	require.Contains(t, res.Message, "other terms")
 	require.Equal(t, uint64(99), w.Balance(t, "sponsor"))
 }
 

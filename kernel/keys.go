@@ -10,7 +10,8 @@ import "encoding/binary"
 //	a/<artifact>              artifact record: type, created_by, contract, hash, size, revision, times, metadata, disk payer
 //	c/<artifact>              artifact content (raw bytes)
 //	u/<contract>\x00<artifact> governs index: contract governs artifact (empty value)
-//	g/<payer>\x00<contract>   consent grant: caps, spent, code hash at grant time
+//	g/<payer>\x00<contract>   consent grant: caps, spent, terms hash (code + config) at grant time
+//	s/<principal>\x00<exe>    standing grant: principal lets executable exe act as it; terms hash at grant time
 //	r/<holder>\x00<right>     rights-by-holder index: resource and amount of a right (rights.go)
 //	e/<seq: 8 bytes BE>       audit event (JSON)
 //	l/minted, l/burned        ledger totals (u64 LE)
@@ -29,6 +30,7 @@ var (
 	prefixGrant     = []byte("g/")
 	prefixEvent     = []byte("e/")
 	prefixRight     = []byte("r/")
+	prefixStanding  = []byte("s/")
 )
 
 // SchemaVersion is the version of the key layout and record encodings. Open
@@ -55,6 +57,12 @@ func governsPrefix(contract string) []byte {
 	return append(key(prefixGoverns, contract), 0)
 }
 func grantKey(payer, contract string) []byte { return key2(prefixGrant, payer, contract) }
+func standingKey(principal, exe string) []byte {
+	return key2(prefixStanding, principal, exe)
+}
+func standingPrefix(principal string) []byte {
+	return append(key(prefixStanding, principal), 0)
+}
 
 func rightKey(holder, right string) []byte { return key2(prefixRight, holder, right) }
 func rightHolderPrefix(holder string) []byte {

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -130,7 +131,9 @@ func decodeArtifact(b []byte) (artifactRec, error) {
 
 // grantRec is the stored form of a consent grant.
 type grantRec struct {
-	CodeHash   [32]byte
+	// Terms is the terms hash (termsOf) of the contract when consent was
+	// given: any change of its code or configuration voids the grant.
+	Terms      [32]byte
 	PerCallCap uint64
 	TotalCap   uint64
 	Spent      uint64
@@ -139,7 +142,7 @@ type grantRec struct {
 func (g *grantRec) encode() []byte {
 	b := make([]byte, 0, 1+32+24)
 	b = append(b, recordVersion)
-	b = append(b, g.CodeHash[:]...)
+	b = append(b, g.Terms[:]...)
 	b = le.AppendUint64(b, g.PerCallCap)
 	b = le.AppendUint64(b, g.TotalCap)
 	return le.AppendUint64(b, g.Spent)
@@ -150,11 +153,53 @@ func decodeGrant(b []byte) (grantRec, error) {
 		return grantRec{}, fmt.Errorf("grant record of %d bytes: %w", len(b), errCorrupt)
 	}
 	var g grantRec
-	copy(g.CodeHash[:], b[1:33])
+	copy(g.Terms[:], b[1:33])
 	g.PerCallCap = le.Uint64(b[33:])
 	g.TotalCap = le.Uint64(b[41:])
 	g.Spent = le.Uint64(b[49:])
 	return g, nil
+}
+
+// standingRec is the stored form of a standing grant: the terms hash
+// (termsOf) of the executable when standing was granted.
+type standingRec struct {
+	Terms [32]byte
+}
+
+func (s *standingRec) encode() []byte {
+	return append([]byte{recordVersion}, s.Terms[:]...)
+}
+
+func decodeStanding(b []byte) (standingRec, error) {
+	if len(b) != 33 || b[0] != recordVersion {
+		return standingRec{}, fmt.Errorf("standing record of %d bytes: %w", len(b), errCorrupt)
+	}
+	var s standingRec
+	copy(s.Terms[:], b[1:])
+	return s, nil
+}
+
+// termsOf is the hash of everything about an artifact that a consent or
+// standing grant agrees to: its code (content hash) and its configuration
+// (metadata). A grant whose terms differ from the artifact's current terms
+// is void: rewriting the code, or editing a price, payee or any other
+// metadata key, needs fresh agreement.
+func termsOf(a *artifactRec) [32]byte {
+	h := sha256.New()
+	h.Write([]byte("kernelhost/terms/v1\x00"))
+	h.Write(a.Hash[:])
+	var n [4]byte
+	for _, kv := range a.Meta {
+		le.PutUint32(n[:], uint32(len(kv.Key)))
+		h.Write(n[:])
+		h.Write([]byte(kv.Key))
+		le.PutUint32(n[:], uint32(len(kv.Value)))
+		h.Write(n[:])
+		h.Write([]byte(kv.Value))
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
 }
 
 func encodeU64(v uint64) []byte { return le.AppendUint64(make([]byte, 0, 8), v) }

@@ -13,7 +13,8 @@ import (
 	"github.com/kernelhost/kernelhost/kernel/kerneltest"
 )
 
-// escrow is a market executable with standing (principal "escrow").
+// escrow is a market executable with standing: principal "escrow" granted
+// it (grant_standing), so it may act "as" escrow.
 //
 //	sell {"right": id, "price": n}: as the caller (the seller), hand the right
 //	  to the escrow; as the escrow, record the listing (seller, price) in an
@@ -34,7 +35,11 @@ func escrow(req *abi.Request, calls abi.HostCalls) (abi.InvokeResult, error) {
 	}
 	listing := "listing/" + args.Right
 	step := func(what string, asSelf bool, action map[string]any) error {
-		r := call(calls, map[string]any{"action": action, "as_self": asSelf})
+		hc := map[string]any{"action": action}
+		if asSelf {
+			hc["as"] = "escrow" // the principal that granted this executable standing
+		}
+		r := call(calls, hc)
 		if r["ok"] != true {
 			return fmt.Errorf("escrow: %s: %v: %v", what, r["error_code"], r["message"])
 		}
@@ -55,7 +60,7 @@ func escrow(req *abi.Request, calls abi.HostCalls) (abi.InvokeResult, error) {
 		}
 		return abi.InvokeResult{OK: true, Output: []byte("listed " + args.Right)}, nil
 	case "buy":
-		r := call(calls, map[string]any{"action": map[string]any{"kind": "read", "target": listing}, "as_self": true})
+		r := call(calls, map[string]any{"action": map[string]any{"kind": "read", "target": listing}, "as": "escrow"})
 		if r["ok"] != true {
 			return fail(fmt.Errorf("escrow: %s is not for sale: %v", args.Right, r["error_code"]))
 		}
@@ -96,8 +101,9 @@ func TestRightMarket(t *testing.T) {
 	w.Principal(t, "bob", 100)
 	w.Principal(t, "carol", 10)
 	w.Principal(t, "operator", 0)
-	w.Principal(t, "escrow", 0) // the executable's standing
+	w.Principal(t, "escrow", 0) // the principal the executable acts as
 	w.DeployExecutable(t, "operator", "escrow", "freeware", escrow)
+	w.GrantStanding(t, "escrow", "escrow")
 
 	// bob has used all of his llm_rate.
 	require.NoError(t, w.K.SetQuota(ctx, "bob", kernel.LLMRate, 100))

@@ -256,18 +256,19 @@ func TestRightTypeImmutable(t *testing.T) {
 	w := kerneltest.NewWorld(t, nil)
 	w.Principal(t, "alice", 0)
 	w.Principal(t, "bob", 0)
-	w.Principal(t, "forger", 0) // an executable with standing
+	w.Principal(t, "forger", 0) // the principal the executable forger acts as
 	requireCode(t, abi.OK, w.Do(write("alice", "doc", "{\"resource\":\"llm_rate\",\"amount\":5,\"holder\":\"alice\"}", nil)))
 	requireCode(t, abi.OK, w.Do(mintRight("alice", "r", kernel.LLMRate, 50)))
 	w.DeployExecutable(t, "alice", "forger", "allow-all", func(req *abi.Request, calls abi.HostCalls) (abi.InvokeResult, error) {
 		var a map[string]any
 		_ = json.Unmarshal(req.Args, &a)
-		r := call(calls, map[string]any{"action": a, "as_self": true})
+		r := call(calls, map[string]any{"action": a, "as": "forger"})
 		if r["ok"] != true {
 			return abi.InvokeResult{Output: []byte(r["error_code"].(string))}, nil
 		}
 		return abi.InvokeResult{OK: true}, nil
 	})
+	w.GrantStanding(t, "forger", "forger")
 	before := snapshot(t, w.Store)
 	tot := totals(t, w)
 
@@ -337,11 +338,16 @@ func TestRightNoDirectWrite(t *testing.T) {
 	w.DeployExecutable(t, "alice", "runner", "allow-all", func(req *abi.Request, calls abi.HostCalls) (abi.InvokeResult, error) {
 		var a map[string]any
 		_ = json.Unmarshal(req.Args, &a)
-		if r := call(calls, map[string]any{"action": a, "as_self": req.Method == "self"}); r["ok"] != true {
+		hc := map[string]any{"action": a}
+		if req.Method == "self" {
+			hc["as"] = "runner"
+		}
+		if r := call(calls, hc); r["ok"] != true {
 			return abi.InvokeResult{Output: []byte(r["error_code"].(string))}, nil
 		}
 		return abi.InvokeResult{OK: true}, nil
 	})
+	w.GrantStanding(t, "runner", "runner")
 	before := snapshot(t, w.Store)
 	for _, id := range []string{"open", "closed"} {
 		for _, caller := range []string{"alice", "bob"} {

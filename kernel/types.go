@@ -24,6 +24,11 @@ const (
 	KindRevokeConsent Kind = "revoke_consent" // the caller withdraws that consent
 	KindTransferQuota Kind = "transfer_quota" // quota of Resource from the caller to To
 	KindConsumeQuota  Kind = "consume_quota"  // the caller reports usage of Resource
+	// KindGrantStanding lets executable Target act as the caller (a host
+	// call with "as": the caller's id), for as long as Target's code and
+	// metadata stay as they are now.
+	KindGrantStanding  Kind = "grant_standing"
+	KindRevokeStanding Kind = "revoke_standing" // the caller withdraws Target's standing
 
 	// Right primitives (rights.go), judged by the kernel: each acts only for
 	// the right's current holder.
@@ -157,12 +162,14 @@ type Principal struct {
 }
 
 // Grant is a payer's consent to be charged by one contract, within caps.
-// It binds to the contract's code hash at grant time: a rewritten contract
-// needs fresh consent.
+// It binds to the contract's terms at grant time, its code and its
+// configuration (metadata): a rewritten contract, or one whose price, payee
+// or any other metadata changed, needs fresh consent.
 type Grant struct {
-	Payer      string `json:"payer"`
-	Contract   string `json:"contract"`
-	CodeHash   string `json:"code_sha256"`
+	Payer    string `json:"payer"`
+	Contract string `json:"contract"`
+	// Terms is the sha256 (hex) of the contract's terms at grant time.
+	Terms      string `json:"terms_sha256"`
 	PerCallCap uint64 `json:"per_call_cap"`
 	TotalCap   uint64 `json:"total_cap"`
 	Spent      uint64 `json:"spent"`

@@ -67,6 +67,9 @@ func (k *Kernel) validate(a *Action) *Error {
 	if !validID(a.Caller) {
 		return errf(abi.InvalidArgument, "caller %q is not a valid principal id", a.Caller)
 	}
+	if err := checkFields(a); err != nil {
+		return err
+	}
 	if a.Amount < 0 || a.PerCallCap < 0 || a.TotalCap < 0 {
 		return errf(abi.InvalidArgument, "amounts must not be negative")
 	}
@@ -113,6 +116,10 @@ func (k *Kernel) validate(a *Action) *Error {
 		}
 		if a.Kind == KindGrantConsent && (a.PerCallCap <= 0 || a.TotalCap <= 0) {
 			return errf(abi.InvalidArgument, "consent needs positive per_call_cap and total_cap")
+		}
+	case KindGrantStanding, KindRevokeStanding:
+		if !validID(a.Target) {
+			return errf(abi.InvalidArgument, "target %q is not a valid executable id", a.Target)
 		}
 	case KindTransferQuota, KindConsumeQuota:
 		if _, ok := Resource(a.Resource).index(); !ok {

@@ -2,7 +2,7 @@
 // executables: it provides the ABI exports (kh_abi_version, kh_alloc,
 // kh_check, kh_invoke) so that a contract is one function from a request view
 // to a decision, and an executable one function from a request view to an
-// output; and it wraps the kernel host API (Call, Do, DoAsSelf, Balance,
+// output; and it wraps the kernel host API (Call, Do, DoAs, Balance,
 // Quota, Log) that executables use while they run.
 //
 // # Usage
@@ -79,8 +79,8 @@
 // While the invoker runs, the host API functions call into the kernel
 // through the imported functions call, result and log of module "kernel";
 // the linker imports them only into modules that use them. Every action is
-// performed as the invoking caller (DoAsSelf: as the executable, which needs
-// standing) and judged like any other action. Outside an invocation they fail
+// performed as the invoking caller (DoAs: as a principal that granted the
+// executable standing) and judged like any other action. Outside an invocation they fail
 // with ErrNotInvoking, and in a build that is not wasip1/wasm with
 // ErrNoKernel, so that code using them still compiles and tests natively.
 // The host API allocates (it speaks JSON through encoding/json); the check

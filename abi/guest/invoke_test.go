@@ -176,7 +176,7 @@ func (growingKernel) log([]byte)               {}
 func TestDo(t *testing.T) {
 	tests := []struct {
 		name    string
-		asSelf  bool
+		as      string
 		action  any
 		resp    string
 		wantReq string
@@ -191,11 +191,11 @@ func TestDo(t *testing.T) {
 			want:    Result{OK: true, Charges: []Charge{{Payer: "alice", Payee: "bob", Amount: 5, Reason: "transfer"}}, Event: 9},
 		},
 		{
-			name:    "as self",
-			asSelf:  true,
+			name:    "as a principal with standing",
+			as:      "escrow",
 			action:  json.RawMessage(`{"kind":"read","target":"x"}`),
 			resp:    `{"ok":true,"retriable":false,"content":"aGk=","artifact":{"id":"x","type":"data","created_by":"a","access_contract":"c","size":2,"revision":1,"sha256":"00"}}`,
-			wantReq: `{"action":{"kind":"read","target":"x"},"as_self":true}`,
+			wantReq: `{"action":{"kind":"read","target":"x"},"as":"escrow"}`,
 			want: Result{OK: true, Content: []byte("hi"),
 				Artifact: &Artifact{ID: "x", Type: "data", CreatedBy: "a", Contract: "c", Size: 2, Revision: 1, Hash: "00"}},
 		},
@@ -222,7 +222,7 @@ func TestDo(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			k := &fakeKernel{respond: fixed(tc.resp)}
-			got, err := do(k, tc.action, tc.asSelf)
+			got, err := do(k, tc.action, tc.as)
 			if tc.err != "" {
 				require.ErrorContains(t, err, tc.err)
 			} else {
@@ -243,7 +243,7 @@ func TestDo(t *testing.T) {
 	t.Run("no kernel", func(t *testing.T) {
 		_, err := Do(map[string]any{"kind": "read"})
 		require.ErrorIs(t, err, ErrNoKernel)
-		_, err = DoAsSelf(map[string]any{"kind": "read"})
+		_, err = DoAs("escrow", map[string]any{"kind": "read"})
 		require.ErrorIs(t, err, ErrNoKernel)
 	})
 }

@@ -8,9 +8,10 @@ import (
 
 // The kernel host API (SPEC.md section 8, "Host API"): what an executable may
 // ask of the kernel while its invoker runs. Every action is performed as the
-// invoking caller (DoAsSelf: as the executable itself, which needs standing)
-// and judged by its target's access contract and the quota checks like any
-// other action: an executable can do nothing its caller could not.
+// invoking caller (DoAs: as a principal that granted the executable
+// standing) and judged by its target's access contract and the quota checks
+// like any other action: an executable can do nothing its caller (or that
+// principal) could not.
 
 // Errors of the host API calls. Kernel failures are *Error values instead.
 var (
@@ -64,7 +65,7 @@ type kernelFuncs interface {
 var kernelHost kernelFuncs
 
 // Call performs one raw kernel request (the JSON of SPEC.md "Host API":
-// {"action": {...}}, {"action": {...}, "as_self": true}, {"query": ...}) and
+// {"action": {...}}, {"action": {...}, "as": "principal"}, {"query": ...}) and
 // returns the JSON response, which the caller owns. A kernel failure is a
 // response with "ok": false, not an error; errors are ErrNoKernel,
 // ErrNotInvoking and ErrResponseTooLarge.
@@ -178,21 +179,24 @@ type Artifact struct {
 // succeeded: a kernel failure is an *Error with the kernel's code (the result
 // is returned too); ErrNoKernel, ErrNotInvoking or a JSON error mean the call
 // could not be made.
-func Do(action any) (Result, error) { return do(kernelHost, action, false) }
+func Do(action any) (Result, error) { return do(kernelHost, action, "") }
 
-// DoAsSelf is Do performed as the executable itself (as_self). The kernel
-// refuses it with NOT_FOUND unless the executable has standing: a principal
-// with the executable's id.
-func DoAsSelf(action any) (Result, error) { return do(kernelHost, action, true) }
+// DoAs is Do performed as principal instead of the invoking caller (the
+// host call's "as"). The kernel refuses it with NO_STANDING unless principal
+// granted this executable standing (grant_standing) and the executable's
+// code and metadata are still those it agreed to. An executable learns which
+// principal to act as from its own metadata or its arguments: ids imply
+// nothing.
+func DoAs(principal string, action any) (Result, error) { return do(kernelHost, action, principal) }
 
 // actionRequest is a host call carrying an action.
 type actionRequest struct {
-	Action any  `json:"action"`
-	AsSelf bool `json:"as_self,omitempty"`
+	Action any    `json:"action"`
+	As     string `json:"as,omitempty"`
 }
 
-func do(k kernelFuncs, action any, asSelf bool) (Result, error) {
-	req, err := json.Marshal(actionRequest{Action: action, AsSelf: asSelf})
+func do(k kernelFuncs, action any, as string) (Result, error) {
+	req, err := json.Marshal(actionRequest{Action: action, As: as})
 	if err != nil {
 		return Result{}, fmt.Errorf("guest: encode action: %w", err)
 	}

@@ -4,15 +4,18 @@
 // embedding programs (and 'kernelhost demo') can deploy it. See README.md.
 package market
 
-import _ "embed"
+import (
+	"context"
+	_ "embed"
+	"fmt"
+
+	"github.com/kernelhost/kernelhost/kernel"
+)
 
 // Escrow is the committed escrow module (escrow/escrow.wasm), a WASI reactor
-// exporting kh_invoke. Deploy it as an artifact of type executable whose id
-// is a principal's id, so that it has standing to hold rights:
-//
-//	k.CreatePrincipal(ctx, "escrow/market", 0)
-//	k.Do(ctx, kernel.Action{Kind: kernel.KindWrite, Caller: "escrow/market",
-//		Target: "escrow/market", Type: kernel.TypeExecutable, Content: market.Escrow})
+// exporting kh_invoke. Deploy it with Deploy: an executable whose
+// "principal" metadata names the principal it acts as, and which that
+// principal granted standing.
 //
 //go:embed escrow/escrow.wasm
 var Escrow []byte
@@ -24,3 +27,21 @@ const BuiltWith = "go1.26.8"
 // BuildArgs is the go command that builds the escrow (in escrow/, with
 // GOOS=wasip1 GOARCH=wasm), minus the output path.
 var BuildArgs = []string{"build", "-buildmode=c-shared", "-trimpath", "-buildvcs=false", "-ldflags=-buildid="}
+
+// Deploy writes the escrow as executable id, created by principal (which
+// then controls its code under the default contract) and configured to act
+// as principal, and has principal grant it standing. Ids imply nothing:
+// principal and id may be any ids, the same string or not. principal needs
+// disk for a module of a few MiB.
+func Deploy(ctx context.Context, k *kernel.Kernel, principal, id string) error {
+	for _, a := range []kernel.Action{
+		{Kind: kernel.KindWrite, Caller: principal, Target: id, Type: kernel.TypeExecutable, Content: Escrow,
+			Metadata: map[string]string{"principal": principal}},
+		{Kind: kernel.KindGrantStanding, Caller: principal, Target: id},
+	} {
+		if res := k.Do(ctx, a); !res.OK {
+			return fmt.Errorf("market: deploy %s: %s: %s: %s", id, a.Kind, res.ErrorCode, res.Message)
+		}
+	}
+	return nil
+}

@@ -20,9 +20,12 @@ import (
 
 var ctx = context.Background()
 
-// escrowID is the escrow's id: a principal and the executable, so that the
-// executable has standing.
-const escrowID = "escrow/market"
+// escrowID is the escrow executable's id; marketP is the principal it acts
+// as, which granted it standing.
+const (
+	escrowID = "escrow/market"
+	marketP  = "market"
+)
 
 // world opens a kernel on the real wasm host with genesis installed.
 func world(t *testing.T, spec genesis.Spec) *kernel.Kernel {
@@ -97,12 +100,12 @@ func holder(t *testing.T, k *kernel.Kernel, id, right string) bool {
 // nothing; bob redeems the right and uses quota that was QUOTA_EXCEEDED.
 func Test_main(t *testing.T) {
 	k := world(t, genesis.Spec{Principals: []genesis.PrincipalSpec{
-		{ID: "alice", Balance: 0}, {ID: "bob", Balance: 100}, {ID: "carol", Balance: 10}, {ID: escrowID, Balance: 0},
+		{ID: "alice", Balance: 0}, {ID: "bob", Balance: 100}, {ID: "carol", Balance: 10}, {ID: marketP, Balance: 0},
 	}})
 	// The escrow deploys itself: its code is controlled by nobody who trades.
 	// A Go module is a few MiB: more than a new principal's default disk.
-	require.NoError(t, k.SetQuota(ctx, escrowID, kernel.Disk, 8<<20))
-	requireOK(t, k.Do(ctx, kernel.Action{Kind: kernel.KindWrite, Caller: escrowID, Target: escrowID, Type: kernel.TypeExecutable, Content: market.Escrow}))
+	require.NoError(t, k.SetQuota(ctx, marketP, kernel.Disk, 8<<20))
+	require.NoError(t, market.Deploy(ctx, k, marketP, escrowID))
 
 	// bob has used all of his llm_rate.
 	require.NoError(t, k.SetQuota(ctx, "bob", kernel.LLMRate, 100))
@@ -116,11 +119,11 @@ func Test_main(t *testing.T) {
 	requireOK(t, res)
 	require.JSONEq(t, `{"right":"alice/llm-300","seller":"alice","price":40,"resource":"llm_rate","amount":300}`, string(res.Output))
 	require.Equal(t, []string{"alice lists alice/llm-300 (300 llm_rate) for 40"}, res.Logs)
-	require.True(t, holder(t, k, escrowID, "alice/llm-300"))
-	listing := escrowID + "/listing/alice/llm-300"
+	require.True(t, holder(t, k, marketP, "alice/llm-300"))
+	listing := marketP + "/listing/alice/llm-300"
 	res = k.Do(ctx, kernel.Action{Kind: kernel.KindRead, Caller: "bob", Target: listing})
 	requireOK(t, res)
-	require.Equal(t, escrowID, res.Artifact.CreatedBy, "the escrow wrote the listing as itself")
+	require.Equal(t, marketP, res.Artifact.CreatedBy, "the escrow wrote the listing as its principal")
 	require.Equal(t, tot, totals(t, k))
 
 	// Refusals change nothing but the audit trail.
@@ -138,7 +141,7 @@ func Test_main(t *testing.T) {
 		{"a right the seller does not hold", "carol", "sell", `{"right":"alice/llm-300","price":1}`, abi.ExecutionFailed, "escrow: deposit alice/llm-300: PERMISSION_DENIED"},
 		{"bad args", "bob", "buy", `{"right":"alice/llm-300"}`, abi.ExecutionFailed, `positive "price"`},
 		{"unknown method", "bob", "steal", `{"right":"alice/llm-300"}`, abi.ExecutionFailed, `unknown method "steal"`},
-		{"the escrow does not call itself", escrowID, "buy", `{"right":"alice/llm-300","price":40}`, abi.ExecutionFailed, "does not trade with itself"},
+		{"the escrow does not call itself", marketP, "buy", `{"right":"alice/llm-300","price":40}`, abi.ExecutionFailed, "does not trade with itself"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := k.Do(ctx, invoke(tc.caller, tc.method, tc.args))
@@ -152,7 +155,7 @@ func Test_main(t *testing.T) {
 	res = k.Do(ctx, invoke("bob", "buy", `{"right":"alice/llm-300","price":40}`))
 	requireOK(t, res)
 	require.Equal(t, []string{"bob buys alice/llm-300 (300 llm_rate) from alice for 40"}, res.Logs)
-	for id, want := range map[string]uint64{"alice": 40, "bob": 60, escrowID: 0} {
+	for id, want := range map[string]uint64{"alice": 40, "bob": 60, marketP: 0} {
 		p, err := k.Principal(ctx, id)
 		require.NoError(t, err)
 		require.Equal(t, want, p.Balance, id)
@@ -182,7 +185,7 @@ func Test_main(t *testing.T) {
 	// A listing can be cancelled: the right goes back to its seller.
 	requireOK(t, k.Do(ctx, kernel.Action{Kind: kernel.KindMintRight, Caller: "alice", Target: "alice/disk-1k", Resource: string(kernel.Disk), Amount: 1000}))
 	requireOK(t, k.Do(ctx, invoke("alice", "sell", `{"right":"alice/disk-1k","price":5}`)))
-	require.True(t, holder(t, k, escrowID, "alice/disk-1k"))
+	require.True(t, holder(t, k, marketP, "alice/disk-1k"))
 	requireOK(t, k.Do(ctx, invoke("alice", "cancel", `{"right":"alice/disk-1k"}`)))
 	require.True(t, holder(t, k, "alice", "alice/disk-1k"))
 
@@ -190,20 +193,36 @@ func Test_main(t *testing.T) {
 	require.Equal(t, tot, totals(t, k), "quotas + rights conserved throughout")
 }
 
-// TestEscrowNeedsStanding: deployed under an id that is no principal, the
-// escrow can hold nothing: the deposit of a sell fails (NOT_FOUND) and the
-// invocation changes nothing.
+// TestEscrowNeedsStanding: an escrow whose principal never granted it
+// standing, or whose code or configuration changed after the grant, can
+// hold nothing: the sell fails with NO_STANDING and the invocation changes
+// nothing.
 func TestEscrowNeedsStanding(t *testing.T) {
 	require.Equal(t, []byte("\x00asm"), market.Escrow[:4])
-	k := world(t, genesis.Spec{Principals: []genesis.PrincipalSpec{{ID: "op"}}})
+	k := world(t, genesis.Spec{Principals: []genesis.PrincipalSpec{{ID: "op"}, {ID: "mkt"}}})
 	require.NoError(t, k.SetQuota(ctx, "op", kernel.Disk, 8<<20))
-	var res kernel.Result
-	requireOK(t, k.Do(ctx, kernel.Action{Kind: kernel.KindWrite, Caller: "op", Target: "x", Type: kernel.TypeExecutable, Content: market.Escrow}))
+	require.NoError(t, k.SetQuota(ctx, "mkt", kernel.Disk, 8<<20))
 	requireOK(t, k.Do(ctx, kernel.Action{Kind: kernel.KindMintRight, Caller: "op", Target: "r", Resource: string(kernel.LLMRate), Amount: 1}))
-	res = k.Do(ctx, kernel.Action{Kind: kernel.KindInvoke, Caller: "op", Target: "x", Method: "sell", Args: []byte(`{"right":"r","price":1}`)})
+	sell := func(exe string) kernel.Result {
+		t.Helper()
+		res := k.Do(ctx, kernel.Action{Kind: kernel.KindInvoke, Caller: "op", Target: exe, Method: "sell", Args: []byte(`{"right":"r","price":1}`)})
+		require.True(t, holder(t, k, "op", "r"), "rolled back")
+		return res
+	}
+	// Configured to act as "mkt", which never agreed: an id (or a name in
+	// metadata) gives nothing.
+	requireOK(t, k.Do(ctx, kernel.Action{Kind: kernel.KindWrite, Caller: "op", Target: "x", Type: kernel.TypeExecutable, Content: market.Escrow,
+		Metadata: map[string]string{"principal": "mkt"}}))
+	res := sell("x")
 	require.Equal(t, abi.ExecutionFailed, res.Code)
-	require.Contains(t, res.Message, "NOT_FOUND")
-	require.True(t, holder(t, k, "op", "r"), "rolled back")
+	require.Contains(t, res.Message, "NO_STANDING")
+
+	// Granted, then reconfigured by its controller: the grant is void.
+	require.NoError(t, market.Deploy(ctx, k, "mkt", "y"))
+	requireOK(t, k.Do(ctx, kernel.Action{Kind: kernel.KindEdit, Caller: "mkt", Target: "y", Metadata: map[string]string{"note": "v2"}}))
+	res = sell("y")
+	require.Equal(t, abi.ExecutionFailed, res.Code)
+	require.Contains(t, res.Message, "NO_STANDING")
 }
 
 // TestReproducible rebuilds the escrow with the README's command and

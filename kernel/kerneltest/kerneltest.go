@@ -231,6 +231,14 @@ func (w *World) DeployExecutable(t testing.TB, caller, id, contract string, prog
 	require.True(t, res.OK, "deploy executable %s: %s", id, res.Message)
 }
 
+// GrantStanding has principal grant executable exe standing to act as it
+// (host calls with "as": principal), failing the test if it is refused.
+func (w *World) GrantStanding(t testing.TB, principal, exe string) {
+	t.Helper()
+	res := w.K.Do(context.Background(), kernel.Action{Kind: kernel.KindGrantStanding, Caller: principal, Target: exe})
+	require.True(t, res.OK, "grant standing %s -> %s: %s", principal, exe, res.Message)
+}
+
 // Principal creates principal id with balance.
 func (w *World) Principal(t testing.TB, id string, balance uint64) {
 	t.Helper()

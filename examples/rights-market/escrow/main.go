@@ -1,7 +1,9 @@
 // Command escrow is a market for tokenized rights, written in Go with the
-// abi/guest SDK: an executable (SPEC.md section 8) with standing, that is,
-// deployed under the id of a principal (for example "escrow/market"), so
-// that it can hold rights and act as itself (DoAsSelf).
+// abi/guest SDK: an executable (SPEC.md section 8) that acts as the principal
+// named by its own "principal" metadata (for example "market"), which must
+// have granted it standing (grant_standing), so that it can hold rights and
+// act as that principal (guest.DoAs). The grant binds the escrow's code and
+// metadata: changing either voids it.
 //
 // Methods (args are JSON):
 //
@@ -16,8 +18,8 @@
 // a right the escrow does not hold, a price that differs from the listing)
 // makes the method return an error, and the kernel rolls back every step.
 //
-// A listing is an artifact "<escrow>/listing/<right>" of type "listing",
-// written by the escrow as itself under genesis/freeware (anyone reads it,
+// A listing is an artifact "<principal>/listing/<right>" of type "listing",
+// written by the escrow as its principal under genesis/freeware (anyone reads it,
 // only the escrow changes it), holding {"right","seller","price","resource",
 // "amount"}. The caller's steps (depositing the right, paying) are the
 // caller's own actions: the escrow can do nothing its caller could not.
@@ -88,7 +90,7 @@ func parseArgs(method string, b []byte) (args, error) {
 	return a, nil
 }
 
-// listingID is the id of the listing of right in the escrow self.
+// listingID is the id of the listing of right held by the escrow's principal self.
 func listingID(self, right string) string { return self + "/listing/" + right }
 
 // step wraps a failed kernel action with what the escrow was doing.
@@ -99,9 +101,9 @@ func step(what string, err error) error {
 	return fmt.Errorf("escrow: %s: %w", what, err)
 }
 
-// readRight reads right id as the escrow and decodes its content.
-func readRight(id string) (rightContent, error) {
-	res, err := guest.DoAsSelf(map[string]string{"kind": "read", "target": id})
+// readRight reads right id as the escrow's principal and decodes its content.
+func readRight(self, id string) (rightContent, error) {
+	res, err := guest.DoAs(self, map[string]string{"kind": "read", "target": id})
 	if err != nil {
 		return rightContent{}, step("read right "+id, err)
 	}
@@ -115,9 +117,9 @@ func readRight(id string) (rightContent, error) {
 	return rc, nil
 }
 
-// readListing reads the listing of right as the escrow self.
+// readListing reads the listing of right as the escrow's principal self.
 func readListing(self, right string) (listing, error) {
-	res, err := guest.DoAsSelf(map[string]string{"kind": "read", "target": listingID(self, right)})
+	res, err := guest.DoAs(self, map[string]string{"kind": "read", "target": listingID(self, right)})
 	var kerr *guest.Error
 	if errors.As(err, &kerr) && kerr.Code == abi.NotFound.String() {
 		return listing{}, fmt.Errorf("escrow: %s is not for sale", right)
@@ -138,7 +140,7 @@ func sell(self, caller string, a args) (listing, error) {
 	if _, err := guest.Do(map[string]string{"kind": "transfer_right", "target": a.Right, "to": self}); err != nil {
 		return listing{}, step("deposit "+a.Right, err)
 	}
-	rc, err := readRight(a.Right)
+	rc, err := readRight(self, a.Right)
 	if err != nil {
 		return listing{}, err
 	}
@@ -147,7 +149,7 @@ func sell(self, caller string, a args) (listing, error) {
 	}
 	l := listing{Right: a.Right, Seller: caller, Price: a.Price, Resource: rc.Resource, Amount: rc.Amount}
 	terms, _ := json.Marshal(l) // strings and integers always encode
-	if _, err := guest.DoAsSelf(map[string]string{"kind": "write", "target": listingID(self, a.Right),
+	if _, err := guest.DoAs(self, map[string]string{"kind": "write", "target": listingID(self, a.Right),
 		"type": "listing", "contract": listingContract, "text": string(terms)}); err != nil {
 		return listing{}, step("list "+a.Right, err)
 	}
@@ -167,7 +169,7 @@ func buy(self, caller string, a args) (listing, error) {
 	if l.Seller == caller {
 		return listing{}, errors.New("escrow: a seller cannot buy its own listing: use cancel")
 	}
-	rc, err := readRight(a.Right)
+	rc, err := readRight(self, a.Right)
 	if err != nil {
 		return listing{}, err
 	}
@@ -179,10 +181,10 @@ func buy(self, caller string, a args) (listing, error) {
 		return listing{}, step("pay "+l.Seller, err)
 	}
 	// As the escrow: deliver the right and close the listing.
-	if _, err := guest.DoAsSelf(map[string]string{"kind": "transfer_right", "target": a.Right, "to": caller}); err != nil {
+	if _, err := guest.DoAs(self, map[string]string{"kind": "transfer_right", "target": a.Right, "to": caller}); err != nil {
 		return listing{}, step("deliver "+a.Right, err)
 	}
-	if _, err := guest.DoAsSelf(map[string]string{"kind": "delete", "target": listingID(self, a.Right)}); err != nil {
+	if _, err := guest.DoAs(self, map[string]string{"kind": "delete", "target": listingID(self, a.Right)}); err != nil {
 		return listing{}, step("delist "+a.Right, err)
 	}
 	guest.Log(fmt.Sprintf("%s buys %s (%d %s) from %s for %d", caller, a.Right, rc.Amount, rc.Resource, l.Seller, l.Price))
@@ -198,10 +200,10 @@ func cancel(self, caller string, a args) (listing, error) {
 	if l.Seller != caller {
 		return listing{}, fmt.Errorf("escrow: only the seller %q may cancel the listing of %s", l.Seller, a.Right)
 	}
-	if _, err := guest.DoAsSelf(map[string]string{"kind": "transfer_right", "target": a.Right, "to": caller}); err != nil {
+	if _, err := guest.DoAs(self, map[string]string{"kind": "transfer_right", "target": a.Right, "to": caller}); err != nil {
 		return listing{}, step("return "+a.Right, err)
 	}
-	if _, err := guest.DoAsSelf(map[string]string{"kind": "delete", "target": listingID(self, a.Right)}); err != nil {
+	if _, err := guest.DoAs(self, map[string]string{"kind": "delete", "target": listingID(self, a.Right)}); err != nil {
 		return listing{}, step("delist "+a.Right, err)
 	}
 	return l, nil
@@ -214,7 +216,13 @@ func invoke(req *abi.RequestView) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	self, caller := string(req.TargetID()), string(req.Caller())
+	// The principal the escrow acts as is its own configuration: part of
+	// the terms its principal's standing grant agreed to.
+	p, ok := req.Meta("principal")
+	if !ok || len(p) == 0 {
+		return nil, errors.New(`escrow: no "principal" metadata: set it to the principal that granted this escrow standing`)
+	}
+	self, caller := string(p), string(req.Caller())
 	if caller == self {
 		return nil, errors.New("escrow: the escrow does not trade with itself")
 	}
