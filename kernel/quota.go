@@ -236,22 +236,14 @@ func (w *work) consumeQuota() *Error {
 	i, _ := res.index()
 	switch res {
 	case CPURate, LLMRate:
-		win := w.k.rates.get(a.Caller, res)
-		length := w.k.windowNanos()
-		win.mu.Lock()
-		defer win.mu.Unlock()
-		win.prune(w.now, length)
-		if avail := p.Quota[i] - win.sum - win.reserved; avail < a.Amount {
-			return w.quotaErr(res, max(avail, 0), win.retryAfter(w.now, length, p.Quota[i], a.Amount),
-				"%s of %q: %d requested, %d available", res, a.Caller, a.Amount, max(avail, 0))
+		// The amount is held in the window under its lock, so that no
+		// concurrent check can grant the same capacity; it becomes usage
+		// only if the transaction commits (Do's retry loop may run this
+		// closure again), and is given back otherwise.
+		if st, ok := w.holdRate(a.Caller, res, p.Quota[i], a.Amount, true); !ok {
+			return w.quotaErr(res, st.Available, st.RetryAfter,
+				"%s of %q: %d requested, %d available", res, a.Caller, a.Amount, st.Available)
 		}
-		// The window changes only if the transaction commits: Do's retry
-		// loop may run this closure again. Record after commit.
-		w.st.afterCommit = append(w.st.afterCommit, func() {
-			win.mu.Lock()
-			win.add(w.now, a.Amount)
-			win.mu.Unlock()
-		})
 	case LLMBudget:
 		if avail := p.Quota[i] - p.BudgetUsed; avail < a.Amount {
 			return w.quotaErr(res, max(avail, 0), 0, "llm_budget of %q: %d requested, %d left", a.Caller, a.Amount, max(avail, 0))
@@ -267,6 +259,57 @@ func (w *work) consumeQuota() *Error {
 	return nil
 }
 
+// rateHold is capacity of a renewable resource taken by a check of an action
+// whose transaction is still open. It counts as reserved in its window, so
+// that every other check (consume_quota, transfer_quota, mint_right, a
+// contract's or an executable's CPU reservation) sees it at once. When the
+// transaction ends it is released and, if the transaction committed and use
+// is set, recorded as usage at t.
+type rateHold struct {
+	win *rateWindow
+	amt int64
+	t   int64
+	use bool
+}
+
+// holdRate takes amt of renewable resource res from principal id, whose
+// quota of res is quota, until the transaction ends: for good as usage when
+// use is set (consume_quota), else only until the transaction's lower quota
+// is committed (transfer_quota, mint_right). Check and hold happen under the
+// window's lock: two actions can never both be granted the same capacity.
+// When less than amt is available it takes nothing, returns false and the
+// standing it found, with the time until amt would fit.
+func (w *work) holdRate(id string, res Resource, quota, amt int64, use bool) (QuotaStatus, bool) {
+	win := w.k.rates.get(id, res)
+	length := w.k.windowNanos()
+	win.mu.Lock()
+	defer win.mu.Unlock()
+	win.prune(w.now, length)
+	st := QuotaStatus{Resource: res, Quota: quota, Used: win.sum + win.reserved}
+	st.Available = max(quota-st.Used, 0)
+	if quota-st.Used < amt {
+		st.RetryAfter = win.retryAfter(w.now, length, quota, amt)
+		return st, false
+	}
+	win.reserved += amt
+	w.st.holds = append(w.st.holds, rateHold{win: win, amt: amt, t: w.now, use: use})
+	return st, true
+}
+
+// endHolds resolves the holds of a transaction that ended, committed or not.
+// Do calls it once per attempt, before the attempt's afterCommit effects.
+func (st *txnState) endHolds(committed bool) {
+	for _, h := range st.holds {
+		h.win.mu.Lock()
+		h.win.reserved -= h.amt
+		if committed && h.use {
+			h.win.add(h.t, h.amt)
+		}
+		h.win.mu.Unlock()
+	}
+	st.holds = nil
+}
+
 // transferQuota moves quota between principals, conserving the total.
 func (w *work) transferQuota() *Error {
 	a := w.a
@@ -280,8 +323,7 @@ func (w *work) transferQuota() *Error {
 	if err != nil {
 		return err
 	}
-	st := w.k.status(a.Caller, &from, res, w.now)
-	if from.Quota[i]-a.Amount < st.Used || from.Quota[i] < a.Amount {
+	if st, ok := w.takeQuota(a.Caller, &from, res, a.Amount); !ok {
 		return w.quotaErr(res, st.Available, st.RetryAfter, "%q cannot give %d %s: quota %d, of which %d in use", a.Caller, a.Amount, res, from.Quota[i], st.Used)
 	}
 	if to.Quota[i] > maxQuota-a.Amount {
@@ -297,6 +339,22 @@ func (w *work) transferQuota() *Error {
 	}
 	w.ev.Allowed = true
 	return nil
+}
+
+// takeQuota checks that principal id (record p) can give up amt of its res
+// quota without dropping below what it uses, as transfer_quota and
+// mint_right must. For a renewable resource the amount is held in the window
+// until the transaction ends, so that no concurrent action can use the
+// capacity while the lower quota is not yet committed; for the others, usage
+// lives in p itself and the transaction's serialisability protects it. It
+// returns false and the standing it found when amt cannot be given.
+func (w *work) takeQuota(id string, p *principalRec, res Resource, amt int64) (QuotaStatus, bool) {
+	i, _ := res.index()
+	if res == CPURate || res == LLMRate {
+		return w.holdRate(id, res, p.Quota[i], amt, false)
+	}
+	st := w.k.status(id, p, res, w.now)
+	return st, p.Quota[i] >= amt && p.Quota[i]-amt >= st.Used
 }
 
 // maxQuota bounds any single quota so that sums never overflow int64.

@@ -327,8 +327,9 @@ func (w *work) mintRight() *Error {
 	if err != nil {
 		return err
 	}
-	st := w.k.status(a.Caller, &p, res, w.now)
-	if p.Quota[i] < a.Amount || p.Quota[i]-a.Amount < st.Used {
+	// For cpu_rate and llm_rate the amount is held in the window until the
+	// transaction ends, so that no concurrent action uses it meanwhile.
+	if st, ok := w.takeQuota(a.Caller, &p, res, a.Amount); !ok {
 		return w.quotaErr(res, st.Available, st.RetryAfter, "%q cannot mint %d %s: quota %d, of which %d in use", a.Caller, a.Amount, res, p.Quota[i], st.Used)
 	}
 	// All checks passed: write.
