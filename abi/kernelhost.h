@@ -90,6 +90,8 @@ extern "C" {
 #define KH_MAX_METHOD_LEN 128u      /**< invoke method */
 #define KH_MAX_ARGS_LEN (1u << 20)  /**< invoke args */
 #define KH_MAX_REASON_LEN 1024u     /**< decision reason */
+#define KH_MAX_CALLER_RIGHTS 16u    /**< caller_rights entries */
+#define KH_MAX_RESOURCE_LEN 32u     /**< bytes of a resource name in caller_rights */
 /** KH_MAX_DECISION_SIZE is the largest encoded decision: 16 + 3*4 + 2*128 + 1024. */
 #define KH_MAX_DECISION_SIZE (16u + 3u * 4u + 2u * KH_MAX_ID_LEN + KH_MAX_REASON_LEN)
 
@@ -125,7 +127,7 @@ typedef enum kh_err {
     KH_ERR_FLAGS = 4,     /**< a flag bit unknown to version 1 is set */
     KH_ERR_TRUNCATED = 5, /**< a length or count points past the end of the buffer */
     KH_ERR_LIMIT = 6,     /**< a length or count exceeds its SPEC section 5 limit */
-    KH_ERR_KEYS = 7       /**< a metadata or config key is empty, unsorted or repeated */
+    KH_ERR_KEYS = 7       /**< a metadata or config key, or a caller_rights resource, is empty, unsorted or repeated */
 } kh_err;
 
 /*
@@ -268,6 +270,17 @@ typedef struct kh_kvlist {
 } kh_kvlist;
 
 /**
+ * kh_rightlist is a validated, encoded caller_rights list (SPEC section 3,
+ * revision 1.1): count entries of (resource, amount) starting at ptr, sorted
+ * by resource, resources unique and non-empty. count is 0 when the request
+ * ends at config. Read it with kh_caller_right or a kh_right_iter.
+ */
+typedef struct kh_rightlist {
+    const uint8_t *ptr;
+    uint32_t count;
+} kh_rightlist;
+
+/**
  * kh_request is a parsed request. Every kh_bytes points into the buffer given
  * to kh_parse_request and is valid while that buffer is unchanged. Fields
  * follow SPEC section 3 in order.
@@ -289,6 +302,7 @@ typedef struct kh_request {
     kh_bytes args;            /**< invoke only */
     kh_kvlist metadata;       /**< the target's metadata */
     kh_kvlist config;         /**< this contract artifact's own metadata */
+    kh_rightlist rights;      /**< caller_rights; count 0 when absent */
 } kh_request;
 
 static inline uint16_t kh__u16(const uint8_t *p) {
@@ -404,14 +418,53 @@ KH__ALWAYS_INLINE kh_err kh__kvlist(const uint8_t *b, uint32_t len, uint32_t *of
     return KH_OK;
 }
 
+/* kh__rightlist validates the caller_rights list at off (off < len):
+ * whatever follows config, when anything does. Bytes after the list are
+ * ignored. It is kept out of line, because the host writes caller_rights only
+ * for callers holding rights, so most checks skip it, and it takes no pointer
+ * into the request, which would force the whole kh_request out of locals. */
+static inline __attribute__((noinline)) kh_err kh__rightlist(const uint8_t *b, uint32_t len, uint32_t off) {
+    if (len - off < 4u) {
+        return KH_ERR_TRUNCATED;
+    }
+    uint32_t n = kh__u32(b + off);
+    if (n > KH_MAX_CALLER_RIGHTS) {
+        return KH_ERR_LIMIT;
+    }
+    off += 4u;
+    /* An empty resource sorts before every other, so the first one only has
+     * to be non-empty. */
+    kh_bytes prev = {b, 0};
+    for (uint32_t i = 0; i < n; i++) {
+        kh_bytes r;
+        kh_err e = kh__str(b, len, &off, KH_MAX_RESOURCE_LEN, &r);
+        if (e != KH_OK) {
+            return e;
+        }
+        if (r.len == 0 || kh_bytes_cmp(prev, r) >= 0) {
+            return KH_ERR_KEYS;
+        }
+        if (len - off < 8u) { /* the amount */
+            return KH_ERR_TRUNCATED;
+        }
+        off += 8u;
+        prev = r;
+    }
+    return KH_OK;
+}
+
 /**
  * kh_parse_request validates the len bytes at buf as a version 1 request and
  * fills *req with views into buf, in one pass and without copying. Every
  * length and count is checked against the buffer and against the limits of
  * SPEC section 5; keys must be non-empty, sorted and unique; unknown flag bits
- * are rejected. Bytes after the config list are ignored, as the SPEC asks.
- * It returns KH_OK, or the first problem found, in which case *req is
- * unspecified and must not be used. It never reads outside [buf, buf+len).
+ * are rejected. Bytes after config are the caller_rights list (revision
+ * 1.1), validated like the rest, whether or not the contract reads it: a
+ * section that runs past the request or contradicts itself makes the whole
+ * request malformed, as it does for the Go abi.RequestView. Bytes after
+ * caller_rights are ignored, as the SPEC asks. It returns KH_OK, or the
+ * first problem found, in which case *req is unspecified and must not be
+ * used. It never reads outside [buf, buf+len).
  */
 static inline kh_err kh_parse_request(const uint8_t *buf, uint32_t len, kh_request *req) {
     if (buf == NULL || len < KH_REQUEST_HEADER_SIZE) {
@@ -449,6 +502,15 @@ static inline kh_err kh_parse_request(const uint8_t *buf, uint32_t len, kh_reque
         (e = kh__kvlist(buf, len, &off, &req->metadata, 1)) != KH_OK ||
         (e = kh__kvlist(buf, len, &off, &req->config, 0)) != KH_OK) {
         return e;
+    }
+    req->rights.ptr = buf + off;
+    req->rights.count = 0;
+    if (off != len) { /* off <= len: caller_rights follows config */
+        if ((e = kh__rightlist(buf, len, off)) != KH_OK) {
+            return e;
+        }
+        req->rights.ptr = buf + off + 4u;
+        req->rights.count = kh__u32(buf + off);
     }
     return KH_OK;
 }
@@ -488,62 +550,52 @@ static inline const char *kh_action_name(uint32_t action) {
 /* Caller rights (SPEC section 3, revision 1.1)                       */
 /* ------------------------------------------------------------------ */
 
-#define KH_MAX_CALLER_RIGHTS 16u /**< caller_rights entries */
-#define KH_MAX_RESOURCE_LEN 32u  /**< bytes of a resource name in caller_rights */
+/** kh_right_iter walks a kh_rightlist in resource order; start it with kh_right_iter_init. */
+typedef struct kh_right_iter {
+    const uint8_t *p;
+    uint32_t left;
+} kh_right_iter;
+
+/** kh_right_iter_init returns an iterator at the first entry of l. */
+static inline kh_right_iter kh_right_iter_init(kh_rightlist l) {
+    kh_right_iter it = {l.ptr, l.count};
+    return it;
+}
 
 /**
- * kh_caller_right looks up how much of resource (e.g. "llm_rate") the caller
- * holds in rights. buf and len must be the buffer kh_parse_request accepted
- * into *req. It validates the optional caller_rights list after config
- * (count, sorted unique non-empty resources, bounds) and returns KH_OK with
- * *amount set, 0 when the caller holds no rights of resource or the request
- * ends at config, or the first problem found, with *amount 0. It is separate
- * from kh_parse_request so that contracts that do not read rights compile
- * exactly as before. It never reads outside [buf, buf+len).
+ * kh_right_next stores the next entry in *resource and *amount and returns 1,
+ * or returns 0 when the list is done. The list must come from
+ * kh_parse_request, which validated every length.
  */
-static inline kh_err kh_caller_right(const uint8_t *buf, uint32_t len, const kh_request *req, const char *resource,
-                                     uint64_t *amount) {
-    *amount = 0;
-    /* The end of config: walk the list kh_parse_request validated. */
-    uint32_t off = (uint32_t)(req->config.ptr - buf);
-    for (uint32_t i = 0; i < req->config.count; i++) {
-        off += 4u + kh__u32(buf + off);
-        off += 4u + kh__u32(buf + off);
+static inline int kh_right_next(kh_right_iter *it, kh_bytes *resource, uint64_t *amount) {
+    if (it->left == 0) {
+        return 0;
     }
-    if (off >= len) {
-        return KH_OK; /* no caller_rights */
-    }
-    if (len - off < 4u) {
-        return KH_ERR_TRUNCATED;
-    }
-    uint32_t n = kh__u32(buf + off);
-    if (n > KH_MAX_CALLER_RIGHTS) {
-        return KH_ERR_LIMIT;
-    }
-    off += 4u;
+    resource->len = kh__u32(it->p);
+    resource->ptr = it->p + 4;
+    *amount = kh__u64(resource->ptr + resource->len);
+    it->p = resource->ptr + resource->len + 8;
+    it->left--;
+    return 1;
+}
+
+/**
+ * kh_caller_right returns how much of resource (e.g. "llm_rate") the caller
+ * holds in rights: the amount in the request's caller_rights, which
+ * kh_parse_request validated, or 0 when the caller holds no rights of
+ * resource or the request carries no caller_rights.
+ */
+static inline uint64_t kh_caller_right(const kh_request *req, const char *resource) {
     kh_bytes want = kh_cstr(resource);
-    kh_bytes prev = {0, 0};
-    uint64_t found = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        kh_bytes r;
-        kh_err e = kh__str(buf, len, &off, KH_MAX_RESOURCE_LEN, &r);
-        if (e != KH_OK) {
-            return e;
-        }
-        if (r.len == 0 || (i > 0 && kh_bytes_cmp(prev, r) >= 0)) {
-            return KH_ERR_KEYS;
-        }
-        if (len - off < 8u) {
-            return KH_ERR_TRUNCATED;
-        }
+    kh_right_iter it = kh_right_iter_init(req->rights);
+    kh_bytes r;
+    uint64_t amount;
+    while (kh_right_next(&it, &r, &amount)) {
         if (kh_bytes_eq(r, want)) {
-            found = kh__u64(buf + off);
+            return amount;
         }
-        off += 8u;
-        prev = r;
     }
-    *amount = found;
-    return KH_OK;
+    return 0;
 }
 
 /* ------------------------------------------------------------------ */

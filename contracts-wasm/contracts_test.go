@@ -118,6 +118,14 @@ var scenarios = []scenario{
 	{name: "empty caller and target", caller: "", targetID: "", createdBy: ""},
 }
 
+// rightsSets are caller_rights lists for valid requests: none (the request
+// ends at config), one entry, several.
+var rightsSets = [][]abi.RightAmount{
+	nil,
+	{{Resource: "llm_rate", Amount: 5}},
+	{{Resource: "cpu_rate", Amount: 1}, {Resource: "disk", Amount: 1 << 33}, {Resource: "llm_rate", Amount: 2}},
+}
+
 // kvs builds a metadata list from key, value pairs given in order.
 func kvs(pairs ...string) []abi.KV {
 	out := make([]abi.KV, 0, len(pairs)/2)
@@ -196,6 +204,27 @@ func put32(b []byte, off int, v uint32) []byte {
 	return b
 }
 
+// baseRequest returns malformed's base request, unchanged.
+func baseRequest() []byte { return malformed(func(b []byte) []byte { return b }) }
+
+// cut returns b without its last n bytes.
+func cut(b []byte, n int) []byte { return b[:len(b)-n] }
+
+// withRights returns malformed's base request (which ends at config)
+// followed by a caller_rights list: count, then each entry as a resource
+// length, the resource and an 8-byte amount, then tail. The lengths are
+// given, not computed, so that they can lie.
+func withRights(count uint32, tail []byte, entries ...string) []byte {
+	b := baseRequest()
+	b = binary.LittleEndian.AppendUint32(b, count)
+	for _, r := range entries {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(r)))
+		b = append(b, r...)
+		b = binary.LittleEndian.AppendUint64(b, 7)
+	}
+	return append(b, tail...)
+}
+
 var malformedCases = []struct {
 	name string
 	req  []byte
@@ -228,6 +257,21 @@ var malformedCases = []struct {
 		return put32(put32(b, offFirstKey, 0), offFirstKey+4, 2)[:len(b)]
 	})},
 	{"key over limit", malformed(func(b []byte) []byte { return put32(b, offFirstKey, abi.MaxMetaKeyLen+1) })},
+	// caller_rights (revision 1.1): whatever follows config must be a valid
+	// rightlist, whether or not the contract reads it. FuzzFreeware found
+	// the first: the C header used to ignore everything after config.
+	{"rights count truncated", append(baseRequest(), 0, 0)},
+	{"bytes after config that are no rightlist", append(baseRequest(), "future fields"...)},
+	{"too many rights", withRights(abi.MaxCallerRights+1, make([]byte, 64))},
+	{"rights count 0xffffffff", withRights(0xffffffff, make([]byte, 64))},
+	{"more rights than bytes", withRights(2, nil, "cpu_rate")},
+	{"rights resource past end", cut(withRights(1, nil, "cpu_rate"), 8+2)},
+	{"rights resource length 0xffffffff", put32(withRights(1, nil, "cpu_rate"), len(baseRequest())+4, 0xffffffff)},
+	{"rights resource over limit", withRights(1, nil, strings.Repeat("r", abi.MaxResourceLen+1))},
+	{"rights empty resource", withRights(1, nil, "")},
+	{"rights unsorted", withRights(2, nil, "llm_rate", "cpu_rate")},
+	{"rights duplicate", withRights(2, nil, "llm_rate", "llm_rate")},
+	{"rights amount truncated", cut(withRights(1, nil, "cpu_rate"), 1)},
 }
 
 // TestContracts_malformed checks that every contract denies malformed bytes
@@ -248,13 +292,23 @@ func TestContracts_malformed(t *testing.T) {
 	}
 }
 
-// TestContracts_trailingBytes checks that bytes after config are ignored
-// (SPEC section 3).
+// TestContracts_trailingBytes checks that bytes after caller_rights are
+// ignored (SPEC section 3), with or without rights in the list; bytes after
+// config that are not a rightlist are malformed (malformedCases).
 func TestContracts_trailingBytes(t *testing.T) {
 	g := newGuest(t, contracts.Freeware())
-	req := scenarios[0].request(abi.ActionWrite)
-	b := append(encode(t, &req), "future fields"...)
-	require.Equal(t, abi.Decision{Allowed: true}, g.decide(t, b))
+	for _, rights := range [][]abi.RightAmount{nil, {{Resource: "cpu_rate", Amount: 3}, {Resource: "llm_rate", Amount: 1 << 40}}} {
+		req := scenarios[0].request(abi.ActionWrite)
+		req.CallerRights = rights
+		b := encode(t, &req)
+		if len(rights) == 0 {
+			b = binary.LittleEndian.AppendUint32(b, 0) // an empty list, which the host never writes
+		}
+		b = append(b, "future fields"...)
+		var v abi.RequestView
+		require.NoError(t, v.Parse(b))
+		require.Equal(t, abi.Decision{Allowed: true}, g.decide(t, b))
+	}
 }
 
 // TestContracts_differential feeds the contracts valid and randomly damaged
@@ -273,6 +327,7 @@ func TestContracts_differential(t *testing.T) {
 			for i := 0; i < n; i++ {
 				s := scenarios[rng.IntN(len(scenarios))]
 				req := s.request(abi.Action(rng.IntN(9)))
+				req.CallerRights = rightsSets[rng.IntN(len(rightsSets))]
 				b := encode(t, &req)
 				switch rng.IntN(4) {
 				case 0: // valid
@@ -310,6 +365,13 @@ func FuzzFreeware(f *testing.F) {
 			require.NoError(f, err)
 			f.Add(b)
 		}
+	}
+	for _, rights := range rightsSets[1:] {
+		req := scenarios[0].request(abi.ActionWrite)
+		req.CallerRights = rights
+		b, err := abi.AppendRequest(nil, &req)
+		require.NoError(f, err)
+		f.Add(b)
 	}
 	for _, tc := range malformedCases {
 		f.Add(tc.req)

@@ -76,13 +76,22 @@ func probeWant(r *abi.Request) abi.Decision {
 	} else {
 		sb.WriteString("other")
 	}
+	sb.WriteString("|")
+	var rightsCost uint64
+	for _, ra := range r.CallerRights {
+		sb.WriteString(ra.Resource + ";")
+		rightsCost += 17 * ra.Amount
+		if ra.Resource == "llm_rate" {
+			rightsCost += 19 * ra.Amount
+		}
+	}
 	reason := sb.String()
 	if len(reason) > abi.MaxReasonLen {
 		reason = reason[:abi.MaxReasonLen]
 	}
 	d := abi.Decision{
 		Allowed: r.TargetExists,
-		Cost:    r.Time + 3*r.Size + 5*r.Revision + 7*r.PayloadSize + 11*uint64(r.Depth) + 13*uint64(r.Action),
+		Cost:    r.Time + 3*r.Size + 5*r.Revision + 7*r.PayloadSize + 11*uint64(r.Depth) + 13*uint64(r.Action) + rightsCost,
 		Payer:   controller,
 		Reason:  reason,
 	}
@@ -114,6 +123,19 @@ func randomRequest(rng *rand.Rand) abi.Request {
 		slices.SortFunc(out, func(x, y abi.KV) int { return strings.Compare(x.Key, y.Key) })
 		return out
 	}
+	rights := func() []abi.RightAmount {
+		seen := map[string]bool{}
+		var out []abi.RightAmount
+		for i := rng.IntN(4); i > 0; i-- {
+			r := pick("cpu_rate", "disk", "llm_budget", "llm_rate", "llm_rat", "llm_rates", "memory", "\xff", str(5)+"r")
+			if !seen[r] {
+				seen[r] = true
+				out = append(out, abi.RightAmount{Resource: r, Amount: rng.Uint64()})
+			}
+		}
+		slices.SortFunc(out, func(x, y abi.RightAmount) int { return strings.Compare(x.Resource, y.Resource) })
+		return out
+	}
 	return abi.Request{
 		Action:         abi.Action(rng.IntN(9)),
 		TargetExists:   rng.IntN(2) == 0,
@@ -131,6 +153,7 @@ func randomRequest(rng *rand.Rand) abi.Request {
 		Args:           []byte(str(12)),
 		Metadata:       kvs(),
 		Config:         kvs(),
+		CallerRights:   rights(),
 	}
 }
 

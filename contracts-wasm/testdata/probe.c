@@ -6,11 +6,12 @@
  *
  *   allowed: target exists
  *   cost:    time + 3*size + 5*revision + 7*payload_size + 11*depth + 13*action
+ *            + 17*(sum of the caller_rights amounts) + 19*kh_caller_right "llm_rate"
  *   payer:   kh_controller
  *   payee:   config "payee", when set
  *   reason:  action name|caller|target_id|target_type|created_by|
  *            access_contract|method|args|k=v;...|k=v;...|meta "b"|config "b"|
- *            controller? (truncated to KH_MAX_REASON_LEN)
+ *            controller?|resource;... (truncated to KH_MAX_REASON_LEN)
  */
 #include "kernelhost.h"
 
@@ -66,6 +67,16 @@ static void probe(const kh_request *req, kh_decision *d) {
     }
     put(KH_LIT("|"));
     put(kh_caller_is_controller(req) ? KH_LIT("controller") : KH_LIT("other"));
+    put(KH_LIT("|"));
+    kh_right_iter it = kh_right_iter_init(req->rights);
+    kh_bytes r;
+    uint64_t amount;
+    while (kh_right_next(&it, &r, &amount)) {
+        put(r);
+        put(KH_LIT(";"));
+        d->cost += 17 * amount;
+    }
+    d->cost += 19 * kh_caller_right(req, "llm_rate");
     d->reason.ptr = reason;
     d->reason.len = n;
 }
