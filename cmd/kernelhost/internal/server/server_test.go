@@ -240,21 +240,21 @@ func TestEventsSince(t *testing.T) {
 		require.Equal(t, http.StatusOK, resp.StatusCode, r.Message)
 	}
 	var all server.EventsResponse
-	resp := e.call(t, http.MethodGet, "/v1/events", e.bob, "", &all)
+	resp := e.call(t, http.MethodGet, "/v1/events", e.alice, "", &all)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.GreaterOrEqual(t, len(all.Events), 3)
 	last3 := all.Events[len(all.Events)-3:]
 	since := last3[0].Seq
 	var page server.EventsResponse
-	e.call(t, http.MethodGet, "/v1/events?since="+u(since)+"&limit=1", e.bob, "", &page)
+	e.call(t, http.MethodGet, "/v1/events?since="+u(since)+"&limit=1", e.alice, "", &page)
 	require.Len(t, page.Events, 1)
 	require.Equal(t, last3[1].Seq, page.Events[0].Seq)
 	require.Equal(t, "b", page.Events[0].Target)
 	require.Equal(t, page.Events[0].Seq, page.Next)
-	e.call(t, http.MethodGet, "/v1/events?since="+u(page.Next), e.bob, "", &page)
+	e.call(t, http.MethodGet, "/v1/events?since="+u(page.Next), e.alice, "", &page)
 	require.Len(t, page.Events, 1)
 	require.Equal(t, "c", page.Events[0].Target)
-	e.call(t, http.MethodGet, "/v1/events?since="+u(page.Next), e.bob, "", &page)
+	e.call(t, http.MethodGet, "/v1/events?since="+u(page.Next), e.alice, "", &page)
 	require.Empty(t, page.Events)
 	require.NotNil(t, page.Events, "an empty page is [], not null")
 }
