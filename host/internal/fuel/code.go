@@ -55,11 +55,18 @@ const (
 	miscTableFill     = 17
 	markStatic        = 0
 	markPerUnitCharge = 1
+	markCapMemory     = 2 // before memory.grow: refuse growth past the cap
+	markCapTable      = 3 // before table.grow: the same
+	markTableGrown    = 4 // after table.grow: count the elements added
+	opI32Ne           = 0x47
+	opI64Add          = 0x7c
+	opI64Shl          = 0x86
 )
 
-// mark is a charge to insert before the instruction at pos of a body: a
-// static charge of cost, or (kind markPerUnitCharge) a charge of cost per
-// unit of the i32 operand on top of the stack.
+// mark is code to insert before the instruction at pos of a body: a static
+// charge of cost, (kind markPerUnitCharge) a charge of cost per unit of the
+// i32 operand on top of the stack, or a memory-cap check (markCap*,
+// markTableGrown).
 type mark struct {
 	pos  int
 	cost int64
@@ -79,11 +86,14 @@ type frame struct {
 	sawElse bool
 }
 
-// bodyState is the scratch space reused across the bodies of one module.
+// bodyState is the scratch space reused across the bodies of one module,
+// and what the pass counts across them.
 type bodyState struct {
 	marks  []mark
 	frames []frame
 	out    []byte
+
+	memoryGrows, tableGrows int
 }
 
 // instrumentBody decodes one function body (without its size prefix) and
@@ -269,6 +279,8 @@ func (m *module) instrumentBody(st *bodyState, dst, body []byte, fn, base, param
 			}
 			if op == opMemoryGrow {
 				perUnit(at, CostMemoryGrowPerPage)
+				marks = append(marks, mark{pos: at, kind: markCapMemory})
+				st.memoryGrows++
 			}
 		case op == opI32Const:
 			if !sleb32(&r) {
@@ -336,6 +348,12 @@ func (m *module) instrumentBody(st *bodyState, dst, body []byte, fn, base, param
 				_, ok = r.u32()
 				c = CostTableGrow
 				perUnit(at, CostTablePerElement)
+				if sub == miscTableGrow {
+					// Checked before it runs, counted after: the mark after
+					// it sits where the next instruction starts.
+					marks = append(marks, mark{pos: at, kind: markCapTable}, mark{pos: r.off, kind: markTableGrown})
+					st.tableGrows++
+				}
 			default:
 				return nil, 0, errf(ErrUnsupported, base+at, "unknown opcode 0xfc %d", sub)
 			}
@@ -355,40 +373,51 @@ func (m *module) instrumentBody(st *bodyState, dst, body []byte, fn, base, param
 	st.marks, st.frames = marks, frames
 
 	// Emit: the local declarations (plus one scratch i32 when a per-unit
-	// charge needs it), then the code with the charges spliced in.
+	// charge needs it, two when a cap check does), then the code with the
+	// charges and checks spliced in.
 	out := st.out[:0]
-	scratch := -1
+	scratch, nScratch := locals, 0
 	for _, mk := range marks {
-		if mk.kind == markPerUnitCharge {
-			scratch = locals
-			break
+		switch {
+		case mk.kind == markPerUnitCharge && m.metered:
+			nScratch = max(nScratch, 1)
+		case mk.kind >= markCapMemory:
+			nScratch = 2
 		}
 	}
-	if scratch < 0 {
+	if nScratch == 0 {
 		out = append(out, body[:codeStart]...)
 	} else {
-		if uint64(locals)+1 > maxLocals {
+		if uint64(locals)+uint64(nScratch) > maxLocals {
 			return nil, 0, errf(ErrUnsupported, base, "more than %d parameters and locals", maxLocals)
 		}
 		out = appendU32(out, uint32(decls+1))
 		rd := reader{b: body}
 		_, _ = rd.u32()
 		out = append(out, body[rd.off:codeStart]...)
-		out = append(out, 1, valTypeI32)
+		out = append(out, byte(nScratch), valTypeI32)
 	}
 	prev := codeStart
 	charges := 0
 	for _, mk := range marks {
-		if mk.kind == markStatic && mk.cost == 0 && !mk.tick {
+		if mk.kind <= markPerUnitCharge && (!m.metered || mk.kind == markStatic && mk.cost == 0 && !mk.tick) {
 			continue
 		}
 		out = append(out, body[prev:mk.pos]...)
 		prev = mk.pos
-		charges++
-		if mk.kind == markStatic {
+		switch mk.kind {
+		case markStatic:
+			charges++
 			out = m.appendCharge(out, mk.cost, mk.tick)
 			continue
+		case markCapMemory, markCapTable:
+			out = m.appendCapCheck(out, uint32(scratch), mk.kind == markCapTable)
+			continue
+		case markTableGrown:
+			out = m.appendTableGrown(out, uint32(scratch))
+			continue
 		}
+		charges++
 		out = append(out, opLocalTee)
 		out = appendU32(out, uint32(scratch))
 		out = m.appendGlobal(out, opGlobalGet)
@@ -407,6 +436,68 @@ func (m *module) instrumentBody(st *bodyState, dst, body []byte, fn, base, param
 	st.out = out
 	dst = appendU32(dst, uint32(len(out)))
 	return append(dst, out...), charges, nil
+}
+
+// appendCapCheck appends the check before a memory.grow (table false) or a
+// table.grow of the i32 delta n on top of the stack, with scratch locals s
+// and s+1: when the memory's bytes plus TableElemBytes per table element,
+// after the growth, would exceed the cap, it sets the denied global and
+// replaces n with 2^32-1, which no memory or table can grow by (wazero
+// refuses memory growth past 65536 pages and table growth to 2^32-1
+// elements or more), so that the instruction returns -1:
+//
+//	local.set $s
+//	(i64.gt_s (i64.add (i64.shl (i64.extend_i32_u (memory.size)) 16)   ;; + n for memory
+//	                   (i64.shl (global.get $elems) 3))               ;; + n for a table
+//	          (global.get $cap))
+//	local.tee $s+1
+//	if  i32.const 1  global.set $denied  end
+//	(select (i32.const -1) (local.get $s) (local.get $s+1))
+func (m *module) appendCapCheck(b []byte, s uint32, table bool) []byte {
+	extend := func(b []byte) []byte { return append(appendU32(append(b, opLocalGet), s), opI64ExtendI32U) }
+	b = appendU32(append(b, opLocalSet), s)
+	if m.hasMemory {
+		b = append(b, opMemorySize, 0, opI64ExtendI32U)
+		if !table {
+			b = append(extend(b), opI64Add)
+		}
+		b = append(b, opI64Const, 16, opI64Shl)
+	} else {
+		b = append(b, opI64Const, 0)
+	}
+	b = appendU32(append(b, opGlobalGet), m.elemsGlobal())
+	if table {
+		b = append(extend(b), opI64Add)
+	}
+	b = append(b, opI64Const, 3, opI64Shl, opI64Add)
+	b = appendU32(append(b, opGlobalGet), m.capGlobal())
+	b = append(b, opI64GtS, opLocalTee)
+	b = appendU32(b, s+1)
+	b = append(b, opIf, blockTypeEmpty, opI32Const, 1, opGlobalSet)
+	b = append(appendU32(b, m.deniedGlobal()), opEnd)
+	b = append(b, opI32Const, 0x7f, opLocalGet)
+	b = appendU32(b, s)
+	b = appendU32(append(b, opLocalGet), s+1)
+	return append(b, opSelect)
+}
+
+// appendTableGrown appends the code after a table.grow: unless it returned
+// -1, the n elements it added (in scratch local s) count in the elements
+// global.
+//
+//	local.tee $s+1
+//	(if (i32.ne (local.get $s+1) (i32.const -1))
+//	  (then (global.set $elems (i64.add (global.get $elems) (i64.extend_i32_u (local.get $s))))))
+//	local.get $s+1
+func (m *module) appendTableGrown(b []byte, s uint32) []byte {
+	b = appendU32(append(b, opLocalTee), s+1)
+	b = append(b, opI32Const, 0x7f, opI32Ne, opIf, blockTypeEmpty)
+	b = appendU32(append(b, opGlobalGet), m.elemsGlobal())
+	b = appendU32(append(b, opLocalGet), s)
+	b = append(b, opI64ExtendI32U, opI64Add)
+	b = appendU32(append(b, opGlobalSet), m.elemsGlobal())
+	b = append(b, opEnd, opLocalGet)
+	return appendU32(b, s+1)
 }
 
 func (m *module) appendGlobal(b []byte, op byte) []byte {

@@ -25,4 +25,17 @@
 //
 // Same module, same input and same budget give the same result and the same
 // fuel used on every machine. See COSTS.md for the cost table.
+//
+// # Memory and table caps
+//
+// Every instrumented module, metered or not ([Config.NoMetering]), also
+// caps its own growth: before each memory.grow and table.grow it compares
+// the memory's bytes plus [TableElemBytes] per table element, after the
+// growth, with the global exported as [CapExportName], and past it the
+// instruction returns -1 (and sets [DeniedExportName]). The host sets the
+// cap before a call to the smaller of its memory limit and the caller's
+// quota, so that a guest never holds more during the call; a runtime-wide
+// limit such as wazero's WithMemoryLimitPages cannot differ per call.
+// [TableElemsExportName] counts the tables' elements for the host. The
+// checks cost no fuel: fuel used never depends on the caller's cap.
 package fuel

@@ -8,7 +8,8 @@ var rewritten = [...]byte{secType, secFunction, secGlobal, secExport, secCode}
 // with the type, function, global, export and code sections rewritten (or
 // inserted when absent).
 func (m *module) emit() ([]byte, Info, error) {
-	info := Info{CostTableVersion: CostTableVersion, Functions: len(m.funcTypes), FuelGlobal: m.fuelGlobal}
+	info := Info{CostTableVersion: CostTableVersion, Functions: len(m.funcTypes), FuelGlobal: m.fuelGlobal,
+		CapGlobal: m.capGlobal(), TableElems: m.tableElems}
 	out := make([]byte, 0, len(m.in)*7/4+128)
 	out = append(out, header...)
 	var sec []byte // the contents of the section being rewritten
@@ -80,12 +81,23 @@ func (m *module) appendSection(dst []byte, id byte, info *Info) ([]byte, error) 
 		return m.appendCode(dst, info)
 	}
 	entries, n := m.inputEntries(id)
-	added := uint32(1) // the tick's type or function
-	if id == secGlobal || id == secExport {
-		added = 2 // fuel and mark
+	var added uint32
+	switch id {
+	case secType, secFunction:
+		if m.metered {
+			added = 1 // the tick's type or function
+		}
+	case secGlobal, secExport:
+		added = 3 // cap, table elements, denied
+		if m.metered {
+			added += 2 // fuel and mark
+		}
 	}
 	dst = appendU32(dst, n+added)
 	dst = append(dst, entries...)
+	if added == 0 {
+		return dst, nil
+	}
 	switch id {
 	case secType:
 		// (type (func)): the tick's
@@ -93,16 +105,30 @@ func (m *module) appendSection(dst []byte, id byte, info *Info) ([]byte, error) 
 	case secFunction:
 		return appendU32(dst, m.tickType()), nil
 	case secGlobal:
-		// (global (mut i64) (i64.const startFuel)), then the mark
+		if m.metered {
+			// (global (mut i64) (i64.const startFuel)), then the mark
+			dst = append(dst, valTypeI64, 0x01, opI64Const)
+			dst = append(appendS64(dst, m.startFuel), opEnd)
+			dst = append(dst, valTypeI64, 0x01, opI64Const)
+			dst = append(appendS64(dst, int64(Mark(uint64(m.startFuel)))), opEnd)
+		}
+		// (global (mut i64) (i64.const memoryCap)),
+		// (global (mut i64) (i64.const tableElems)), (global (mut i32) (i32.const 0))
 		dst = append(dst, valTypeI64, 0x01, opI64Const)
-		dst = append(appendS64(dst, m.startFuel), opEnd)
+		dst = append(appendS64(dst, m.memoryCap), opEnd)
 		dst = append(dst, valTypeI64, 0x01, opI64Const)
-		return append(appendS64(dst, int64(Mark(uint64(m.startFuel)))), opEnd), nil
+		dst = append(appendS64(dst, int64(m.tableElems)), opEnd)
+		return append(dst, valTypeI32, 0x01, opI32Const, 0, opEnd), nil
 	}
-	for _, e := range [...]struct {
+	type export struct {
 		name   string
 		global uint32
-	}{{ExportName, m.fuelGlobal}, {MarkExportName, m.markGlobal()}} {
+	}
+	exports := []export{{CapExportName, m.capGlobal()}, {TableElemsExportName, m.elemsGlobal()}, {DeniedExportName, m.deniedGlobal()}}
+	if m.metered {
+		exports = append([]export{{ExportName, m.fuelGlobal}, {MarkExportName, m.markGlobal()}}, exports...)
+	}
+	for _, e := range exports {
 		dst = appendU32(dst, uint32(len(e.name)))
 		dst = append(dst, e.name...)
 		dst = append(dst, 0x03)
@@ -112,9 +138,13 @@ func (m *module) appendSection(dst []byte, id byte, info *Info) ([]byte, error) 
 }
 
 // appendCode appends the contents of the code section: every body of the
-// input instrumented, then the tick's.
+// input instrumented, then the tick's (with metering).
 func (m *module) appendCode(dst []byte, info *Info) ([]byte, error) {
-	dst = appendU32(dst, uint32(len(m.funcTypes)+1))
+	bodies := uint32(len(m.funcTypes))
+	if m.metered {
+		bodies++
+	}
+	dst = appendU32(dst, bodies)
 	var r reader
 	for _, s := range m.sections {
 		if s.id == secCode {
@@ -141,6 +171,10 @@ func (m *module) appendCode(dst []byte, info *Info) ([]byte, error) {
 	}
 	if len(m.funcTypes) > 0 && !r.eof() {
 		return nil, malformed(r.pos(), "trailing bytes in code section")
+	}
+	info.MemoryGrows, info.TableGrows = st.memoryGrows, st.tableGrows
+	if !m.metered {
+		return dst, nil
 	}
 	body := m.appendTick(nil)
 	dst = appendU32(dst, uint32(len(body)))

@@ -1,6 +1,9 @@
 package fuel
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // ExportName is the name under which an instrumented module exports its fuel
 // global: a mutable i64 the host sets to the budget before a call and reads
@@ -31,6 +34,30 @@ func Mark(f uint64) uint64 {
 	return 0
 }
 
+// Names of the memory-cap globals every instrumented module exports (with or
+// without metering), for the host to cap memory and tables during a call
+// (COSTS.md, "Memory and table caps").
+const (
+	// CapExportName is a mutable i64: the most bytes the module's linear
+	// memory and tables together may hold. Every memory.grow and table.grow
+	// is checked against it before it runs; growth past it returns -1, as
+	// growth past a declared maximum does. The host sets it before a call;
+	// it starts at [Config.MemoryCap].
+	CapExportName = "kh_mem_cap"
+	// TableElemsExportName is a mutable i64: the number of elements of all
+	// the module's tables together. It starts at the sum of their declared
+	// minimums and grows with every successful table.grow; the host reads it
+	// and never writes it.
+	TableElemsExportName = "kh_table_elems"
+	// DeniedExportName is a mutable i32 set to 1 when a memory.grow or
+	// table.grow was refused for the cap; the host resets it.
+	DeniedExportName = "kh_mem_denied"
+)
+
+// TableElemBytes is what one table element counts against the memory cap:
+// the size of a reference in wazero on 64-bit machines.
+const TableElemBytes = 8
+
 // DefaultMaxModuleSize is the default of [Config.MaxModuleSize]: 64 MiB.
 const DefaultMaxModuleSize = 64 << 20
 
@@ -56,6 +83,16 @@ type Config struct {
 	// 0, and a start function that does any work traps). Values above
 	// MaxFuel are clamped to MaxFuel.
 	StartFuel int64
+	// MemoryCap is the value [CapExportName] holds when the module is
+	// instantiated: the bytes of linear memory and tables (at
+	// [TableElemBytes] an element) that the start function and whatever
+	// runs before the host first sets the cap may grow to. Zero or negative
+	// means no cap. It is part of the output, so it belongs in a cache key.
+	MemoryCap int64
+	// NoMetering leaves fuel out: no charges, no fuel or mark global, no
+	// tick. The output only caps memory.grow and table.grow (see
+	// [CapExportName]), for hosts that stop guests by deadlines instead.
+	NoMetering bool
 
 	// Tuning.
 
@@ -76,6 +113,9 @@ func (c Config) withDefaults() Config {
 	case c.StartFuel > MaxFuel:
 		c.StartFuel = MaxFuel
 	}
+	if c.MemoryCap <= 0 {
+		c.MemoryCap = math.MaxInt64
+	}
 	return c
 }
 
@@ -90,7 +130,18 @@ type Info struct {
 	Charges int
 	// FuelGlobal is the index, in the global index space, of the fuel
 	// global: one past the last global of the input, imports included.
+	// Without metering there is no fuel global and it is unused.
 	FuelGlobal uint32
+	// CapGlobal is the index of the cap global ([CapExportName]); the
+	// table elements and denied globals follow it.
+	CapGlobal uint32
+	// TableElems is the initial value of [TableElemsExportName]: the sum of
+	// the declared minimums of the module's tables, imported ones included.
+	TableElems uint64
+	// MemoryGrows and TableGrows count the memory.grow and table.grow
+	// instructions checked against the cap. A module with neither never
+	// changes the size of its memory or tables.
+	MemoryGrows, TableGrows int
 }
 
 // Section ids of WebAssembly 2.0.
@@ -139,7 +190,10 @@ type module struct {
 	exports     uint32
 	fuelGlobal  uint32
 	startFuel   int64
-	hasMemory   bool // the module defines or imports a memory: the tick can step out
+	memoryCap   int64  // Config.MemoryCap
+	metered     bool   // !Config.NoMetering
+	hasMemory   bool   // the module defines or imports a memory: the tick can step out
+	tableElems  uint64 // sum of the declared minimums of its tables
 }
 
 // The added entries: the tick's type and function come after every type and
@@ -148,6 +202,17 @@ type module struct {
 func (m *module) tickType() uint32   { return uint32(len(m.typeParams)) }
 func (m *module) tickFunc() uint32   { return uint32(m.importFuncs + len(m.funcTypes)) }
 func (m *module) markGlobal() uint32 { return m.fuelGlobal + 1 }
+
+// The cap globals come after the fuel and mark globals, or first without
+// metering.
+func (m *module) capGlobal() uint32 {
+	if m.metered {
+		return m.fuelGlobal + 2
+	}
+	return m.fuelGlobal
+}
+func (m *module) elemsGlobal() uint32  { return m.capGlobal() + 1 }
+func (m *module) deniedGlobal() uint32 { return m.capGlobal() + 2 }
 
 // funcs is the number of functions of the input, imports included.
 func (m *module) funcs() uint32 { return uint32(m.importFuncs + len(m.funcTypes)) }
@@ -169,9 +234,13 @@ func unsupported(off int, format string, args ...any) error {
 // its straight-line code, charges bulk memory and table operations and
 // memory.grow by their size operand, and traps (unreachable) as soon as the
 // fuel goes negative; loop bodies and the entries of functions that call
-// also tick (see [TickSlice]). Functions that use bulk operations get one
-// extra i32 local after their declared locals. Every other section, custom
-// sections included, is copied unchanged.
+// also tick (see [TickSlice]). It also adds three globals after those,
+// exported as [CapExportName], [TableElemsExportName] and
+// [DeniedExportName], and checks every memory.grow and table.grow against
+// the cap (with [Config.NoMetering], it does only this). Functions that
+// use bulk operations or grow get one or two extra i32 locals after their
+// declared locals. Every other section, custom sections included, is
+// copied unchanged.
 //
 // Instrument is deterministic: the same wasm and cfg give the same bytes. It
 // never panics and does not retain or modify wasm; the result is a new
@@ -186,7 +255,7 @@ func Instrument(wasm []byte, cfg Config) ([]byte, Info, error) {
 	if len(wasm) > cfg.MaxModuleSize {
 		return nil, Info{}, unsupported(0, "module of %d bytes is larger than %d", len(wasm), cfg.MaxModuleSize)
 	}
-	m := &module{in: wasm, startFuel: cfg.StartFuel}
+	m := &module{in: wasm, startFuel: cfg.StartFuel, memoryCap: cfg.MemoryCap, metered: !cfg.NoMetering}
 	if err := m.parse(); err != nil {
 		return nil, Info{}, err
 	}
@@ -241,7 +310,7 @@ func (m *module) parse() error {
 		case secFunction:
 			err = m.parseFunctions(&sr)
 		case secTable:
-			err = parseTables(&sr)
+			err = m.parseTables(&sr)
 		case secMemory:
 			var n int
 			n, err = parseMemories(&sr)
@@ -354,33 +423,34 @@ func refType(r *reader) error {
 	return nil
 }
 
-// limits reads table or memory limits; shared (threads) and 64-bit
-// memories are unsupported.
-func limits(r *reader) error {
+// limits reads table or memory limits and returns the minimum; shared
+// (threads) and 64-bit memories are unsupported.
+func limits(r *reader) (uint32, error) {
 	at := r.pos()
 	flags, ok := r.byte()
 	if !ok {
-		return malformed(at, "missing limits")
+		return 0, malformed(at, "missing limits")
 	}
+	var min uint32
 	switch flags {
 	case 0x00:
-		_, ok = r.u32()
+		min, ok = r.u32()
 	case 0x01:
-		_, ok = r.u32()
+		min, ok = r.u32()
 		if ok {
 			_, ok = r.u32()
 		}
 	case 0x02, 0x03:
-		return unsupported(at, "shared memory (threads)")
+		return 0, unsupported(at, "shared memory (threads)")
 	case 0x04, 0x05, 0x06, 0x07:
-		return unsupported(at, "64-bit memory or table (memory64)")
+		return 0, unsupported(at, "64-bit memory or table (memory64)")
 	default:
-		return malformed(at, "bad limits flags %#x", flags)
+		return 0, malformed(at, "bad limits flags %#x", flags)
 	}
 	if !ok {
-		return malformed(at, "bad limits")
+		return 0, malformed(at, "bad limits")
 	}
-	return nil
+	return min, nil
 }
 
 func globalType(r *reader) error {
@@ -422,10 +492,12 @@ func (m *module) parseImports(r *reader) error {
 			m.importFuncs++
 		case 0x01:
 			if err = refType(r); err == nil {
-				err = limits(r)
+				var n uint32
+				n, err = limits(r)
+				m.tableElems += uint64(n)
 			}
 		case 0x02:
-			err = limits(r)
+			_, err = limits(r)
 			m.hasMemory = true
 		case 0x03:
 			err = globalType(r)
@@ -462,7 +534,7 @@ func (m *module) parseFunctions(r *reader) error {
 	return endOfSection(r, "function")
 }
 
-func parseTables(r *reader) error {
+func (m *module) parseTables(r *reader) error {
 	n, ok := r.count(2)
 	if !ok {
 		return malformed(r.pos(), "bad table section count")
@@ -471,9 +543,11 @@ func parseTables(r *reader) error {
 		if err := refType(r); err != nil {
 			return err
 		}
-		if err := limits(r); err != nil {
+		min, err := limits(r)
+		if err != nil {
 			return err
 		}
+		m.tableElems += uint64(min)
 	}
 	return endOfSection(r, "table")
 }
@@ -487,7 +561,7 @@ func parseMemories(r *reader) (int, error) {
 		return 0, unsupported(r.pos(), "%d memories (multiple memories)", n)
 	}
 	for i := 0; i < n; i++ {
-		if err := limits(r); err != nil {
+		if _, err := limits(r); err != nil {
 			return 0, err
 		}
 	}
@@ -577,8 +651,9 @@ func (m *module) parseExports(r *reader) error {
 		if !ok || !r.skip(l) {
 			return malformed(at, "bad name of export %d", i)
 		}
-		if name := string(r.b[r.off-l : r.off]); name == ExportName || name == MarkExportName {
-			return unsupported(at, "module already exports %q, the name of a fuel global", name)
+		switch name := string(r.b[r.off-l : r.off]); name {
+		case ExportName, MarkExportName, CapExportName, TableElemsExportName, DeniedExportName:
+			return unsupported(at, "module already exports %q, the name of a global the pass adds", name)
 		}
 		kat := r.pos()
 		kind, _ := r.byte()
