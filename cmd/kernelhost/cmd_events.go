@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/kernelhost/kernelhost/kernel"
 )
 
 func newEventsCmd(g *globals) *cobra.Command {
@@ -13,20 +15,27 @@ func newEventsCmd(g *globals) *cobra.Command {
 		Use:   "events",
 		Short: "Read the audit trail",
 		Example: `  kernelhost events tail
+  kernelhost events tail --as alice
   kernelhost events tail --since 40 --follow`,
 	}
+	var as string
 	var since uint64
 	var limit int
 	var follow bool
 	var interval time.Duration
 	tail := &cobra.Command{
-		Use:   "tail [--since N] [--limit N] [--follow]",
+		Use:   "tail [--as P] [--since N] [--limit N] [--follow]",
 		Short: "Print audit events after sequence number N",
 		Long: `tail prints the audit events with sequence numbers above --since, oldest
 first: every action, allowed or denied, with its caller, code and charges.
+Without --as it prints every event (the operator's view: the CLI opens the
+data directory itself); with --as P only the events P is a party to, as
+P's token reads them from GET /v1/events: P's own actions, and those that
+name P as recipient, payer, payee or holder of the right acted on.
 --follow keeps polling for new events until interrupted. With -o json it
 prints one JSON event per line.`,
 		Example: `  kernelhost events tail
+  kernelhost events tail --as alice
   kernelhost events tail --since 40 --follow
   kernelhost events tail -o json | jq .`,
 		Args: cobra.NoArgs,
@@ -37,8 +46,36 @@ prints one JSON event per line.`,
 			ctx := cmd.Context()
 			return g.withWorld(ctx, func(w *world) error {
 				enc := json.NewEncoder(g.out)
+				// read returns the next read's events (at most limit),
+				// advancing since, and whether more are waiting. P's view
+				// (--as) is paged by the kernel's cursor: a page may be
+				// short, even empty, while others' events are skipped, so
+				// one read follows the cursor until it has limit events or
+				// has caught up.
+				read := func() ([]kernel.Event, bool, error) {
+					if as == "" {
+						evs, err := w.k.Events(ctx, since, limit)
+						if len(evs) > 0 {
+							since = evs[len(evs)-1].Seq
+						}
+						return evs, len(evs) == limit, err
+					}
+					var out []kernel.Event
+					for len(out) < limit {
+						evs, next, err := w.k.EventsFor(ctx, as, since, limit-len(out))
+						if err != nil {
+							return nil, false, err
+						}
+						out = append(out, evs...)
+						if next == since {
+							return out, false, nil
+						}
+						since = next
+					}
+					return out, true, nil
+				}
 				for {
-					evs, err := w.k.Events(ctx, since, limit)
+					evs, more, err := read()
 					if err != nil {
 						return codedError(err)
 					}
@@ -50,12 +87,11 @@ prints one JSON event per line.`,
 						} else {
 							fmt.Fprintln(g.out, eventText(e))
 						}
-						since = e.Seq
 					}
 					if !follow {
 						return nil
 					}
-					if len(evs) == limit {
+					if more {
 						continue // more are waiting
 					}
 					select {
@@ -67,6 +103,7 @@ prints one JSON event per line.`,
 			})
 		},
 	}
+	tail.Flags().StringVar(&as, "as", "", "print only the events this principal is a party to")
 	tail.Flags().Uint64Var(&since, "since", 0, "print events after this sequence number")
 	tail.Flags().IntVar(&limit, "limit", 1000, "most events per read")
 	tail.Flags().BoolVar(&follow, "follow", false, "keep printing new events until interrupted")

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/kernelhost/kernelhost/kernel"
+)
+
+// tailJSON runs 'events tail -o json' with args and decodes its lines.
+func tailJSON(t *testing.T, dir string, args ...string) ([]kernel.Event, string) {
+	t.Helper()
+	out := ok(t, dir, append([]string{"events", "tail", "-o", "json"}, args...)...)
+	var evs []kernel.Event
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" {
+			continue
+		}
+		var ev kernel.Event
+		require.NoError(t, json.Unmarshal([]byte(line), &ev), line)
+		evs = append(evs, ev)
+	}
+	return evs, out
+}
+
+// TestEventsVisibleToParties: 'events tail --as P' prints only the events
+// P is a party to, as P's token would read them; mallory's tail shows
+// nothing of alice's diary, right or transfer; without --as the operator
+// sees every event; --limit and --since page P's view without a gap.
+// Reference: issue 14, item 4.
+func TestEventsVisibleToParties(t *testing.T) {
+	t.Parallel()
+	dir := newWorld(t)
+	ok(t, dir, "principal", "create", "mallory", "--balance", "100")
+	ok(t, dir, "artifact", "put", "diary", "--as", "alice", "--type", "text", "--contract", "genesis/private", "--text", "dear diary")
+	ok(t, dir, "right", "mint", "secret", "--as", "alice", "--resource", "llm_rate", "--amount", "337", "--contract", "genesis/private")
+	ok(t, dir, "scrip", "transfer", "--as", "alice", "--to", "bob", "--amount", "5")
+	ok(t, dir, "artifact", "put", "note", "--as", "bob", "--type", "text", "--text", "hi")
+	fails(t, dir, exitError, "artifact", "get", "diary", "--as", "mallory")
+	fails(t, dir, exitError, "right", "redeem", "secret", "--as", "mallory")
+	ok(t, dir, "scrip", "transfer", "--as", "mallory", "--to", "bob", "--amount", "1")
+
+	summary := func(evs []kernel.Event) []string {
+		var out []string
+		for _, ev := range evs {
+			out = append(out, ev.Caller+":"+string(ev.Kind)+":"+ev.Target+ev.To+":"+ev.Code)
+		}
+		return out
+	}
+	views := map[string][]string{
+		"alice": {"alice:write:diary:OK", "alice:mint_right:secret:OK", "alice:transfer:bob:OK",
+			"mallory:redeem_right:secret:PERMISSION_DENIED"},
+		"bob": {"alice:transfer:bob:OK", "bob:write:note:OK", "mallory:transfer:bob:OK"},
+		"mallory": {"mallory:read:diary:PERMISSION_DENIED", "mallory:redeem_right:secret:PERMISSION_DENIED",
+			"mallory:transfer:bob:OK"},
+	}
+	for p, want := range views {
+		evs, _ := tailJSON(t, dir, "--as", p)
+		require.Equal(t, want, summary(evs), p)
+		for _, ev := range evs {
+			require.True(t, ev.Involves(p))
+		}
+		// One event per read, continued with --since, gives the same view.
+		var paged []kernel.Event
+		since := uint64(0)
+		for range want {
+			page, _ := tailJSON(t, dir, "--as", p, "--limit", "1", "--since", strconv.FormatUint(since, 10))
+			require.Len(t, page, 1)
+			paged = append(paged, page...)
+			since = page[0].Seq
+		}
+		rest, _ := tailJSON(t, dir, "--as", p, "--since", strconv.FormatUint(since, 10))
+		require.Empty(t, rest)
+		require.Equal(t, evs, paged, p)
+	}
+
+	// mallory's tail says nothing stored in alice's right or diary.
+	evs, raw := tailJSON(t, dir, "--as", "mallory")
+	for _, s := range []string{"337", "llm_rate", "dear diary", `"holder"`} {
+		require.NotContains(t, raw, s)
+	}
+	require.NotContains(t, ok(t, dir, "events", "tail", "--as", "mallory"), "337")
+	require.Empty(t, evs[1].Holder)
+	evs, _ = tailJSON(t, dir, "--as", "alice")
+	require.Equal(t, "alice", evs[3].Holder, "the holder sees the probe of its right")
+
+	// The operator sees every event.
+	all, _ := tailJSON(t, dir)
+	require.Subset(t, summary(all), append(append(views["alice"], views["bob"]...), views["mallory"]...))
+	require.Contains(t, summary(all), "genesis:write:genesis/private:OK")
+
+	require.Contains(t, fails(t, dir, exitError, "events", "tail", "--as", "nobody"), "NOT_FOUND")
+	require.Contains(t, fails(t, dir, exitError, "events", "tail", "--as", "a//b"), "INVALID_ARGUMENT")
+}
