@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/kernelhost/kernelhost/abi"
 	"github.com/kernelhost/kernelhost/genesis"
+	"github.com/kernelhost/kernelhost/internal/testenv"
 	"github.com/kernelhost/kernelhost/internal/testworld"
 	"github.com/kernelhost/kernelhost/kernel"
 )
@@ -145,7 +147,7 @@ func TestParseArgs(t *testing.T) {
 // requires the committed counter.wasm byte for byte.
 func TestReproducible(t *testing.T) {
 	if runtime.Version() != builtWith {
-		t.Skipf("counter.wasm was built with %s; this test runs %s", builtWith, runtime.Version())
+		testenv.SkipOrFail(t, fmt.Sprintf("counter.wasm was built with %s; this test runs %s", builtWith, runtime.Version()))
 	}
 	out := filepath.Join(t.TempDir(), "counter.wasm")
 	cmd := exec.Command("go", append(buildArgs, "-o", out, ".")...)

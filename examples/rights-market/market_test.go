@@ -3,6 +3,7 @@ package market_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/kernelhost/kernelhost/abi"
 	market "github.com/kernelhost/kernelhost/examples/rights-market"
 	"github.com/kernelhost/kernelhost/genesis"
+	"github.com/kernelhost/kernelhost/internal/testenv"
 	"github.com/kernelhost/kernelhost/internal/testworld"
 	"github.com/kernelhost/kernelhost/kernel"
 )
@@ -229,7 +231,7 @@ func TestEscrowNeedsStanding(t *testing.T) {
 // requires the committed escrow.wasm byte for byte.
 func TestReproducible(t *testing.T) {
 	if runtime.Version() != market.BuiltWith {
-		t.Skipf("escrow.wasm was built with %s; this test runs %s", market.BuiltWith, runtime.Version())
+		testenv.SkipOrFail(t, fmt.Sprintf("escrow.wasm was built with %s; this test runs %s", market.BuiltWith, runtime.Version()))
 	}
 	out := filepath.Join(t.TempDir(), "escrow.wasm")
 	cmd := exec.Command("go", append(market.BuildArgs, "-o", out, ".")...)
