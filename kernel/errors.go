@@ -13,7 +13,17 @@ type Error struct {
 	Code abi.Code
 	Msg  string
 	Err  error // cause, may be nil
+
+	// final marks an error of a retriable code that no retry can cure: a
+	// QUOTA_EXCEEDED that waiting does not fix (see quotaErr).
+	final bool
 }
+
+// Retriable reports whether the same request may succeed later: its code
+// is retriable (abi.Code.Retriable) and nothing known makes the failure
+// final, as for a QUOTA_EXCEEDED of more than the whole quota, or of a
+// resource that does not refill with time.
+func (e *Error) Retriable() bool { return e.Code.Retriable() && !e.final }
 
 func (e *Error) Error() string {
 	if e.Err != nil {
@@ -50,7 +60,7 @@ var (
 	ErrImmutableField     error = &sentinel{abi.ImmutableField}     // changing type or created_by
 	ErrInsufficientFunds  error = &sentinel{abi.InsufficientFunds}  // payer's balance too low
 	ErrPayerNotAuthorized error = &sentinel{abi.PayerNotAuthorized} // payer did not consent
-	ErrQuotaExceeded      error = &sentinel{abi.QuotaExceeded}      // a quota is exhausted; retriable
+	ErrQuotaExceeded      error = &sentinel{abi.QuotaExceeded}      // a quota is exhausted; retriable when waiting helps
 	ErrConflict           error = &sentinel{abi.Conflict}           // too many transaction conflicts; retriable
 	ErrInternal           error = &sentinel{abi.Internal}           // storage or kernel fault
 	ErrContractInvalid    error = &sentinel{abi.ContractInvalid}    // module rejected at deploy

@@ -326,7 +326,7 @@ func (r *Result) fail(e *Error) {
 	r.Code = e.Code
 	r.ErrorCode = e.Code.String()
 	r.Category = e.Code.Category()
-	r.Retriable = e.Code.Retriable()
+	r.Retriable = e.Retriable()
 	r.Message = e.Msg
 	if e.Err != nil {
 		r.Message += ": " + e.Err.Error()

@@ -119,9 +119,12 @@ func (w *rateWindow) add(now, amt int64) {
 	w.entries = append(w.entries, rateEntry{now, amt})
 }
 
-// retryAfter is the time until usage falls to quota-need or below. Caller
-// holds mu and has pruned.
+// retryAfter is the time until usage falls to quota-need or below, 0 when
+// need exceeds quota: no wait can help. Caller holds mu and has pruned.
 func (w *rateWindow) retryAfter(now, length, quota, need int64) time.Duration {
+	if need > quota {
+		return 0
+	}
 	excess := w.sum + w.reserved + need - quota
 	if excess <= 0 {
 		return 0
@@ -186,15 +189,27 @@ func (k *Kernel) status(id string, p *principalRec, res Resource, now int64) Quo
 }
 
 // quotaErr builds the QUOTA_EXCEEDED error and fills the result's details.
+// retry is how long until waiting lets the same request through, 0 when no
+// wait ever will (the request exceeds the whole quota). The error is final,
+// not retriable and without a retry-after, when retry is 0 and for every
+// resource that does not refill with time (llm_budget, disk, memory): an
+// agent that honours retriable must never loop on it.
 func (w *work) quotaErr(res Resource, available int64, retry time.Duration, format string, args ...any) *Error {
+	if res != CPURate && res != LLMRate {
+		retry = 0
+	}
 	w.res.Resource = string(res)
 	w.res.Available = available
 	w.res.RetryAfter = retry
 	msg := fmt.Sprintf(format, args...)
 	if retry > 0 {
 		msg += fmt.Sprintf("; capacity frees up in %s", retry)
+	} else {
+		msg += "; waiting will not help"
 	}
-	return errf(abi.QuotaExceeded, "%s", msg)
+	e := errf(abi.QuotaExceeded, "%s", msg)
+	e.final = retry <= 0
+	return e
 }
 
 // reserveRate holds up to max units of a renewable resource for an execution

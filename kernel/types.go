@@ -137,7 +137,7 @@ func (r *Result) Err() error {
 	if r.OK {
 		return nil
 	}
-	return &Error{Code: r.Code, Msg: r.Message}
+	return &Error{Code: r.Code, Msg: r.Message, final: r.Code.Retriable() && !r.Retriable}
 }
 
 // ArtifactInfo describes an artifact. Metadata is a copy the caller owns.
