@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/kernelhost/kernelhost/abi"
 	"github.com/kernelhost/kernelhost/store"
@@ -27,24 +28,16 @@ func (k *Kernel) Do(ctx context.Context, a Action) Result {
 		return failResult(err)
 	}
 	// New contract code is compiled outside any transaction (compiling can
-	// take milliseconds and must not widen the conflict window): an attempt
-	// that finds it needs compiled code aborts with errNeedPrepare.
-	var prepared bool
-	var modHash [32]byte
-	if a.Kind == KindWrite && isModule(a.Type) && len(a.Content) > 0 {
-		// The action says it stores a module: compile it before the first
-		// attempt rather than abort that attempt to do so.
-		h, perr := k.prepare(ctx, a.Content)
-		if perr != nil {
-			return failResult(perr)
-		}
-		prepared, modHash = true, h
-	}
+	// take milliseconds and must not widen the conflict window), and only
+	// once the caller passed every check before it (existence, permission,
+	// disk, the compile charge): an attempt that gets that far aborts with
+	// errNeedPrepare, Do compiles, and the action runs again from the start.
+	ds := &doState{}
 	now := k.nowNanos()
 	for attempt := 0; ; attempt++ {
 		seq := k.seq.begin()
 		st := &txnState{}
-		w := work{k: k, ctx: ctx, a: &a, now: now, seq: seq, prepared: prepared, modHash: modHash, st: st}
+		w := work{k: k, ctx: ctx, a: &a, now: now, seq: seq, prepared: ds.prepared, modHash: ds.modHash, st: st, ds: ds}
 		err := k.st.Update(w.run)
 		st.endHolds(err == nil) // quota.go: capacity held by the attempt's checks
 		k.seq.done(seq)
@@ -61,16 +54,19 @@ func (k *Kernel) Do(ctx context.Context, a Action) Result {
 			return k.recordRollback(&w)
 		}
 		if errors.Is(err, errNeedPrepare) {
-			// The target turned out to hold a module: validate the new code,
-			// then run the action again from the start.
+			// Authority and the compile charge passed: compile. A module
+			// that does not compile fails the next attempt, which records
+			// the failure and the charge.
 			h, perr := k.prepare(ctx, a.Content)
 			if perr != nil {
-				return failResult(perr)
+				ds.prepErr = perr
+			} else {
+				ds.prepared, ds.modHash = true, h
 			}
-			prepared, modHash = true, h
 			continue
 		}
 		if errors.Is(err, store.ErrConflict) && attempt < k.cfg.MaxConflictRetries {
+			conflictBackoff(attempt)
 			continue
 		}
 		if err != nil {
@@ -106,6 +102,41 @@ func (k *Kernel) recordRollback(w *work) Result {
 	return w.res
 }
 
+// doState is what one Do call keeps across the attempts of its
+// transaction, so that a retry neither redoes nor re-bills work the first
+// attempt did: the compiled module and its charge, and the decisions of
+// contracts (a contract is deterministic: the same code asked the same
+// request answers the same, so a retry reuses the answer and its charge).
+type doState struct {
+	prepared      bool     // a.Content is a prepared module
+	modHash       [32]byte // its hash
+	prepErr       *Error   // a.Content did not compile: the action fails with it
+	compileBilled bool     // the compile charge of a.Content was billed
+	compileCPU    int64    // what it billed, in µs of cpu_rate
+	evals         map[string]memoEval
+}
+
+// memoEval is one contract run of an earlier attempt.
+type memoEval struct {
+	d     abi.Decision
+	usage abi.Usage
+	cpu   int64 // cpu_rate charged for it
+	err   error
+}
+
+// maxMemoEvals bounds doState.evals: an invocation tree makes at most
+// maxHostCalls nested actions, each judged once.
+const maxMemoEvals = 2 * maxHostCalls
+
+// conflictBackoff waits a little before attempt+1 of a transaction that
+// conflicted, longer each time (50µs, 100µs, ... up to 5ms), so that
+// colliding actions spread out instead of colliding again at once. It
+// affects only when an action runs, never its result.
+func conflictBackoff(attempt int) {
+	d := time.Duration(50*(attempt+1)) * time.Microsecond
+	time.Sleep(min(d, 5*time.Millisecond))
+}
+
 // txnState is shared by an action and every action nested in it (through an
 // executable's host calls): they all run in one transaction.
 type txnState struct {
@@ -119,6 +150,15 @@ type txnState struct {
 	// the transaction ends.
 	seqs   []uint64
 	writes int // writes made so far, by any action in the transaction
+	// calls counts the kernel host calls of the whole invocation tree
+	// (every level), bounded by maxHostCalls.
+	calls int
+	// The spending limit of the top-level action's caller covers the whole
+	// tree: what the caller pays for its decisions and, inside an
+	// invocation, what executables transfer as the caller.
+	top      string // the top-level caller
+	topLimit uint64 // its limit for this action (max_cost or its default)
+	topSpent uint64 // what the tree has debited from it so far
 }
 
 // errNeedPrepare aborts an attempt that must compile contract code first.
@@ -134,13 +174,13 @@ type work struct {
 	tx       store.Txn
 	st       *txnState
 	depth    uint32   // 0 for a top-level action, n+1 for actions of an executable at depth n
+	ds       *doState // shared by every attempt of the Do call and its nested actions
 	prepared bool     // the Evaluator accepted a.Content as a module
 	modHash  [32]byte // a.Content's hash, when prepared
 	writes0  int      // st.writes when this action started
 
 	ran   bool     // an executable ran for this action
 	meta  []abi.KV // the target's metadata after write or edit
-	payer string   // who paid the contract's cost (invoke charges its CPU there)
 
 	res Result
 	ev  Event
@@ -188,10 +228,20 @@ func (w *work) exec() *Error {
 	w.writes0 = w.st.writes
 	a := w.a
 	w.ev = Event{Seq: w.seq, Time: unixTime(w.now), Caller: a.Caller, Kind: a.Kind, Target: a.Target, To: a.To, Resource: a.Resource, Amount: a.Amount, Depth: w.depth}
+	if w.depth == 0 {
+		w.ev.CPU = w.ds.compileCPU // billed by an earlier attempt (needPrepared)
+	}
 	if _, err := w.principal(a.Caller); err != nil {
 		// Unknown callers leave no trace: there is nobody to attribute to.
 		w.res = failResult(err)
 		return nil
+	}
+	if w.depth == 0 {
+		lim, err := w.spendingLimit(a.Caller, a.MaxCost)
+		if err != nil {
+			return err
+		}
+		w.st.top, w.st.topLimit = a.Caller, lim
 	}
 	var err *Error
 	switch a.Kind {
@@ -201,6 +251,8 @@ func (w *work) exec() *Error {
 		err = w.grantConsent()
 	case KindRevokeConsent:
 		err = w.revokeConsent()
+	case KindSetSpendingLimit:
+		err = w.setSpendingLimit()
 	case KindGrantStanding:
 		err = w.grantStanding()
 	case KindRevokeStanding:
@@ -245,14 +297,34 @@ func (w *work) exec() *Error {
 	return nil
 }
 
-// needPrepared makes sure the Evaluator accepted a.Content as a module. A
-// top-level action aborts and compiles outside the transaction; a nested one
-// compiles in place.
+// needPrepared makes sure the Evaluator accepted a.Content as a module. It
+// runs only after every check that can refuse the action before it: the
+// writer pays for compiling (compileCost, from its cpu_rate, whatever the
+// outcome), and nobody can make the host compile for free. A top-level
+// action aborts and compiles outside the transaction; a nested one compiles
+// in place.
 func (w *work) needPrepared() *Error {
 	if w.prepared {
 		return nil
 	}
-	if w.depth == 0 {
+	top := w.depth == 0
+	if top && w.ds.prepErr != nil {
+		return w.ds.prepErr
+	}
+	if !top || !w.ds.compileBilled {
+		cpu, err := w.billCompile()
+		if err != nil {
+			return err
+		}
+		if top {
+			w.ds.compileBilled, w.ds.compileCPU = true, cpu
+		}
+	}
+	if h := sha256.Sum256(w.a.Content); w.k.isPrepared(h) {
+		w.prepared, w.modHash = true, h
+		return nil
+	}
+	if top {
 		return errNeedPrepareErr
 	}
 	h, err := w.k.prepare(w.ctx, w.a.Content)
@@ -261,6 +333,34 @@ func (w *work) needPrepared() *Error {
 	}
 	w.prepared, w.modHash = true, h
 	return nil
+}
+
+// billCompile charges the caller compileCost of a.Content in cpu_rate: the
+// same on every node and every retry, whether or not the module happens to
+// be compiled already. QUOTA_EXCEEDED when the caller has less.
+func (w *work) billCompile() (int64, *Error) {
+	cost := w.k.compileCost(len(w.a.Content))
+	p, err := w.principal(w.a.Caller)
+	if err != nil {
+		return 0, err
+	}
+	got, release, qerr := w.reserveRate(w.a.Caller, &p, CPURate, cost)
+	if qerr != nil {
+		return 0, qerr
+	}
+	if got < cost {
+		release(0)
+		return 0, w.quotaErr(CPURate, got, 0, "compiling a module of %d bytes costs %dµs of cpu_rate; %q has %d available", len(w.a.Content), cost, w.a.Caller, got)
+	}
+	release(cost)
+	w.ev.CPU += cost
+	return cost, nil
+}
+
+// compileCost is the cpu_rate, in µs, charged for compiling a module of n
+// bytes: Config.CompileMicrosPerKiB per KiB, rounded up, at least 1.
+func (k *Kernel) compileCost(n int) int64 {
+	return max(1, (int64(n)*k.cfg.CompileMicrosPerKiB+1023)/1024)
 }
 
 // ModuleInspector is implemented by Evaluators that can tell which entry
@@ -373,14 +473,6 @@ func (w *work) artifactAction() *Error {
 		if a.Kind == KindEdit && a.Contract != "" {
 			return errf(abi.InvalidArgument, "edit cannot change the access contract: use set_contract")
 		}
-		if isModule(art.Type) && a.Content != nil {
-			if err := w.needPrepared(); err != nil {
-				return err
-			}
-			if err := w.checkKind(art.Type); err != nil {
-				return err
-			}
-		}
 		if err := w.k.checkContentSize(art.Type, a.Content); err != nil {
 			return err
 		}
@@ -421,6 +513,17 @@ func (w *work) artifactAction() *Error {
 	}
 	if !d.Allowed {
 		return errf(abi.PermissionDenied, "%s of %q denied by %s: %s", a.Kind, a.Target, art.Contract, reasonOr(d.Reason))
+	}
+	if (a.Kind == KindWrite || a.Kind == KindEdit) && isModule(art.Type) && a.Content != nil {
+		// New code is compiled only now that the contract allowed the
+		// write (no work before authority), and before anything is
+		// charged or written.
+		if err := w.needPrepared(); err != nil {
+			return err
+		}
+		if err := w.checkKind(art.Type); err != nil {
+			return err
+		}
 	}
 	if a.Kind == KindDelete && art.Type == TypeContract {
 		if err := w.checkUnused(a.Target); err != nil {
@@ -472,6 +575,12 @@ func (w *work) judge(id string, art *artifactRec, payload uint64) (*abi.Decision
 	if perr != nil {
 		return nil, perr
 	}
+	// An earlier attempt of this Do that asked the same code the same
+	// request got the answer this attempt would get, and paid for it.
+	memoKey, ok := w.memoKey(c.Hash, &req)
+	if m, hit := w.ds.evals[memoKey]; ok && hit {
+		return w.judged(art.Contract, m.d, m.usage, m.cpu, m.err)
+	}
 	// The contract may run no longer than the caller's remaining cpu_rate,
 	// and use no more memory than its memory quota.
 	maxCPU := w.k.cfg.ContractTimeout.Microseconds()
@@ -490,6 +599,25 @@ func (w *work) judge(id string, art *artifactRec, payload uint64) (*abi.Decision
 	// never more than was reserved.
 	cpu := w.k.cpuCharge(usage, got)
 	release(cpu)
+	if ok && (err == nil || codeOf(err) != abi.Internal) && len(w.ds.evals) < maxMemoEvals {
+		if w.ds.evals == nil {
+			w.ds.evals = make(map[string]memoEval)
+		}
+		w.ds.evals[memoKey] = memoEval{d: d, usage: usage, cpu: cpu, err: err}
+	}
+	return w.judged(art.Contract, d, usage, cpu, err)
+}
+
+// memoKey identifies a contract run by code and encoded request; ok is
+// false when the request does not encode (the run then fails anyway).
+func (w *work) memoKey(code [32]byte, req *abi.Request) (string, bool) {
+	b, err := abi.AppendRequest(append(make([]byte, 0, 512), code[:]...), req)
+	return string(b), err == nil
+}
+
+// judged records a contract run (its charge, made once) on the event and
+// result and turns its outcome into judge's.
+func (w *work) judged(contract string, d abi.Decision, usage abi.Usage, cpu int64, err error) (*abi.Decision, *Error) {
 	w.ev.CPU += cpu
 	w.ev.Fuel += usage.Fuel
 	w.res.Fuel += usage.Fuel
@@ -498,7 +626,7 @@ func (w *work) judge(id string, art *artifactRec, payload uint64) (*abi.Decision
 		if code == abi.OK || code == abi.Internal {
 			code = abi.ContractFailed
 		}
-		return nil, &Error{Code: code, Msg: fmt.Sprintf("contract %s failed; the action is denied", art.Contract), Err: err}
+		return nil, &Error{Code: code, Msg: fmt.Sprintf("contract %s failed; the action is denied", contract), Err: err}
 	}
 	w.ev.Allowed = d.Allowed
 	w.ev.Reason = d.Reason
@@ -530,7 +658,6 @@ func (w *work) checkUnused(contract string) *Error {
 // settle charges the decision's cost: to the caller, or to a payer that
 // consented to this contract, and credits the payee or burns it.
 func (w *work) settle(contract string, d *abi.Decision) *Error {
-	w.payer = w.a.Caller
 	if d.Cost == 0 {
 		return nil
 	}
@@ -539,7 +666,6 @@ func (w *work) settle(contract string, d *abi.Decision) *Error {
 	if payer == "" {
 		payer = caller
 	}
-	w.payer = payer
 	var grant grantRec
 	var gkey []byte
 	if payer != caller {
@@ -566,6 +692,13 @@ func (w *work) settle(contract string, d *abi.Decision) *Error {
 		}
 		if grant.TotalCap-grant.Spent < d.Cost {
 			return errf(abi.PayerNotAuthorized, "cost %d exceeds what remains (%d) of payer %q's consent to %s", d.Cost, grant.TotalCap-grant.Spent, payer, contract)
+		}
+	}
+	if payer == caller {
+		// The caller's spending limit comes first: a price it did not
+		// agree to is a denial whatever its balance.
+		if err := w.spend(d.Cost, "the price of "+string(w.a.Kind)+" of "+w.a.Target); err != nil {
+			return err
 		}
 	}
 	p, err := w.principal(payer)
@@ -742,19 +875,20 @@ func (w *work) create() *Error {
 			return err
 		}
 	}
+	if isModule(a.Type) && len(a.Content) == 0 {
+		return errf(abi.ContractInvalid, "a %s needs a wasm module as content", a.Type)
+	}
+	if err := w.checkDisk(a.Caller, int64(len(a.Content))); err != nil {
+		return err
+	}
 	if isModule(a.Type) {
-		if len(a.Content) == 0 {
-			return errf(abi.ContractInvalid, "a %s needs a wasm module as content", a.Type)
-		}
+		// Compiled only once the creation passed every other check.
 		if err := w.needPrepared(); err != nil {
 			return err
 		}
 		if err := w.checkKind(a.Type); err != nil {
 			return err
 		}
-	}
-	if err := w.checkDisk(a.Caller, int64(len(a.Content))); err != nil {
-		return err
 	}
 	if err := w.chargeDisk(a.Caller, int64(len(a.Content))); err != nil {
 		return err
@@ -795,6 +929,14 @@ func (w *work) transfer() *Error {
 	amt := uint64(a.Amount)
 	if p.Balance < amt {
 		return errf(abi.InsufficientFunds, "balance %d is below the amount %d", p.Balance, amt)
+	}
+	if w.depth > 0 {
+		// An executable moving the caller's scrip spends from the caller's
+		// limit: the caller chose the amount of a transfer it makes itself,
+		// not of one made for it.
+		if err := w.spend(amt, "a transfer to "+a.To); err != nil {
+			return err
+		}
 	}
 	if err := w.move(a.Caller, a.To, amt, &p); err != nil {
 		return err
@@ -891,6 +1033,66 @@ func (w *work) checkStanding(principal, exe string) *Error {
 	if !ok || e.Type != TypeExecutable || termsOf(&e) != s.Terms {
 		return errf(abi.NoStanding, "%q granted executable %q standing for other terms: its code or metadata changed since", principal, exe)
 	}
+	return nil
+}
+
+// spendingLimit is what principal agreed to pay for one action: max (the
+// action's max_cost) when given, else its own default (set_spending_limit),
+// else Config.DefaultSpendingLimit.
+func (w *work) spendingLimit(principal string, max *int64) (uint64, *Error) {
+	if max != nil {
+		return uint64(*max), nil
+	}
+	b, err := w.tx.Get(spendingLimitKey(principal))
+	if errors.Is(err, store.ErrNotFound) {
+		return uint64(w.k.cfg.DefaultSpendingLimit), nil
+	}
+	if err != nil {
+		return 0, storeErr(err)
+	}
+	v, err := decodeU64(b)
+	if err != nil {
+		return 0, storeErr(err)
+	}
+	return v, nil
+}
+
+// spend checks a debit of amount from this action's caller against its
+// spending limit, before anything is charged, and records it. The
+// top-level caller's limit covers the whole invocation tree; a principal an
+// executable acts as (standing) has its own limit per action.
+func (w *work) spend(amount uint64, what string) *Error {
+	a := w.a
+	if a.MaxCost != nil && amount > uint64(*a.MaxCost) {
+		return errf(abi.CostLimitExceeded, "%s is %d scrip, above max_cost %d of %q; nothing was charged", what, amount, *a.MaxCost, a.Caller)
+	}
+	if a.Caller != w.st.top {
+		lim, err := w.spendingLimit(a.Caller, a.MaxCost)
+		if err != nil {
+			return err
+		}
+		if amount > lim {
+			return errf(abi.CostLimitExceeded, "%s is %d scrip, above the spending limit %d of %q; nothing was charged", what, amount, lim, a.Caller)
+		}
+		return nil
+	}
+	left := w.st.topLimit - w.st.topSpent
+	if amount > left {
+		if w.st.topSpent == 0 {
+			return errf(abi.CostLimitExceeded, "%s is %d scrip, above the spending limit %d of %q (max_cost, or its default: set_spending_limit); nothing was charged", what, amount, w.st.topLimit, a.Caller)
+		}
+		return errf(abi.CostLimitExceeded, "%s is %d scrip, above the %d left of %q's spending limit %d for this action (max_cost, or its default); nothing was charged", what, amount, left, a.Caller, w.st.topLimit)
+	}
+	w.st.topSpent += amount
+	return nil
+}
+
+// setSpendingLimit sets the caller's default spending limit per action.
+func (w *work) setSpendingLimit() *Error {
+	if err := w.set(spendingLimitKey(w.a.Caller), encodeU64(uint64(w.a.Amount))); err != nil {
+		return err
+	}
+	w.ev.Allowed = true
 	return nil
 }
 

@@ -38,16 +38,18 @@ func (w *work) invoke(art *artifactRec) *Error {
 	if err := w.k.ensurePrepared(w.ctx, w.tx, a.Target, art.Hash); err != nil {
 		return err
 	}
-	// CPU and memory come from whoever pays for the invocation.
-	p, err := w.principal(w.payer)
+	// CPU and memory are always the caller's own, like a check's: a payer
+	// that consented to the contract's price agreed to scrip within its
+	// caps, never to lend its cpu_rate or memory to whatever the code does.
+	p, err := w.principal(a.Caller)
 	if err != nil {
 		return err
 	}
 	memIdx, _ := Memory.index()
 	if p.Quota[memIdx] == 0 {
-		return w.quotaErr(Memory, 0, 0, "memory quota of %q is 0: no executable can run for it", w.payer)
+		return w.quotaErr(Memory, 0, 0, "memory quota of %q is 0: no executable can run for it", a.Caller)
 	}
-	got, release, qerr := w.reserveRate(w.payer, &p, CPURate, w.k.cfg.InvokeTimeout.Microseconds())
+	got, release, qerr := w.reserveRate(a.Caller, &p, CPURate, w.k.cfg.InvokeTimeout.Microseconds())
 	if qerr != nil {
 		return qerr
 	}
@@ -177,7 +179,9 @@ func (h *hostCalls) call(b []byte) any {
 	if h.fatal != nil {
 		return failResult(errf(h.fatal.Code, "the invocation is failing: %s", h.fatal.Msg))
 	}
-	if h.calls++; h.calls > maxHostCalls {
+	// The limit holds for the whole invocation tree (SPEC section 8), not
+	// per level: nested invocations share the transaction's count.
+	if h.w.st.calls++; h.w.st.calls > maxHostCalls {
 		return failResult(errf(abi.InvalidArgument, "more than %d kernel calls in one invocation", maxHostCalls))
 	}
 	var req hostRequest
@@ -262,7 +266,7 @@ func (h *hostCalls) query(req *hostRequest) hostResponse {
 func (w *work) child(a *Action) *work {
 	seq := w.k.seq.begin()
 	w.st.seqs = append(w.st.seqs, seq)
-	return &work{k: w.k, ctx: w.ctx, a: a, now: w.now, seq: seq, tx: w.tx, st: w.st, depth: w.depth + 1}
+	return &work{k: w.k, ctx: w.ctx, a: a, now: w.now, seq: seq, tx: w.tx, st: w.st, ds: w.ds, depth: w.depth + 1}
 }
 
 func asError(err error) *Error {

@@ -71,6 +71,20 @@ type Config struct {
 	// (cpu_rate, llm_rate). Default 60s.
 	RateWindow time.Duration
 
+	// DefaultSpendingLimit is the spending limit per action of a principal
+	// that set none (set_spending_limit): the most scrip an action without
+	// max_cost pays for its contract's decision, or, for an invoke, for
+	// everything the invocation debits from the caller. A price above it is
+	// COST_LIMIT_EXCEEDED and nothing is charged. Default 100; a negative
+	// value means 0.
+	DefaultSpendingLimit int64
+	// CompileMicrosPerKiB is what deploying a module costs its writer, in
+	// µs of cpu_rate per KiB of module (rounded up), charged once the write
+	// passed every other check and before the module is compiled, whether
+	// or not it compiles: compiling is real work (COSTS.md). Default 250,
+	// about what validation, metering and compilation take here.
+	CompileMicrosPerKiB int64
+
 	// Tuning.
 
 	// MaxConflictRetries bounds how often an action is retried after a
@@ -127,6 +141,15 @@ func (c *Config) validate() error {
 	}
 	if c.MaxConflictRetries == 0 {
 		c.MaxConflictRetries = 64
+	}
+	switch {
+	case c.DefaultSpendingLimit == 0:
+		c.DefaultSpendingLimit = 100
+	case c.DefaultSpendingLimit < 0:
+		c.DefaultSpendingLimit = 0
+	}
+	if c.CompileMicrosPerKiB <= 0 {
+		c.CompileMicrosPerKiB = 250
 	}
 	return nil
 }
@@ -250,6 +273,12 @@ func (k *Kernel) ensurePrepared(ctx context.Context, tx store.Txn, contractID st
 	}
 	k.prepared.Store(h, struct{}{})
 	return nil
+}
+
+// isPrepared reports whether the Evaluator has compiled the module h.
+func (k *Kernel) isPrepared(h [32]byte) bool {
+	_, ok := k.prepared.Load(h)
+	return ok
 }
 
 // prepare validates new contract code outside any transaction.

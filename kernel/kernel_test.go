@@ -329,7 +329,7 @@ func TestContractFailureDenies(t *testing.T) {
 		{"broken", abi.ContractFailed},
 		{"slow", abi.ContractTimeout},
 		{"bad-payee", abi.ContractFailed},
-		{"greedy", abi.InsufficientFunds},
+		{"greedy", abi.CostLimitExceeded}, // a price above the caller's limit is refused first
 	} {
 		t.Run(tc.contract, func(t *testing.T) {
 			id := "doc-" + tc.contract

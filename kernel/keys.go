@@ -11,6 +11,7 @@ import "encoding/binary"
 //	c/<artifact>              artifact content (raw bytes)
 //	u/<contract>\x00<artifact> governs index: contract governs artifact (empty value)
 //	g/<payer>\x00<contract>   consent grant: caps, spent, terms hash (code + config) at grant time
+//	d/<principal>             default spending limit per action (u64 LE), set by the principal
 //	s/<principal>\x00<exe>    standing grant: principal lets executable exe act as it; terms hash at grant time
 //	r/<holder>\x00<right>     rights-by-holder index: resource and amount of a right (rights.go)
 //	e/<seq: 8 bytes BE>       audit event (JSON)
@@ -31,6 +32,7 @@ var (
 	prefixEvent     = []byte("e/")
 	prefixRight     = []byte("r/")
 	prefixStanding  = []byte("s/")
+	prefixSpending  = []byte("d/")
 )
 
 // SchemaVersion is the version of the key layout and record encodings. Open
@@ -56,7 +58,8 @@ func governsKey(contract, a string) []byte { return key2(prefixGoverns, contract
 func governsPrefix(contract string) []byte {
 	return append(key(prefixGoverns, contract), 0)
 }
-func grantKey(payer, contract string) []byte { return key2(prefixGrant, payer, contract) }
+func grantKey(payer, contract string) []byte   { return key2(prefixGrant, payer, contract) }
+func spendingLimitKey(principal string) []byte { return key(prefixSpending, principal) }
 func standingKey(principal, exe string) []byte {
 	return key2(prefixStanding, principal, exe)
 }

@@ -29,6 +29,11 @@ const (
 	// metadata stay as they are now.
 	KindGrantStanding  Kind = "grant_standing"
 	KindRevokeStanding Kind = "revoke_standing" // the caller withdraws Target's standing
+	// KindSetSpendingLimit sets the caller's default spending limit: the
+	// most it pays for one action's contract decision (and, for an invoke,
+	// for everything the invocation debits from it) when the action gives
+	// no max_cost. Amount may be 0.
+	KindSetSpendingLimit Kind = "set_spending_limit"
 
 	// Right primitives (rights.go), judged by the kernel: each acts only for
 	// the right's current holder.

@@ -70,7 +70,7 @@ func (k *Kernel) validate(a *Action) *Error {
 	if err := checkFields(a); err != nil {
 		return err
 	}
-	if a.Amount < 0 || a.PerCallCap < 0 || a.TotalCap < 0 {
+	if a.Amount < 0 || a.PerCallCap < 0 || a.TotalCap < 0 || (a.MaxCost != nil && *a.MaxCost < 0) {
 		return errf(abi.InvalidArgument, "amounts must not be negative")
 	}
 	if (len(a.Amounts) > 0 || len(a.IDs) > 0) && a.Kind != KindSplitRight && a.Kind != KindMergeRights {
@@ -117,6 +117,8 @@ func (k *Kernel) validate(a *Action) *Error {
 		if a.Kind == KindGrantConsent && (a.PerCallCap <= 0 || a.TotalCap <= 0) {
 			return errf(abi.InvalidArgument, "consent needs positive per_call_cap and total_cap")
 		}
+	case KindSetSpendingLimit:
+		// Amount, the new limit, may be 0 (checked non-negative above).
 	case KindGrantStanding, KindRevokeStanding:
 		if !validID(a.Target) {
 			return errf(abi.InvalidArgument, "target %q is not a valid executable id", a.Target)

@@ -71,11 +71,26 @@ func addAs(cmd *cobra.Command, as *string) {
 	_ = cmd.MarkFlagRequired("as")
 }
 
+// addMaxCost registers --max-cost, the most the caller agrees to pay for
+// the action (kernel.Action.MaxCost); maxCostOf gives it, or nil when the
+// flag was not set (the caller's default spending limit applies).
+func addMaxCost(cmd *cobra.Command, v *int64) {
+	cmd.Flags().Int64Var(v, "max-cost", 0, "most scrip you agree to pay for this action (default: your spending limit, see 'scrip limit')")
+}
+
+func maxCostOf(cmd *cobra.Command, v int64) *int64 {
+	if !cmd.Flags().Changed("max-cost") {
+		return nil
+	}
+	return &v
+}
+
 func newArtifactPutCmd(g *globals) *cobra.Command {
 	var as, typ, contract, file, text string
 	var meta []string
+	var maxCost int64
 	cmd := &cobra.Command{
-		Use:   "put ID --as P (--file F | --text S) [--type T] [--contract C] [--meta k=v ...]",
+		Use:   "put ID --as P (--file F | --text S) [--type T] [--contract C] [--meta k=v ...] [--max-cost N]",
 		Short: "Create an artifact, or replace an existing one's content (a write action)",
 		Long: `put writes artifact ID as principal P. Creating needs --type; --contract names
 the access contract that will govern it (default genesis/freeware: anyone
@@ -100,7 +115,7 @@ under the genesis contracts.`,
 			if content == nil {
 				return usagef("give the content with --file F or --text S (--text '' for empty)")
 			}
-			a := kernel.Action{Kind: kernel.KindWrite, Caller: as, Target: args[0], Type: typ, Contract: contract, Content: content, Metadata: m}
+			a := kernel.Action{Kind: kernel.KindWrite, Caller: as, Target: args[0], Type: typ, Contract: contract, Content: content, Metadata: m, MaxCost: maxCostOf(cmd, maxCost)}
 			return g.withWorld(cmd.Context(), func(w *world) error {
 				res := w.k.Do(cmd.Context(), a)
 				if !res.OK && typ == "" && strings.Contains(res.Message, "needs a type") {
@@ -119,13 +134,15 @@ under the genesis contracts.`,
 	f.StringVar(&file, "file", "", "read the content from this file (- for stdin)")
 	f.StringVar(&text, "text", "", "the content as text")
 	f.StringArrayVar(&meta, "meta", nil, "metadata key=value (repeatable)")
+	addMaxCost(cmd, &maxCost)
 	return cmd
 }
 
 func newArtifactGetCmd(g *globals) *cobra.Command {
 	var as string
+	var maxCost int64
 	cmd := &cobra.Command{
-		Use:   "get ID --as P",
+		Use:   "get ID --as P [--max-cost N]",
 		Short: "Read an artifact's content (a read action; the contract may charge)",
 		Long: `get reads artifact ID as principal P and prints its content exactly, with no
 trailing newline added. With -o json it prints the whole result: content
@@ -135,7 +152,7 @@ trailing newline added. With -o json it prints the whole result: content
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withWorld(cmd.Context(), func(w *world) error {
-				res := w.k.Do(cmd.Context(), kernel.Action{Kind: kernel.KindRead, Caller: as, Target: args[0]})
+				res := w.k.Do(cmd.Context(), kernel.Action{Kind: kernel.KindRead, Caller: as, Target: args[0], MaxCost: maxCostOf(cmd, maxCost)})
 				return g.emitResult(res, func(out io.Writer) {
 					_, _ = out.Write(res.Content)
 					if len(res.Charges) > 0 {
@@ -146,13 +163,15 @@ trailing newline added. With -o json it prints the whole result: content
 		},
 	}
 	addAs(cmd, &as)
+	addMaxCost(cmd, &maxCost)
 	return cmd
 }
 
 func newArtifactShowCmd(g *globals) *cobra.Command {
 	var as string
+	var maxCost int64
 	cmd := &cobra.Command{
-		Use:   "show ID --as P",
+		Use:   "show ID --as P [--max-cost N]",
 		Short: "Show an artifact's description and metadata (a read action)",
 		Long: `show reads artifact ID as principal P, like get, and prints its description
 instead of its content. It is a read: the contract judges it and may charge.`,
@@ -160,7 +179,7 @@ instead of its content. It is a read: the contract judges it and may charge.`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withWorld(cmd.Context(), func(w *world) error {
-				res := w.k.Do(cmd.Context(), kernel.Action{Kind: kernel.KindRead, Caller: as, Target: args[0]})
+				res := w.k.Do(cmd.Context(), kernel.Action{Kind: kernel.KindRead, Caller: as, Target: args[0], MaxCost: maxCostOf(cmd, maxCost)})
 				if g.json() && res.OK {
 					res.Content = nil
 				}
@@ -173,19 +192,21 @@ instead of its content. It is a read: the contract judges it and may charge.`,
 		},
 	}
 	addAs(cmd, &as)
+	addMaxCost(cmd, &maxCost)
 	return cmd
 }
 
 func newArtifactRmCmd(g *globals) *cobra.Command {
 	var as string
+	var maxCost int64
 	cmd := &cobra.Command{
-		Use:     "rm ID --as P",
+		Use:     "rm ID --as P [--max-cost N]",
 		Short:   "Delete an artifact (a delete action)",
 		Example: `  kernelhost artifact rm notes/1 --as alice`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withWorld(cmd.Context(), func(w *world) error {
-				res := w.k.Do(cmd.Context(), kernel.Action{Kind: kernel.KindDelete, Caller: as, Target: args[0]})
+				res := w.k.Do(cmd.Context(), kernel.Action{Kind: kernel.KindDelete, Caller: as, Target: args[0], MaxCost: maxCostOf(cmd, maxCost)})
 				return g.emitResult(res, func(out io.Writer) {
 					fmt.Fprintf(out, "deleted %s; %s\n", args[0], chargesText(res.Charges))
 				})
@@ -193,6 +214,7 @@ func newArtifactRmCmd(g *globals) *cobra.Command {
 		},
 	}
 	addAs(cmd, &as)
+	addMaxCost(cmd, &maxCost)
 	return cmd
 }
 

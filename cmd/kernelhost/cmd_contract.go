@@ -52,8 +52,9 @@ func invalidModule(file string, err error) error {
 func newContractDeployCmd(g *globals) *cobra.Command {
 	var as, file, governor string
 	var meta []string
+	var maxCost int64
 	cmd := &cobra.Command{
-		Use:   "deploy ID --file X.wasm --as P [--contract GOV] [--meta k=v ...]",
+		Use:   "deploy ID --file X.wasm --as P [--contract GOV] [--meta k=v ...] [--max-cost N]",
 		Short: "Deploy (or replace) a contract artifact",
 		Long: `deploy validates the module, then writes it as artifact ID of type contract,
 as principal P. --contract names the contract that governs the new contract
@@ -81,7 +82,7 @@ consent again.`,
 				}
 				res := w.k.Do(cmd.Context(), kernel.Action{
 					Kind: kernel.KindWrite, Caller: as, Target: args[0], Type: kernel.TypeContract,
-					Contract: governor, Content: wasm, Metadata: m,
+					Contract: governor, Content: wasm, Metadata: m, MaxCost: maxCostOf(cmd, maxCost),
 				})
 				sum := sha256.Sum256(wasm)
 				return g.emitResult(res, func(out io.Writer) {
@@ -98,6 +99,7 @@ consent again.`,
 	cmd.Flags().StringVar(&file, "file", "", "the .wasm module (required)")
 	cmd.Flags().StringVar(&governor, "contract", "", "contract governing the new contract artifact (default "+genesis.DefaultContract+")")
 	cmd.Flags().StringArrayVar(&meta, "meta", nil, "config key=value the contract reads (repeatable)")
+	addMaxCost(cmd, &maxCost)
 	return cmd
 }
 
@@ -230,6 +232,7 @@ func writeExplanation(w io.Writer, v api.Explanation, full bool) {
 	fmt.Fprintf(w, "decision:   %s\n", decisionText(d))
 	fmt.Fprintf(w, "time:       contract %s, check %s\n", secs(v.ContractSeconds), secs(v.ElapsedSeconds))
 	fmt.Fprintf(w, "fuel:       %d (deterministic; charged to cpu_rate at the kernel's fuel-per-µs rate)\n", v.ContractFuel)
+	fmt.Fprintf(w, "charged:    %d µs of %s's cpu_rate for this check's contract runs (read checks included)\n", v.CPUCharged, v.Caller)
 	o := v.Outcome
 	if o.OK {
 		fmt.Fprintf(w, "settlement: OK, would charge: %s\n", chargesText(o.Charges))

@@ -41,7 +41,80 @@ the audit trail. N must be positive and at most P's balance.`,
 	transfer.Flags().Int64Var(&amount, "amount", 0, "scrip to transfer, positive (required)")
 	_ = transfer.MarkFlagRequired("to")
 	_ = transfer.MarkFlagRequired("amount")
-	cmd.AddCommand(transfer)
+	cmd.AddCommand(transfer, newScripLimitCmd(g))
+	return cmd
+}
+
+func newScripLimitCmd(g *globals) *cobra.Command {
+	var as string
+	var amount int64
+	cmd := &cobra.Command{
+		Use:   "limit --as P --amount N",
+		Short: "Set the most P pays for one action by default (a set_spending_limit action)",
+		Long: `limit sets P's default spending limit: the most scrip one action of P's that
+gives no --max-cost pays for its contract's decision; for an invoke, the most
+the whole invocation may debit from P (prices and transfers made as P). A
+price above it is COST_LIMIT_EXCEEDED and nothing is charged. A new principal's
+limit is the kernel's default (100). N may be 0: then P pays for nothing
+without an explicit --max-cost.`,
+		Example: `  kernelhost scrip limit --as alice --amount 500
+  kernelhost artifact get priced/doc --as alice --max-cost 900`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if amount < 0 {
+				return usagef("--amount %d: a spending limit is 0 or more", amount)
+			}
+			return g.withWorld(cmd.Context(), func(w *world) error {
+				res := w.k.Do(cmd.Context(), kernel.Action{Kind: kernel.KindSetSpendingLimit, Caller: as, Amount: amount})
+				return g.emitResult(res, func(out io.Writer) {
+					fmt.Fprintf(out, "%s pays at most %d scrip per action unless it says otherwise (--max-cost)\n", as, amount)
+				})
+			})
+		},
+	}
+	addAs(cmd, &as)
+	cmd.Flags().Int64Var(&amount, "amount", 0, "the limit in scrip, 0 or more (required)")
+	_ = cmd.MarkFlagRequired("amount")
+	return cmd
+}
+
+func newStandingCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "standing",
+		Short: "Let an executable act as you, or stop it",
+		Long: `An executable acts as the principal that invoked it. It may act as another
+principal P (a host call with "as": P) only if P granted it standing. The
+grant binds the executable's code and metadata as they are at grant time:
+rewriting the code or changing any metadata voids it. Nothing else, an id
+included, gives an executable standing.`,
+		Example: `  kernelhost standing grant --as market --exe escrow/market
+  kernelhost standing revoke --as market --exe escrow/market`,
+	}
+	for _, v := range []struct {
+		kind       kernel.Kind
+		use, short string
+		done       string
+	}{
+		{kernel.KindGrantStanding, "grant --as P --exe E", "Let executable E act as P while its code and metadata stay as they are", "%s lets %s act as it\n"},
+		{kernel.KindRevokeStanding, "revoke --as P --exe E", "Withdraw executable E's standing to act as P", "%s no longer lets %s act as it\n"},
+	} {
+		var as, exe string
+		sub := &cobra.Command{
+			Use:   v.use,
+			Short: v.short,
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				return g.withWorld(cmd.Context(), func(w *world) error {
+					res := w.k.Do(cmd.Context(), kernel.Action{Kind: v.kind, Caller: as, Target: exe})
+					return g.emitResult(res, func(out io.Writer) { fmt.Fprintf(out, v.done, as, exe) })
+				})
+			},
+		}
+		addAs(sub, &as)
+		sub.Flags().StringVar(&exe, "exe", "", "executable artifact id (required)")
+		_ = sub.MarkFlagRequired("exe")
+		cmd.AddCommand(sub)
+	}
 	return cmd
 }
 
@@ -51,8 +124,9 @@ func newConsentCmd(g *globals) *cobra.Command {
 		Short: "Let a contract charge you as payer, within caps, or stop it",
 		Long: `A contract may name a payer other than the caller (a sponsor). The kernel
 honours that only if the payer consented to that contract, with a cap per
-call and a total cap. Consent binds to the contract's code: a rewritten
-contract needs fresh consent.`,
+call and a total cap. Consent binds to the contract's terms, its code and its
+configuration (metadata): a rewritten or reconfigured contract needs fresh
+consent.`,
 		Example: `  kernelhost consent grant --as sponsor --contract alice/pay --per-call 10 --total 1000
   kernelhost consent revoke --as sponsor --contract alice/pay`,
 	}

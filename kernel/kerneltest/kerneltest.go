@@ -55,6 +55,7 @@ type Evaluator struct {
 	rules    map[[32]byte]Rule
 	programs map[[32]byte]Program
 	calls    atomic.Int64
+	prepares atomic.Int64
 }
 
 // Program is an executable written as a Go function, for the fake
@@ -107,6 +108,7 @@ func (e *CodedError) Code() abi.Code { return e.C }
 
 // Prepare implements kernel.Evaluator.
 func (e *Evaluator) Prepare(_ context.Context, wasm []byte) ([32]byte, error) {
+	e.prepares.Add(1)
 	h := sha256.Sum256(wasm)
 	e.mu.RLock()
 	_, ok := e.rules[h]
@@ -131,8 +133,11 @@ func (e *Evaluator) Evaluate(_ context.Context, h [32]byte, req *abi.Request, _ 
 	return d, abi.Usage{CPU: time.Microsecond}, err
 }
 
-// Calls returns how many times Evaluate ran.
+// Calls returns how many times Evaluate or Invoke ran.
 func (e *Evaluator) Calls() int64 { return e.calls.Load() }
+
+// Prepares returns how many times Prepare ran (the work of compiling).
+func (e *Evaluator) Prepares() int64 { return e.prepares.Load() }
 
 // Controller is the genesis contracts' controller rule: the "controller"
 // metadata value if set, else created_by.
@@ -205,6 +210,8 @@ func NewWorld(t testing.TB, mutate func(*kernel.Config)) *World {
 	// Genesis holds exactly the disk its contracts take, whatever the test's
 	// default quotas say.
 	require.NoError(t, k.SetQuota(context.Background(), "genesis", kernel.Disk, int64(len("fake:private")+len("fake:freeware")+len("fake:allow-all"))))
+	// and the cpu_rate deploying them costs (the compile charge).
+	require.NoError(t, k.SetQuota(context.Background(), "genesis", kernel.CPURate, 1_000_000))
 	w.Deploy(t, "genesis", "private", "private", Private)
 	w.Deploy(t, "genesis", "freeware", "private", Freeware)
 	w.Deploy(t, "genesis", "allow-all", "private", AllowAll)
