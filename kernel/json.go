@@ -204,6 +204,16 @@ func fieldList(k Kind) string {
 }
 
 // checkDuplicateKeys fails if any JSON object in b, at any depth, has a key
+// CheckDuplicateKeys returns an INVALID_ARGUMENT *Error if any JSON object
+// in b, at any depth, has a key twice, or if b is not JSON. DecodeAction
+// applies it; transports apply it to their other JSON bodies.
+func CheckDuplicateKeys(b []byte) error {
+	if err := checkDuplicateKeys(b); err != nil {
+		return err
+	}
+	return nil
+}
+
 // twice: encoding/json keeps the last silently, so two readers of the same
 // bytes (a client, a proxy, a log, the kernel) could each see another
 // action. It walks the tokens of b, which must already be valid JSON.

@@ -29,9 +29,15 @@ func NewError(code abi.Code, msg string) Error {
 }
 
 // ErrorOf returns the Error for err: its kernel code when it carries one
-// (a *kernel.Error or anything with Code() abi.Code), else INTERNAL.
+// (a *kernel.Error or anything with Code() abi.Code), else INTERNAL, and a
+// *kernel.Error's own retriability (a QUOTA_EXCEEDED may be final).
 func ErrorOf(err error) Error {
-	return NewError(CodeOf(err), err.Error())
+	e := NewError(CodeOf(err), err.Error())
+	var ke *kernel.Error
+	if errors.As(err, &ke) {
+		e.Retriable = ke.Retriable()
+	}
+	return e
 }
 
 // CodeOf extracts err's stable code, or INTERNAL.
@@ -212,7 +218,23 @@ func ExplanationOf(ex kernel.Explanation, caller string, elapsed time.Duration) 
 	return out
 }
 
-// HTTPStatus maps a code to the HTTP status the API answers with.
+// ResultStatus is the HTTP status of an answer carrying result r: its
+// code's, except that a QUOTA_EXCEEDED no wait can cure (r.Retriable false)
+// is 403 rather than 429, so that HTTP clients that retry every 429 do not
+// retry it.
+func ResultStatus(r kernel.Result) int { return Status(r.Code, r.Retriable) }
+
+// Status is the HTTP status of a failure of code c, retriable or not (see
+// ResultStatus).
+func Status(c abi.Code, retriable bool) int {
+	if c == abi.QuotaExceeded && !retriable {
+		return http.StatusForbidden
+	}
+	return HTTPStatus(c)
+}
+
+// HTTPStatus maps a code to the HTTP status the API answers with when the
+// failure is as retriable as its code (see Status).
 func HTTPStatus(c abi.Code) int {
 	switch c {
 	case abi.OK:
@@ -234,7 +256,7 @@ func HTTPStatus(c abi.Code) int {
 	case abi.ExecutionFailed:
 		return http.StatusUnprocessableEntity // the invoked executable failed; rolled back
 	case abi.QuotaExceeded:
-		return http.StatusTooManyRequests
+		return http.StatusTooManyRequests // retriable; else 403, see Status
 	case abi.Unavailable:
 		return http.StatusServiceUnavailable
 	default:

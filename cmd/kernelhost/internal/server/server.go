@@ -16,6 +16,8 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"path"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -155,8 +157,61 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
+// canonicalPath reports whether p is a path as path.Clean writes it: no
+// "." or ".." segments, no empty segments, no trailing slash (but "/").
+// Only such paths are served: net/http's ServeMux would redirect any other
+// to its cleaned form, so that a client following the redirect acts on
+// another resource than the one it named ("/v1/artifacts/a/../b" is b).
+func canonicalPath(p string) bool {
+	return p == "/" || strings.HasPrefix(p, "/") && path.Clean(p) == p
+}
+
+// jsonOnly stands between the mux and the client: the server never
+// redirects and every error body is JSON. ServeMux answers a path that
+// lacks a subtree's trailing slash ("/v1/artifacts") with a redirect and an
+// HTML body, and its own errors in plain text; jsonOnly replaces such an
+// answer with the JSON error of its status (a redirect becomes 404).
+type jsonOnly struct {
+	http.ResponseWriter
+	path     string
+	replaced bool // the answer was replaced: drop what the handler writes
+}
+
+func (j *jsonOnly) WriteHeader(code int) {
+	if j.replaced {
+		return
+	}
+	h := j.Header()
+	redirect := code >= 300 && code < 400
+	if redirect || code >= 400 && !strings.HasPrefix(h.Get("Content-Type"), "application/json") {
+		j.replaced = true
+		h.Del("Location")
+		h.Del("Content-Length")
+		var e api.Error
+		switch {
+		case redirect || code == http.StatusNotFound:
+			code, e = http.StatusNotFound, api.NewError(abi.NotFound, fmt.Sprintf("no endpoint %s: see docs/http.md", j.path))
+		case code >= 500:
+			e = api.NewError(abi.Internal, http.StatusText(code))
+		default:
+			e = api.NewError(abi.InvalidArgument, http.StatusText(code))
+		}
+		writeError(j.ResponseWriter, code, e)
+		return
+	}
+	j.ResponseWriter.WriteHeader(code)
+}
+
+func (j *jsonOnly) Write(b []byte) (int, error) {
+	if j.replaced {
+		return len(b), nil
+	}
+	return j.ResponseWriter.Write(b)
+}
+
 // ServeHTTP serves one request under the request timeout, logging it and
-// turning a panic into a JSON 500.
+// turning a panic into a JSON 500. A path that is not canonical is 400
+// INVALID_ARGUMENT: it is never cleaned or redirected.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.cfg.Now()
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
@@ -176,7 +231,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.cfg.Logger.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
 			"duration", s.cfg.Now().Sub(start), "remote", r.RemoteAddr)
 	}()
-	s.mux.ServeHTTP(sw, r.WithContext(ctx))
+	if !canonicalPath(r.URL.Path) {
+		writeError(sw, http.StatusBadRequest, api.NewError(abi.InvalidArgument,
+			fmt.Sprintf("path %.200q is not canonical: no empty, . or .. segments and no trailing /; ids follow the same rule", r.URL.Path)))
+		return
+	}
+	s.mux.ServeHTTP(&jsonOnly{ResponseWriter: sw, path: r.URL.Path}, r.WithContext(ctx))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -202,7 +262,17 @@ func writeError(w http.ResponseWriter, status int, e api.Error) {
 func writeErr(w http.ResponseWriter, err error) {
 	e := api.ErrorOf(err)
 	c, _ := abi.ParseCode(e.ErrorCode)
-	writeError(w, api.HTTPStatus(c), e)
+	writeError(w, api.Status(c, e.Retriable), e)
+}
+
+// writeResult writes a result that is not a raw read: with the status of
+// its code and, for a QUOTA_EXCEEDED that waiting cures, Retry-After in
+// whole seconds (none for one that no wait cures).
+func writeResult(w http.ResponseWriter, res kernel.Result) {
+	if res.Code == abi.QuotaExceeded && res.Retriable && res.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(res.RetryAfter.Seconds())), 10))
+	}
+	writeJSON(w, api.ResultStatus(res), api.ResultOf(res))
 }
 
 // identity authenticates r's bearer token.
@@ -285,10 +355,20 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 	return b, true
 }
 
-// decodeJSON decodes a small admin body strictly into v.
+// decodeJSON decodes a small admin body strictly into v: no unknown field,
+// no key twice, and names exactly as v's json tags spell them (encoding/json
+// would also take "ID" for "id", the last of the two winning).
 func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	b, ok := s.readBody(w, r)
 	if !ok {
+		return false
+	}
+	if err := kernel.CheckDuplicateKeys(b); err != nil {
+		writeErr(w, err)
+		return false
+	}
+	if err := exactNames(b, v); err != nil {
+		writeError(w, http.StatusBadRequest, api.NewError(abi.InvalidArgument, err.Error()))
 		return false
 	}
 	dec := json.NewDecoder(strings.NewReader(string(b)))
@@ -304,15 +384,33 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool 
 	return true
 }
 
+// exactNames fails if b is an object with a key that is no json tag name of
+// struct *v. Other shapes are left to the decoder.
+func exactNames(b []byte, v any) error {
+	var probe map[string]json.RawMessage
+	if json.Unmarshal(b, &probe) != nil {
+		return nil
+	}
+	t := reflect.TypeOf(v).Elem()
+	names := make(map[string]bool, t.NumField())
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		names[name] = true
+	}
+	for k := range probe {
+		if !names[k] {
+			return fmt.Errorf("unknown field %.64q in the JSON body", k)
+		}
+	}
+	return nil
+}
+
 // do runs a as caller, recording metrics, and writes the result.
 func (s *Server) do(w http.ResponseWriter, r *http.Request, a kernel.Action) {
 	start := s.cfg.Now()
 	res := s.cfg.Kernel.Do(r.Context(), a)
 	s.metrics.action(string(a.Kind), res.Code.String(), s.cfg.Now().Sub(start))
-	if res.Code == abi.QuotaExceeded && res.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(res.RetryAfter.Seconds())), 10))
-	}
-	writeJSON(w, api.HTTPStatus(res.Code), api.ResultOf(res))
+	writeResult(w, res)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
@@ -379,7 +477,7 @@ func (s *Server) getArtifact(w http.ResponseWriter, r *http.Request, caller stri
 	res := s.cfg.Kernel.Do(r.Context(), a)
 	s.metrics.action(string(a.Kind), res.Code.String(), s.cfg.Now().Sub(start))
 	if !res.OK {
-		writeJSON(w, api.HTTPStatus(res.Code), api.ResultOf(res))
+		writeResult(w, res)
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
