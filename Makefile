@@ -7,16 +7,28 @@ BENCHTIME     ?= 1s
 FUZZTIME      ?= 20s
 STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build test vet fmt fmt-check lint bench demo contracts examples testdata tools clean check fuzz
+.PHONY: all build test test-allocs vet fmt fmt-check lint bench demo contracts examples testdata tools clean check fuzz
 
 all: build
 
 build:
 	$(GO) build ./...
 
-## test: gofmt check, go vet, then every test under the race detector.
+## test: gofmt check, go vet, every test under the race detector, then
+## test-allocs. The race run goes through internal/testenv/gotest: plain go
+## test output, then one line naming every skipped test; a failure still
+## fails.
 test: fmt-check vet
-	$(GO) test $(GO_TEST_FLAGS) ./...
+	GO=$(GO) $(GO) run ./internal/testenv/gotest $(GO_TEST_FLAGS) ./...
+	@$(MAKE) --no-print-directory test-allocs
+
+## test-allocs: the allocation-count tests (func TestX_allocs or
+## TestXAllocations in a _test.go file) without the race detector, which
+## allocates on its own: under -race they skip or prove nothing.
+test-allocs:
+	@pkgs=$$(grep -rlE --include='*_test.go' '^func Test[A-Za-z0-9_]*(_allocs|Allocations)\(' . | grep -v '^./bench/' | xargs -n1 dirname | sort -u | tr '\n' ' '); \
+	  echo "$(GO) test -count=1 -run '(_allocs|Allocations)$$' $$pkgs"; \
+	  $(GO) test -count=1 -run '(_allocs|Allocations)$$' $$pkgs
 
 vet:
 	$(GO) vet ./...

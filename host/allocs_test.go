@@ -19,7 +19,8 @@ import (
 // each needs a fresh g, which counts as one more allocation.
 func TestEvaluate_allocs(t *testing.T) {
 	if raceEnabled || testing.Short() {
-		t.Skip("needs a benchmark run without the race detector")
+		// make test runs it again without -race (make test-allocs).
+		t.Skip("needs a benchmark run without the race detector and -short: make test-allocs")
 	}
 	h := newHost(t, host.Config{})
 	hash := prepare(t, h, "freeware")
