@@ -47,11 +47,16 @@ type Explanation struct {
 	Decision *abi.Decision
 	// Usage is what the contract's run used; Usage.CPU is its wall time.
 	Usage abi.Usage
+	// CPU is the cpu_rate, in microseconds, that Explain charged the caller
+	// for all its contract runs (read checks included), each as Do charges
+	// its run.
+	CPU int64
 	// Outcome is what Do would return for the action if nothing changed in
 	// between: on success the charges settlement would apply, otherwise the
 	// failure (PERMISSION_DENIED, CONTRACT_FAILED, PAYER_NOT_AUTHORIZED,
-	// INSUFFICIENT_FUNDS, ...). Its Content and Artifact are always nil and
-	// Event is 0: nothing was recorded.
+	// INSUFFICIENT_FUNDS, QUOTA_EXCEEDED, ...). Its Fuel is the action run's.
+	// Its Content and Artifact are always nil and Event is 0: nothing was
+	// recorded.
 	//
 	// NB: Outcome covers quotas before the contract (cpu_rate, memory),
 	// permission and payment. The kernel's own checks on the action's shape
@@ -60,12 +65,16 @@ type Explanation struct {
 }
 
 // Explain judges one artifact action (read, write, edit, delete,
-// set_contract) exactly as Do would, without any effect: it reads one
-// snapshot of the store, writes nothing, appends no audit event, charges
-// nobody and uses no quota: its contract runs are not charged to the
-// caller's cpu_rate. The access contract does run (read checks included), so
-// Explain costs what up to three contract runs cost, each under the limits
-// Do would apply.
+// set_contract) exactly as Do would, without any effect on the store: it
+// reads one snapshot, writes nothing, appends no audit event and moves no
+// scrip. The access contract does run, on the caller's behalf, so the caller
+// pays for it in cpu_rate as Do would: every run (the read check of the
+// target; that of its contract, unless the contract governs itself; the
+// action's own, unless it is a read) reserves up to Config.ContractTimeout
+// of the caller's remaining cpu_rate, gets that as its budget (fuel or
+// deadline), and is charged what it used, at least 1µs (Explanation.CPU sums
+// them). A caller without cpu_rate left gets the Outcome QUOTA_EXCEEDED and
+// nothing runs. Like Do's, these charges live in the rolling window only.
 //
 // a.Caller must be an existing principal, bound by the embedding program as
 // for Do. Errors: INVALID_ARGUMENT for a malformed action or a kind the
@@ -135,8 +144,8 @@ func (w *work) explain(ex *Explanation) *Error {
 	}
 	ex.Contract, ex.ContractHash = art.Contract, hexHash(c.Hash)
 
-	// The quotas Do applies before it runs a contract: the caller's
-	// remaining cpu_rate bounds the run, its memory quota caps the memory.
+	// The quotas Do applies before it runs a contract: the caller needs
+	// cpu_rate left (each run reserves it, see check) and a memory quota.
 	cpu := w.k.status(a.Caller, &caller, CPURate, w.now)
 	if cpu.Available <= 0 {
 		ex.Outcome = w.outcome(w.quotaErr(CPURate, 0, cpu.RetryAfter, "%s of %q is exhausted (%d of %d used in the window)", CPURate, a.Caller, cpu.Used, cpu.Quota))
@@ -147,14 +156,15 @@ func (w *work) explain(ex *Explanation) *Error {
 		ex.Outcome = w.outcome(w.quotaErr(Memory, 0, 0, "memory quota of %q is 0: no contract can run for it", a.Caller))
 		return nil
 	}
-	lim := abi.Limits{
-		Timeout:     min(w.k.cfg.ContractTimeout, time.Duration(cpu.Available)*time.Microsecond),
-		MemoryBytes: uint64(caller.Quota[memIdx]),
-	}
+	defer func() { ex.CPU = w.ev.CPU }()
 
 	// The read checks come first: they decide what the explanation may show.
-	readD, readU, readErr := w.check(abi.ActionRead, a.Target, &art, &c, 0, lim)
+	readD, readU, readErr := w.check(abi.ActionRead, a.Target, &art, &c, 0, &caller)
 	ex.TargetReadable = readErr == nil && readD.Allowed
+	// A run refused for cpu_rate fills w.res's QUOTA_EXCEEDED details; only
+	// those of the run that decides (this one for a read) belong in the
+	// Outcome.
+	readQuota := w.quotaDetails()
 	switch {
 	case art.Contract == a.Target:
 		ex.ContractReadable = ex.TargetReadable // a contract that governs itself
@@ -163,7 +173,7 @@ func (w *work) explain(ex *Explanation) *Error {
 		if err != nil {
 			return err
 		}
-		d, _, cerr := w.check(abi.ActionRead, art.Contract, &c, &g, 0, lim)
+		d, _, cerr := w.check(abi.ActionRead, art.Contract, &c, &g, 0, &caller)
 		ex.ContractReadable = cerr == nil && d.Allowed
 	}
 
@@ -173,8 +183,10 @@ func (w *work) explain(ex *Explanation) *Error {
 		payload = uint64(len(a.Content))
 	}
 	d, u, evErr := readD, readU, readErr
+	w.setQuotaDetails(readQuota)
 	if act != abi.ActionRead {
-		d, u, evErr = w.check(act, a.Target, &art, &c, payload, lim)
+		w.setQuotaDetails(quotaDetails{})
+		d, u, evErr = w.check(act, a.Target, &art, &c, payload, &caller)
 	}
 	req := requestFor(act, a.Caller, a.Target, &art, c.Meta, w.now, payload, a.Method, a.Args)
 	req.CallerRights, _ = w.callerRights(a.Caller)
@@ -187,6 +199,7 @@ func (w *work) explain(ex *Explanation) *Error {
 		ex.Redacted = append(ex.Redacted, "config")
 	}
 	ex.Request, ex.Usage = &req, u
+	w.res.Fuel = u.Fuel // the action's run, as in Do's result
 	if evErr != nil {
 		ex.Outcome = w.outcome(evErr)
 		return nil
@@ -207,6 +220,21 @@ func (w *work) explain(ex *Explanation) *Error {
 	return nil
 }
 
+// quotaDetails are the QUOTA_EXCEEDED fields of a Result.
+type quotaDetails struct {
+	resource  string
+	available int64
+	retry     time.Duration
+}
+
+func (w *work) quotaDetails() quotaDetails {
+	return quotaDetails{w.res.Resource, w.res.Available, w.res.RetryAfter}
+}
+
+func (w *work) setQuotaDetails(q quotaDetails) {
+	w.res.Resource, w.res.Available, w.res.RetryAfter = q.resource, q.available, q.retry
+}
+
 // governor loads the contract that governs the artifact id (record art).
 func (w *work) governor(id string, art *artifactRec) (artifactRec, *Error) {
 	if art.Contract == id {
@@ -219,9 +247,13 @@ func (w *work) governor(id string, art *artifactRec) (artifactRec, *Error) {
 	return c, nil
 }
 
-// check runs contract c on action act of the caller on artifact id, with
-// limits lim. A failing contract is an *Error whose code denies.
-func (w *work) check(act abi.Action, id string, art, c *artifactRec, payload uint64, lim abi.Limits) (abi.Decision, abi.Usage, *Error) {
+// check runs contract c on action act of the caller (record caller) on
+// artifact id, budgeted and charged as Do's judge does: it reserves up to
+// ContractTimeout of the caller's cpu_rate (QUOTA_EXCEEDED when none is
+// left), runs the contract with that budget and the caller's memory quota,
+// and charges the caller what the run used (adding it to w.ev.CPU). A
+// failing contract is an *Error whose code denies.
+func (w *work) check(act abi.Action, id string, art, c *artifactRec, payload uint64, caller *principalRec) (abi.Decision, abi.Usage, *Error) {
 	if err := w.k.ensurePrepared(w.ctx, w.tx, art.Contract, c.Hash); err != nil {
 		return abi.Decision{}, abi.Usage{}, err
 	}
@@ -234,7 +266,15 @@ func (w *work) check(act abi.Action, id string, art, c *artifactRec, payload uin
 	if act == abi.ActionRead {
 		req.Method, req.Args = "", nil
 	}
-	d, u, err := w.k.ev.Evaluate(w.ctx, c.Hash, &req, lim)
+	got, release, qerr := w.reserveRate(w.a.Caller, caller, CPURate, w.k.cfg.ContractTimeout.Microseconds())
+	if qerr != nil {
+		return abi.Decision{}, abi.Usage{}, qerr
+	}
+	memIdx, _ := Memory.index()
+	d, u, err := w.k.ev.Evaluate(w.ctx, c.Hash, &req, w.k.limits(got, caller.Quota[memIdx]))
+	cpu := w.k.cpuCharge(u, got)
+	release(cpu)
+	w.ev.CPU += cpu
 	if err != nil {
 		code := codeOf(err)
 		if code == abi.OK || code == abi.Internal {

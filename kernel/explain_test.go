@@ -199,19 +199,23 @@ func TestExplain_closed(t *testing.T) {
 }
 
 // TestExplain_quota reports QUOTA_EXCEEDED when the caller has no cpu_rate
-// left for the contract, as Do would, and uses none itself.
+// left for the contract, as Do would; its own runs are charged to the
+// caller's cpu_rate (see TestExplainCharged).
 func TestExplain_quota(t *testing.T) {
 	w := explainWorld(t)
 	before, err := w.K.QuotaStatus(ctx, "bob", kernel.CPURate)
 	require.NoError(t, err)
-	_, err = w.K.Explain(ctx, kernel.Action{Kind: kernel.KindRead, Caller: "bob", Target: "report"})
+	ex, err := w.K.Explain(ctx, kernel.Action{Kind: kernel.KindRead, Caller: "bob", Target: "report"})
 	require.NoError(t, err)
 	after, err := w.K.QuotaStatus(ctx, "bob", kernel.CPURate)
 	require.NoError(t, err)
-	require.Equal(t, before.Used, after.Used, "explain uses no cpu_rate")
+	// Two runs of 1µs each (the fake evaluator's): the read check of the
+	// report and that of its contract "paid".
+	require.Equal(t, int64(2), ex.CPU)
+	require.Equal(t, before.Used+ex.CPU, after.Used, "explain is charged its runs")
 
 	require.NoError(t, w.K.SetQuota(ctx, "bob", kernel.CPURate, 0))
-	ex, err := w.K.Explain(ctx, kernel.Action{Kind: kernel.KindRead, Caller: "bob", Target: "report"})
+	ex, err = w.K.Explain(ctx, kernel.Action{Kind: kernel.KindRead, Caller: "bob", Target: "report"})
 	require.NoError(t, err)
 	requireCode(t, abi.QuotaExceeded, ex.Outcome)
 	require.Equal(t, string(kernel.CPURate), ex.Outcome.Resource)

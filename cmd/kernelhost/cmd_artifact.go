@@ -236,9 +236,11 @@ func newArtifactLsCmd(g *globals) *cobra.Command {
 		Use:   "ls --as P",
 		Short: "List the artifacts P may read",
 		Long: `ls lists the artifacts principal P may read. For each artifact it runs P's read
-check without side effects (like 'contract check'): nothing is charged,
-nothing is recorded, and artifacts P may not read are not shown. It also
-shows what reading each would cost and who would pay.`,
+check without side effects on the world (like 'contract check'): no scrip
+moves, nothing is recorded, and artifacts P may not read are not shown. Each
+check is charged to P's cpu_rate as a read would be; when it runs out, ls
+fails with QUOTA_EXCEEDED. It also shows what reading each would cost and who
+would pay.`,
 		Example: `  kernelhost artifact ls --as bob
   kernelhost artifact ls --as bob -o json`,
 		Args: cobra.NoArgs,
@@ -253,6 +255,11 @@ shows what reading each would cost and who would pay.`,
 					ex, err := w.k.Explain(cmd.Context(), kernel.Action{Kind: kernel.KindRead, Caller: as, Target: id})
 					if err != nil {
 						return codedError(err)
+					}
+					if ex.Outcome.Resource != "" {
+						// QUOTA_EXCEEDED: P cannot pay for the check; say so
+						// rather than list fewer artifacts.
+						return codedError(ex.Outcome.Err())
 					}
 					if !ex.TargetReadable || ex.Request == nil || ex.Decision == nil {
 						continue

@@ -233,6 +233,7 @@ func writeExplanation(w io.Writer, v api.Explanation, full bool) {
 	fmt.Fprintf(w, "time:       contract %s, check %s\n", secs(v.ContractSeconds), secs(v.ElapsedSeconds))
 	fmt.Fprintf(w, "fuel:       %d (deterministic; charged to cpu_rate at the kernel's fuel-per-µs rate)\n", v.ContractFuel)
 	fmt.Fprintf(w, "charged:    %d µs of %s's cpu_rate for this check's contract runs (read checks included)\n", v.CPUCharged, v.Caller)
+	fmt.Fprintf(w, "charged:    %d µs of %s's cpu_rate for this check's contract runs (read checks included)\n", v.CPUCharged, v.Caller)
 	o := v.Outcome
 	if o.OK {
 		fmt.Fprintf(w, "settlement: OK, would charge: %s\n", chargesText(o.Charges))

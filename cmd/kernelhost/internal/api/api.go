@@ -188,6 +188,10 @@ type Explanation struct {
 	ContractFuel   uint64  `json:"contract_fuel"`
 	ContractMemory uint64  `json:"contract_memory_bytes,omitempty"`
 	ElapsedSeconds float64 `json:"elapsed_seconds"`
+	// CPUCharged is the cpu_rate, in µs, charged to the caller for the
+	// explanation's contract runs (read checks included), each as Do
+	// charges its run.
+	CPUCharged int64 `json:"cpu_rate_charged_us"`
 	// Outcome is what the action would do now: the charges settlement would
 	// apply, or the failure.
 	Outcome Result `json:"outcome"`
@@ -201,7 +205,7 @@ func ExplanationOf(ex kernel.Explanation, caller string, elapsed time.Duration) 
 		TargetReadable: ex.TargetReadable, ContractReadable: ex.ContractReadable, Redacted: ex.Redacted,
 		Request: RequestOf(ex.Request), Decision: DecisionOf(ex.Decision),
 		ContractSeconds: ex.Usage.CPU.Seconds(), ContractFuel: ex.Usage.Fuel, ContractMemory: ex.Usage.MemoryBytes,
-		ElapsedSeconds: elapsed.Seconds(), Outcome: ResultOf(ex.Outcome),
+		ElapsedSeconds: elapsed.Seconds(), CPUCharged: ex.CPU, Outcome: ResultOf(ex.Outcome),
 	}
 	for _, r := range ex.Redacted {
 		switch r {
@@ -214,7 +218,8 @@ func ExplanationOf(ex kernel.Explanation, caller string, elapsed time.Duration) 
 	if ex.Request == nil {
 		out.Notes = append(out.Notes, "no contract ran: the kernel judges this alone")
 	}
-	out.Notes = append(out.Notes, "nothing was changed, charged or recorded")
+	// Explain pays for its contract runs as Do does, and records nothing.
+	out.Notes = append(out.Notes, "nothing was changed, paid or recorded; the contract runs were charged to the caller's cpu_rate (cpu_rate_charged_us)")
 	return out
 }
 
