@@ -344,13 +344,18 @@ func (w *work) billCompile() (int64, *Error) {
 	if err != nil {
 		return 0, err
 	}
+	i, _ := CPURate.index()
+	if cost > p.Quota[i] { // final: no wait frees more than the quota
+		st := w.k.status(w.a.Caller, &p, CPURate, w.now)
+		return 0, w.quotaErr(CPURate, st.Available, 0, "compiling a module of %d bytes costs %dµs of cpu_rate, more than the whole quota of %q (%d)", len(w.a.Content), cost, w.a.Caller, p.Quota[i])
+	}
 	got, release, qerr := w.reserveRate(w.a.Caller, &p, CPURate, cost)
 	if qerr != nil {
 		return 0, qerr
 	}
 	if got < cost {
 		release(0)
-		return 0, w.quotaErr(CPURate, got, 0, "compiling a module of %d bytes costs %dµs of cpu_rate; %q has %d available", len(w.a.Content), cost, w.a.Caller, got)
+		return 0, w.quotaErr(CPURate, got, w.rateRetry(w.a.Caller, p.Quota[i], CPURate, cost), "compiling a module of %d bytes costs %dµs of cpu_rate; %q has %d available", len(w.a.Content), cost, w.a.Caller, got)
 	}
 	release(cost)
 	w.ev.CPU += cost

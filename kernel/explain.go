@@ -148,7 +148,7 @@ func (w *work) explain(ex *Explanation) *Error {
 	// cpu_rate left (each run reserves it, see check) and a memory quota.
 	cpu := w.k.status(a.Caller, &caller, CPURate, w.now)
 	if cpu.Available <= 0 {
-		ex.Outcome = w.outcome(w.quotaErr(CPURate, 0, cpu.RetryAfter, "%s of %q is exhausted (%d of %d used in the window)", CPURate, a.Caller, cpu.Used, cpu.Quota))
+		ex.Outcome = w.outcome(w.quotaErr(CPURate, 0, w.rateRetry(a.Caller, cpu.Quota, CPURate, 1), "%s of %q is exhausted (%d of %d used in the window)", CPURate, a.Caller, cpu.Used, cpu.Quota))
 		return nil
 	}
 	memIdx, _ := Memory.index()

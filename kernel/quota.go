@@ -212,6 +212,18 @@ func (w *work) quotaErr(res Resource, available int64, retry time.Duration, form
 	return e
 }
 
+// rateRetry is how long until need units of renewable resource res fit
+// principal id's quota, 0 when they never will: the retry quotaErr needs
+// for a shortage found outside the window's own checks.
+func (w *work) rateRetry(id string, quota int64, res Resource, need int64) time.Duration {
+	win := w.k.rates.get(id, res)
+	length := w.k.windowNanos()
+	win.mu.Lock()
+	defer win.mu.Unlock()
+	win.prune(w.now, length)
+	return win.retryAfter(w.now, length, quota, need)
+}
+
 // reserveRate holds up to max units of a renewable resource for an execution
 // about to run and returns how much it got; it fails with QUOTA_EXCEEDED when
 // nothing is available. release settles the reservation with what was used.

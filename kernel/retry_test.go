@@ -135,6 +135,31 @@ func TestQuotaExceededRetriableOnlyIfWaitingHelps(t *testing.T) {
 		require.NoError(t, w.K.SetQuota(ctx, "alice", kernel.CPURate, 0))
 		final(t, w, kernel.CPURate, read)
 	})
+	t.Run("compile charge", func(t *testing.T) {
+		// Deploying a module costs cpu_rate (Config.CompileMicrosPerKiB):
+		// at least 1µs per module; "fake:c1" costs 2.
+		w := newWorld(t)
+		w.Eval.Register([]byte("fake:c1"), kerneltest.AllowAll)
+		deploy := kernel.Action{Kind: kernel.KindWrite, Caller: "alice", Target: "c1", Type: kernel.TypeContract, Contract: "private", Content: []byte("fake:c1")}
+		require.NoError(t, w.K.SetQuota(ctx, "alice", kernel.CPURate, 5))
+		requireCode(t, abi.OK, consume(w, kernel.CPURate, 4))
+		retriable(t, w, kernel.CPURate, deploy) // 1 of 5 left: the window frees the rest
+		require.NoError(t, w.K.SetQuota(ctx, "alice", kernel.CPURate, 1))
+		deploy.Target = "c2"
+		final(t, w, kernel.CPURate, deploy) // the whole quota is less than the cost
+	})
+	t.Run("explain without cpu_rate", func(t *testing.T) {
+		w := newWorld(t)
+		requireCode(t, abi.OK, w.Do(write("alice", "doc", "x", nil)))
+		read := kernel.Action{Kind: kernel.KindRead, Caller: "alice", Target: "doc"}
+		requireCode(t, abi.OK, consume(w, kernel.CPURate, 10))
+		// Usage in the window, but no quota left to wait for.
+		require.NoError(t, w.K.SetQuota(ctx, "alice", kernel.CPURate, 0))
+		ex, err := w.K.Explain(ctx, read)
+		require.NoError(t, err)
+		requireQuotaExceeded(t, ex.Outcome, kernel.CPURate, false)
+		requireQuotaExceeded(t, w.Do(read), kernel.CPURate, false)
+	})
 	t.Run("transfer_quota and mint_right", func(t *testing.T) {
 		w := newWorld(t)
 		give := func(r kernel.Resource, n int64) kernel.Action {
