@@ -13,7 +13,7 @@ import (
 const (
 	DefaultTimeout               = 100 * time.Millisecond
 	DefaultInvokeTimeout         = time.Second
-	DefaultCheckFuel             = 50_000_000    // ~50ms of simple instructions; the C freeware check uses 399-767
+	DefaultCheckFuel             = 50_000_000    // ~50ms of simple instructions; the C freeware check uses 403-771
 	DefaultInvokeFuel            = 1_000_000_000 // ~1s
 	DefaultInitFuel              = 10_000_000    // a Go guest's _initialize uses ~1M
 	DefaultInitTimeout           = time.Second
