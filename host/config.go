@@ -23,6 +23,10 @@ const (
 	DefaultMaxGlobals            = 1_000
 	DefaultMaxTableEntries       = 50_000
 	DefaultMaxInitialMemoryPages = 256 // 16 MiB; a standard Go wasip1 guest declares ~40
+	DefaultMaxModules            = 1024
+	DefaultMaxCodeBytes          = 1 << 30
+	DefaultMaxPoolBytes          = 1 << 30
+	DefaultMaxCacheDirBytes      = 1 << 30
 	pageSize                     = 65536
 )
 
@@ -41,9 +45,11 @@ type Config struct {
 	// (kh_invoke, host calls included). A call's abi.Limits.Timeout may
 	// shorten it. Default 1s.
 	InvokeTimeout time.Duration
-	// MemoryLimitBytes caps the linear memory of every instance: memory.grow
-	// past it returns -1. It is rounded down to whole 64 KiB pages. A call's
-	// abi.Limits.MemoryBytes may cap it further. Default 64 MiB.
+	// MemoryLimitBytes caps the memory of every instance: its linear memory
+	// plus 8 bytes per table element. memory.grow and table.grow past it
+	// return -1, during the call (host/internal/fuel checks every growth).
+	// A call's abi.Limits.MemoryBytes caps it further, also during the
+	// call. Default 64 MiB.
 	MemoryLimitBytes uint64
 
 	// DisableMetering turns deterministic fuel metering off. With metering
@@ -61,8 +67,9 @@ type Config struct {
 	// InvokeFuel is the default fuel budget of one executable run;
 	// abi.Limits.Fuel may lower it. Default 1,000,000,000.
 	InvokeFuel uint64
-	// InitFuel is the fuel an instance's start function and _initialize
-	// run on; it is built into the instrumented module. Default 10,000,000.
+	// InitFuel is the one budget of an instance's start function and
+	// _initialize together, which the host calls like any call (host calls
+	// charged, under the watchdog). Default 10,000,000.
 	InitFuel uint64
 
 	// Tuning.
@@ -82,9 +89,14 @@ type Config struct {
 	// (host/internal/fuel: every 2^20 fuel, about a millisecond) or host
 	// call. With metering off, nothing bounds that wait but the deadline.
 	Watchdog time.Duration
-	// MaxInstancesPerModule bounds the live instances of one module; callers
-	// beyond it wait for a free one (or for their ctx). Default
-	// 2*GOMAXPROCS.
+	// MaxInstancesPerModule bounds the pooled instances of one module:
+	// checks beyond it wait for a free one (or for their ctx), top-level
+	// invocations too, for at most their deadline, and then fail with
+	// ErrBusy (retriable). Nested invocations (abi.Request.Depth > 0) never
+	// wait, for they may wait on the invocation they run inside: they get
+	// an instance outside the pool, at most MaxInstancesPerModule*8 at a
+	// time per module (the kernel's depth limit bounds one chain), beyond
+	// which they fail with ErrBusy. Default 2*GOMAXPROCS.
 	MaxInstancesPerModule int
 	// InitTimeout is the deadline of an instance's initialisation: the start
 	// function and _initialize, at Validate, Prepare or when a pool grows.
@@ -102,6 +114,33 @@ type Config struct {
 	MaxGlobals            int
 	MaxTableEntries       int
 	MaxInitialMemoryPages uint32
+
+	// Bounds of the caches: what a principal deploying modules can make
+	// the host hold.
+
+	// MaxModules bounds the prepared modules kept compiled. Beyond it, and
+	// beyond MaxCodeBytes, the least recently used modules are evicted (an
+	// approximation: a module used since the last sweep is spared once),
+	// modules with calls in flight last; an evicted module is compiled
+	// again by the next Prepare of its bytes (Evaluate and Invoke return
+	// ErrNotPrepared until then; Prepared tells). Forget evicts one at once.
+	// Default 1024.
+	MaxModules int
+	// MaxCodeBytes bounds the estimated size of the compiled modules kept:
+	// 5 bytes per byte of instrumented module, about what wazero's machine
+	// code and decoded module take. Default 1 GiB.
+	MaxCodeBytes uint64
+	// MaxPoolBytes bounds the memory of the live instances of every module
+	// together (linear memory plus 8 bytes per table element, as
+	// MemoryLimitBytes counts it). An instance returned to its pool while
+	// the total is above it is closed instead, after the idle instances of
+	// the least recently used modules. Default 1 GiB.
+	MaxPoolBytes uint64
+	// MaxCacheDirBytes bounds the files of the on-disk compilation cache
+	// (CacheDir). New and every few compilations remove the oldest entries
+	// beyond it, the entries of other wazero versions, and temporary files
+	// left by an interrupted write. Default 1 GiB.
+	MaxCacheDirBytes int64
 }
 
 // DefaultConfig returns the configuration a zero Config stands for.
@@ -176,7 +215,35 @@ func (c *Config) validate() error {
 	if c.MaxInitialMemoryPages == 0 {
 		c.MaxInitialMemoryPages = DefaultMaxInitialMemoryPages
 	}
+	if c.MaxModules < 0 || c.MaxCacheDirBytes < 0 {
+		return errors.New("host: config: negative value")
+	}
+	if c.MaxModules == 0 {
+		c.MaxModules = DefaultMaxModules
+	}
+	if c.MaxCodeBytes == 0 {
+		c.MaxCodeBytes = DefaultMaxCodeBytes
+	}
+	if c.MaxPoolBytes == 0 {
+		c.MaxPoolBytes = DefaultMaxPoolBytes
+	}
+	if c.MaxCacheDirBytes == 0 {
+		c.MaxCacheDirBytes = DefaultMaxCacheDirBytes
+	}
 	return nil
+}
+
+// maxNested is how many instances outside the pool the nested invocations
+// of one module may hold at a time (Config.MaxInstancesPerModule).
+func (c *Config) maxNested() int { return c.MaxInstancesPerModule * 8 }
+
+// callCap is the memory cap of a call under lim: MemoryLimitBytes, lowered
+// by lim.MemoryBytes when it sets one.
+func (c *Config) callCap(lim uint64) uint64 {
+	if lim > 0 && lim < c.MemoryLimitBytes {
+		return lim
+	}
+	return c.MemoryLimitBytes
 }
 
 // memoryLimitPages is MemoryLimitBytes in whole pages.

@@ -42,6 +42,11 @@ var (
 	ErrBadDecision = errors.New("host: contract returned a bad decision")
 	// ErrClosed is returned by every method after Close. Code: abi.Unavailable.
 	ErrClosed = errors.New("host: closed")
+	// ErrBusy is returned by Invoke when every instance the module may
+	// have is in use for longer than the invocation's deadline (or, for a
+	// nested invocation, at once): the host is overloaded, not the
+	// request wrong. Code: abi.Unavailable, retriable.
+	ErrBusy = errors.New("host: busy")
 )
 
 // Error is a failure with a stable code. The kernel maps it through
@@ -74,7 +79,7 @@ func (e *Error) Is(target error) bool {
 	return false
 }
 
-var sentinels = [...]error{ErrInvalidModule, ErrNotPrepared, ErrTrap, ErrTimeout, ErrMemoryLimit, ErrBadAlloc, ErrBadDecision, ErrClosed}
+var sentinels = [...]error{ErrInvalidModule, ErrNotPrepared, ErrTrap, ErrTimeout, ErrMemoryLimit, ErrBadAlloc, ErrBadDecision, ErrClosed, ErrBusy}
 
 // codeOf maps each sentinel to its code.
 func codeOf(sentinel error) abi.Code {
@@ -87,7 +92,7 @@ func codeOf(sentinel error) abi.Code {
 		return abi.ContractTimeout
 	case ErrOutOfFuel:
 		return abi.OutOfFuel
-	case ErrClosed:
+	case ErrClosed, ErrBusy:
 		return abi.Unavailable
 	case ErrTrap, ErrMemoryLimit, ErrBadAlloc, ErrBadDecision:
 		return abi.ContractFailed

@@ -44,6 +44,13 @@ type Host struct {
 	epoch      atomic.Uint64 // ticks since New, from 1
 	watchDone  chan struct{} // closed when the watchdog goroutine has ended
 	stopped    atomic.Uint64 // calls the watchdog stopped
+
+	// The bounds of the caches (cache.go): poolBytes is the memory of every
+	// live instance (memcap.go), lru the compiled modules' bookkeeping,
+	// under mu.
+	poolBytes atomic.Int64
+	lru       moduleCache
+	cleaning  sync.Mutex // held by the on-disk cache's cleaner
 }
 
 // newCacheMu serialises wazero.NewCompilationCacheWithDir: in wazero v1.11
@@ -58,6 +65,11 @@ type Stats struct {
 	// WatchdogStops counts the calls the watchdog stopped for running
 	// Config.Watchdog past their deadline.
 	WatchdogStops uint64
+	// PoolBytes is what every live instance holds (memory plus 8 bytes
+	// per table element; Config.MaxPoolBytes), CodeBytes the estimated
+	// size of the compiled modules kept (Config.MaxCodeBytes), Evicted the
+	// modules the cache evicted since New.
+	PoolBytes, CodeBytes, Evicted uint64
 }
 
 // ModuleStats describes the instance pool of one prepared module.
@@ -66,6 +78,7 @@ type ModuleStats struct {
 	Idle         int    // warm instances waiting for a call
 	Instantiated uint64 // instances created since Prepare
 	Discarded    uint64 // instances closed: after a failure or a memory cap, or by Close
+	Peak         int    // the most instances alive at once since Prepare
 }
 
 // New returns a Host configured by cfg, whose zero fields take their
@@ -113,6 +126,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		closing:  make(chan struct{}),
 	}
 	h.modules.Store(&map[[32]byte]*module{})
+	h.cleanDisk() // cache.go: what earlier hosts left beyond MaxCacheDirBytes
 	h.startWatchdog()
 	return h, nil
 }
@@ -155,7 +169,8 @@ func (h *Host) Prepare(ctx context.Context, wasm []byte) ([32]byte, error) {
 	if h.closed.Load() {
 		return hash, newError(ErrClosed, nil)
 	}
-	if h.lookup(hash) != nil {
+	if m := h.lookup(hash); m != nil {
+		m.touch()
 		return hash, nil
 	}
 	m, inst, err := h.check(ctx, wasm)
@@ -181,8 +196,16 @@ func (h *Host) Prepare(ctx context.Context, wasm []byte) ([32]byte, error) {
 		mods[k] = v
 	}
 	mods[hash] = m
+	evicted, clean := h.admitLocked(m, mods) // cache.go
 	h.modules.Store(&mods)
 	h.mu.Unlock()
+	for _, v := range evicted {
+		v.evict()
+	}
+	h.fitPool(m)
+	if clean {
+		h.cleanDisk()
+	}
 	return hash, nil
 }
 
@@ -225,6 +248,7 @@ func (h *Host) Evaluate(ctx context.Context, hash [32]byte, req *abi.Request, li
 	if m == nil {
 		return abi.Decision{}, abi.Usage{}, notPrepared(hash)
 	}
+	m.touch()
 	timeout := h.cfg.Timeout
 	if lim.Timeout > 0 && lim.Timeout < timeout {
 		timeout = lim.Timeout
@@ -258,6 +282,10 @@ func (h *Host) Stats() Stats {
 	for hash, m := range mods {
 		s.Modules[hash] = m.stats()
 	}
+	h.mu.Lock()
+	s.CodeBytes, s.Evicted = h.lru.codeBytes, h.lru.evicted
+	h.mu.Unlock()
+	s.PoolBytes = uint64(max(h.poolBytes.Load(), 0))
 	return s
 }
 
@@ -277,27 +305,47 @@ func (h *Host) acquire(ctx context.Context, m *module, lim abi.Limits) (*instanc
 }
 
 // fitInstance returns inst, or another idle instance of m or a new one when
-// inst is nil or its memory exceeds lim.MemoryBytes, for a caller holding a
-// slot of m; on error it frees the slot.
+// inst is nil or holds more than the call's memory cap (memcap.go), for a
+// caller holding a slot of m; on error it frees the slot. A call whose cap
+// is below what a fresh instance holds fails with ErrMemoryLimit at once,
+// with no instance closed or created.
 func (h *Host) fitInstance(ctx context.Context, m *module, inst *instance, lim abi.Limits) (*instance, error) {
+	limit := h.cfg.callCap(lim.MemoryBytes)
+	if m.base > limit {
+		if inst == nil {
+			m.put(nil)
+		} else {
+			h.release(m, inst, true)
+		}
+		return nil, baseTooBig(m, limit)
+	}
 	for inst != nil {
-		if lim.MemoryBytes == 0 || uint64(inst.mem.Size()) <= lim.MemoryBytes {
+		if inst.footprint <= limit {
 			return inst, nil
 		}
 		m.discard(inst)
 		inst = m.popIdle()
 	}
-	inst, err := h.instantiate(ctx, m, h.cfg.InitTimeout)
+	inst, err := h.instantiateIn(ctx, m)
 	if err != nil {
 		m.put(nil)
 		return nil, err
+	}
+	if inst.footprint > limit { // a fresh instance holds m.base: not reached
+		h.release(m, inst, true)
+		return nil, baseTooBig(m, limit)
 	}
 	return inst, nil
 }
 
 // release returns inst to m's pool when keep is set, else closes it, and
-// frees its slot.
+// frees its slot. While the live instances hold more than
+// Config.MaxPoolBytes, idle instances of cold modules are closed first to
+// make room, and inst itself when that is not enough (trimPools).
 func (h *Host) release(m *module, inst *instance, keep bool) {
+	if keep && h.poolBytes.Load() > int64(h.cfg.MaxPoolBytes) && !h.trimPools(m) {
+		keep = false
+	}
 	if !keep || h.closed.Load() {
 		m.put(nil)
 		m.discard(inst)

@@ -116,7 +116,7 @@ func TestEvaluate_poolReuse(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, d.Allowed)
 		st := h.Stats().Modules[hash]
-		require.Equal(t, host.ModuleStats{Live: 1, Idle: 1, Instantiated: 1}, st, "call %d", i)
+		require.Equal(t, host.ModuleStats{Live: 1, Idle: 1, Instantiated: 1, Peak: 1}, st, "call %d", i)
 	}
 }
 
@@ -139,7 +139,7 @@ func TestEvaluate_failures(t *testing.T) {
 		{"decision pointer out of memory", host.Config{}, behave(4), abi.Limits{}, host.ErrBadDecision, abi.ContractFailed, "outside memory"},
 		{"oversized decision", host.Config{}, behave(5), abi.Limits{}, host.ErrBadDecision, abi.ContractFailed, "2000 bytes > 1308"},
 		{"malformed decision", host.Config{}, behave(6), abi.Limits{}, host.ErrBadDecision, abi.ContractFailed, "bad magic"},
-		{"memory over the call's limit", host.Config{}, behave(7), abi.Limits{MemoryBytes: 4 * 65536}, host.ErrMemoryLimit, abi.ContractFailed, "limit is 262144"},
+		{"memory over the call's limit", host.Config{}, behave(3), abi.Limits{MemoryBytes: 4 * 65536}, host.ErrMemoryLimit, abi.ContractFailed, "the limit is 262144"},
 		{"decision runs past the end of memory", host.Config{}, behave(8), abi.Limits{}, host.ErrBadDecision, abi.ContractFailed, "outside memory"},
 	}
 	for _, tc := range tests {

@@ -38,6 +38,9 @@ type instance struct {
 	// killAt is the watchdog's state for the call in progress: the epoch
 	// at which to stop it, or a watch* state (watchdog.go).
 	killAt atomic.Uint64
+	// The memory cap (memcap.go): the cap globals of the instrumented
+	// module, the cap set in it, and what the instance holds against it.
+	memCap
 
 	// Deterministic guest view, reset before every call so that the same
 	// request sees the same clock and random stream however warm the
@@ -218,6 +221,10 @@ func (h *Host) instantiate(ctx context.Context, m *module, timeout time.Duration
 		}
 		inst.fuel, inst.mark = g, mark
 	}
+	if err := inst.bindCap(m, h.cfg.MemoryLimitBytes); err != nil {
+		m.discard(inst)
+		return nil, err
+	}
 	if init := mod.ExportedFunction("_initialize"); init != nil && inst.fuel != nil {
 		inst.setFuel(h.cfg.InitFuel)
 		stopped, err := h.callWatched(inst, init, timeout)
@@ -241,6 +248,7 @@ func (h *Host) instantiate(ctx context.Context, m *module, timeout time.Duration
 		m.discard(inst)
 		return nil, newError(ErrInvalidModule, errors.New("module lacks a required export"))
 	}
+	h.account(inst, inst.measure(uint64(inst.mem.Size())))
 	return inst, nil
 }
 
@@ -339,6 +347,7 @@ func (h *Host) callGuest(ctx context.Context, inst *instance, fn api.Function, n
 	if err := inst.startCall(ctx, &h.cfg, timeout, budget); err != nil {
 		return nil, use, true, ctxError(err, name)
 	}
+	inst.setCap(h.cfg.callCap(lim.MemoryBytes))
 	inst.resetGuestView()
 	if n > inst.reqCap {
 		inst.stack[0] = uint64(n)
@@ -387,9 +396,13 @@ func (h *Host) callGuest(ctx context.Context, inst *instance, fn api.Function, n
 		return nil, use, false, h.callError(inst, cerr, name, lim, timeout)
 	}
 	size := uint64(inst.mem.Size())
-	use.MemoryBytes = size
-	if lim.MemoryBytes > 0 && size > lim.MemoryBytes {
-		return nil, use, false, newError(ErrMemoryLimit, fmt.Errorf("memory is %d bytes after the call, the limit is %d", size, lim.MemoryBytes))
+	foot := inst.measure(size)
+	h.account(inst, foot)
+	use.MemoryBytes = foot
+	if foot > inst.cap {
+		// The cap holds during the call (memcap.go): only a module that
+		// escaped instrumentation could get here.
+		return nil, use, false, newError(ErrMemoryLimit, fmt.Errorf("memory and tables hold %d bytes after the call, the limit is %d", foot, inst.cap))
 	}
 	res := inst.stack[0]
 	ptr, ln := uint32(res>>32), uint32(res)
@@ -426,6 +439,10 @@ func (h *Host) callError(inst *instance, err error, fn string, lim abi.Limits, t
 		return newError(ErrTrap, fmt.Errorf("%s: contract exited with code %d", fn, ee.ExitCode()))
 	}
 	size := uint64(inst.mem.Size())
+	if inst.capDenied() {
+		return newError(ErrMemoryLimit, fmt.Errorf("%s trapped after a memory.grow or table.grow past its cap returned -1: memory and tables hold %d bytes, the limit is %d: %w",
+			fn, inst.measure(size), inst.cap, err))
+	}
 	if size+pageSize > h.cfg.MemoryLimitBytes || (lim.MemoryBytes > 0 && size > lim.MemoryBytes) {
 		return newError(ErrMemoryLimit, fmt.Errorf("%s trapped with memory at %d bytes: %w", fn, size, err))
 	}

@@ -3,6 +3,8 @@ package host
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/kernelhost/kernelhost/abi"
 )
@@ -14,10 +16,15 @@ const maxInvokeResult = 12 + abi.MaxOutputLen
 // with calls serving its kernel host functions. It implements kernel.Invoker.
 //
 // The deadline is Config.InvokeTimeout, shortened by lim.Timeout and ctx's
-// deadline. Nested invocations (an executable invoking another, or itself,
-// through a host call) never wait for a pool slot: when every slot of the
-// module is taken, an extra instance serves the call and is closed after it
-// (the kernel's depth limit bounds how many).
+// deadline. A top-level invocation (req.Depth 0) takes one of the module's
+// Config.MaxInstancesPerModule slots, waiting for one at most that deadline
+// (then ErrBusy, retriable). Nested invocations (an executable invoking
+// another, or itself, through a host call; req.Depth > 0) never wait, for
+// the slot they would wait for may be held by the invocation they run
+// inside: when every slot is taken, an extra instance serves the call and
+// is closed after it, at most Config.MaxInstancesPerModule*8 at a time per
+// module (the kernel's depth limit bounds one chain), beyond which the call
+// fails with ErrBusy.
 //
 // Errors are *Error values as for Evaluate; a guest that returns an error
 // result is not an error here: InvokeResult.OK is false.
@@ -32,11 +39,12 @@ func (h *Host) Invoke(ctx context.Context, hash [32]byte, req *abi.Request, lim 
 	if m == nil {
 		return abi.InvokeResult{}, abi.Usage{}, notPrepared(hash)
 	}
+	m.touch()
 	timeout := h.cfg.InvokeTimeout
 	if lim.Timeout > 0 && lim.Timeout < timeout {
 		timeout = lim.Timeout
 	}
-	inst, pooled, err := h.acquireNoWait(ctx, m, lim)
+	inst, pooled, err := h.acquireInvoke(ctx, m, req.Depth > 0, lim, timeout)
 	if err != nil {
 		return abi.InvokeResult{}, abi.Usage{}, err
 	}
@@ -64,17 +72,58 @@ func (h *Host) Invoke(ctx context.Context, hash [32]byte, req *abi.Request, lim 
 		h.release(m, inst, keep)
 	} else {
 		m.discard(inst)
+		m.endNested()
 	}
 	return res, use, err
 }
 
-// acquireNoWait is acquire without waiting: with no free slot it returns a
-// fresh instance outside the pool (pooled false), to be discarded after use.
-func (h *Host) acquireNoWait(ctx context.Context, m *module, lim abi.Limits) (inst *instance, pooled bool, err error) {
-	if inst, ok := m.trySlot(); ok {
+// acquireInvoke takes a slot of m and an instance for an invocation. With
+// no free slot, a top-level invocation waits for one, for at most timeout;
+// a nested one gets a fresh instance outside the pool (pooled false), to
+// be discarded after use and then given back with endNested.
+func (h *Host) acquireInvoke(ctx context.Context, m *module, nested bool, lim abi.Limits, timeout time.Duration) (inst *instance, pooled bool, err error) {
+	inst, ok := m.trySlot()
+	if !ok && !nested {
+		expire := time.NewTimer(timeout) // only when every slot is taken
+		err = m.waitSlotUntil(ctx, h.closing, expire.C)
+		expire.Stop()
+		if err != nil {
+			return nil, false, err
+		}
+		inst, ok = m.popIdle(), true
+	}
+	if ok {
 		inst, err = h.fitInstance(ctx, m, inst, lim)
 		return inst, true, err
 	}
-	inst, err = h.instantiate(ctx, m, h.cfg.InitTimeout)
+	if err := m.beginNested(h.cfg.maxNested()); err != nil {
+		return nil, false, err
+	}
+	if limit := h.cfg.callCap(lim.MemoryBytes); m.base > limit {
+		m.endNested()
+		return nil, false, baseTooBig(m, limit)
+	}
+	inst, err = h.instantiateIn(ctx, m)
+	if err != nil {
+		m.endNested()
+	}
 	return inst, false, err
+}
+
+// beginNested counts an instance outside the pool for a nested invocation,
+// unless max are already out (ErrBusy). endNested gives it back.
+func (m *module) beginNested(max int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.nested >= max {
+		return newError(ErrBusy, fmt.Errorf("%d nested invocations of the module are running, the most at a time", max))
+	}
+	m.nested++
+	return nil
+}
+
+func (m *module) endNested() {
+	m.mu.Lock()
+	m.nested--
+	m.mu.Unlock()
 }

@@ -129,8 +129,9 @@ func TestEntryPoints(t *testing.T) {
 	require.ErrorContains(t, err, "not an executable")
 }
 
-// Nested invocations of one module never wait for a pool slot: recursion
-// deeper than the pool completes instead of deadlocking.
+// Nested invocations of one module (request depth > 0, as the kernel sets
+// it) never wait for a pool slot: recursion deeper than the pool completes
+// instead of deadlocking.
 func TestInvoke_nestedBeyondPool(t *testing.T) {
 	ctx := context.Background()
 	h := newHost(t, host.Config{MaxInstancesPerModule: 1})
@@ -140,7 +141,9 @@ func TestInvoke_nestedBeyondPool(t *testing.T) {
 	calls = &fakeCalls{reply: func(req []byte) []byte {
 		depth++
 		if depth < 6 {
-			res, _, err := h.Invoke(ctx, hash, invokeReq("call", `{"nested":true}`), abi.Limits{}, calls)
+			nested := invokeReq("call", `{"nested":true}`)
+			nested.Depth = uint32(depth)
+			res, _, err := h.Invoke(ctx, hash, nested, abi.Limits{}, calls)
 			if err != nil || !res.OK {
 				return []byte(`{"ok":false}`)
 			}

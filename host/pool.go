@@ -2,8 +2,10 @@ package host
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 )
@@ -13,6 +15,18 @@ type module struct {
 	hash          [32]byte
 	check, invoke bool // the module exports kh_check, kh_invoke
 	compiled      wazero.CompiledModule
+
+	// Memory caps (memcap.go) and cache bookkeeping (cache.go), set before
+	// the module is shared. h is nil in pool tests.
+	h          *Host
+	base       uint64 // footprint of a fresh instance, initialised
+	grows      bool   // the module has memory.grow or table.grow sites
+	tableGrows bool   // it has table.grow sites: its table elements change
+	tableBytes uint64 // 8 bytes per element of its tables' declared minimums
+	codeBytes  uint64 // estimated size of its compiled code (Config.MaxCodeBytes)
+	// used is the cache's reference bit: set by every call, cleared by a
+	// sweep that spares the module once (cache.go).
+	used atomic.Bool
 
 	// mu guards the fields below it. It is held for a few instructions per
 	// call (take a slot and an idle instance; give them back): a mutex and a
@@ -31,6 +45,14 @@ type module struct {
 	// watchdog scans.
 	all    map[*instance]struct{}
 	closed bool // set by drain: release closes instead of pooling
+	// nested counts the instances outside the pool that nested
+	// invocations hold (Config.maxNested); pending the instantiations in
+	// progress for calls (enter); peak the most live instances at once.
+	nested, pending, peak int
+	// evicted is set when the cache evicted the module: its compiled code
+	// is closed with its last instance (closeCompiled).
+	evicted   bool
+	closeOnce sync.Once
 
 	live         atomic.Int64
 	instantiated atomic.Uint64
@@ -47,6 +69,7 @@ func (h *Host) newModule(compiled wazero.CompiledModule) *module {
 		compiled: compiled,
 		max:      h.cfg.MaxInstancesPerModule,
 		all:      map[*instance]struct{}{},
+		h:        h,
 	}
 }
 
@@ -71,6 +94,12 @@ func (m *module) trySlot() (inst *instance, ok bool) {
 // waitSlot waits for a slot, first in first served, until ctx is done or
 // the host closes (closing).
 func (m *module) waitSlot(ctx context.Context, closing <-chan struct{}) error {
+	return m.waitSlotUntil(ctx, closing, nil)
+}
+
+// waitSlotUntil is waitSlot that also gives up with ErrBusy when expire
+// fires (a nil expire never does).
+func (m *module) waitSlotUntil(ctx context.Context, closing <-chan struct{}, expire <-chan time.Time) error {
 	m.mu.Lock()
 	if m.inUse < m.max {
 		m.inUse++
@@ -88,6 +117,8 @@ func (m *module) waitSlot(ctx context.Context, closing <-chan struct{}) error {
 		err = ctxError(ctx.Err(), "wait for a free instance")
 	case <-closing:
 		err = newError(ErrClosed, nil)
+	case <-expire:
+		err = newError(ErrBusy, fmt.Errorf("all %d instances of the module stayed busy", m.max))
 	}
 	m.mu.Lock()
 	for i, w := range m.waiters {
@@ -149,6 +180,9 @@ func (m *module) freeSlotLocked() {
 func (m *module) track(inst *instance) {
 	m.mu.Lock()
 	m.all[inst] = struct{}{}
+	if n := len(m.all); n > m.peak {
+		m.peak = n
+	}
 	m.mu.Unlock()
 	m.live.Add(1)
 	m.instantiated.Add(1)
@@ -159,9 +193,16 @@ func (m *module) discard(inst *instance) {
 	inst.close()
 	m.mu.Lock()
 	delete(m.all, inst)
+	last := m.evicted && len(m.all) == 0 && m.pending == 0
 	m.mu.Unlock()
 	m.live.Add(-1)
 	m.discarded.Add(1)
+	if m.h != nil {
+		m.h.poolBytes.Add(-int64(inst.footprint))
+	}
+	if last {
+		m.closeCompiled()
+	}
 }
 
 // drain closes every idle instance and makes later releases close theirs;
@@ -180,12 +221,13 @@ func (m *module) drain() {
 // stats is a snapshot of m's pool.
 func (m *module) stats() ModuleStats {
 	m.mu.Lock()
-	idle := len(m.idle)
+	idle, peak := len(m.idle), m.peak
 	m.mu.Unlock()
 	return ModuleStats{
 		Live:         int(m.live.Load()),
 		Idle:         idle,
 		Instantiated: m.instantiated.Load(),
 		Discarded:    m.discarded.Load(),
+		Peak:         peak,
 	}
 }

@@ -134,6 +134,12 @@ func (h *Host) check(ctx context.Context, wasm []byte) (*module, *instance, erro
 		problems = append(problems, fmt.Sprintf("memory declares %d initial pages (%d KiB), the limit is %d pages: lower the initial memory",
 			shape.memoryPages, uint64(shape.memoryPages)*64, limit))
 	}
+	if need := uint64(shape.memoryPages)*pageSize + shape.tableEntries*fuel.TableElemBytes; need > c.MemoryLimitBytes {
+		// The declared minimums are allocated at instantiation: they count
+		// against the same limit as growth (memcap.go).
+		problems = append(problems, fmt.Sprintf("memory (%d initial pages) and tables (%d entries, %d bytes each) need %d bytes at instantiation, the host's memory limit is %d: lower the initial sizes",
+			shape.memoryPages, shape.tableEntries, fuel.TableElemBytes, need, c.MemoryLimitBytes))
+	}
 	for _, imp := range shape.imports {
 		if imp.kind == importMemory {
 			problems = append(problems, fmt.Sprintf("import %q.%q is a memory: a contract must define and export its own memory", imp.module, imp.name))
@@ -145,12 +151,17 @@ func (h *Host) check(ctx context.Context, wasm []byte) (*module, *instance, erro
 		return nil, nil, invalid("%s", strings.Join(problems, "; "))
 	}
 
-	code := wasm
-	if !c.DisableMetering {
-		var ferr error
-		if code, _, ferr = fuel.Instrument(wasm, fuel.Config{StartFuel: int64(c.InitFuel), MaxModuleSize: c.MaxModuleBytes}); ferr != nil {
-			return nil, nil, invalid("fuel metering cannot instrument the module: %v", ferr)
-		}
+	// Every module is instrumented: with metering for fuel, and always so
+	// that memory.grow and table.grow hold to the call's memory cap
+	// (memcap.go).
+	pass := "fuel metering"
+	if c.DisableMetering {
+		pass = "the memory-cap pass"
+	}
+	code, info, ferr := fuel.Instrument(wasm, fuel.Config{StartFuel: int64(c.InitFuel), MaxModuleSize: c.MaxModuleBytes,
+		MemoryCap: int64(c.MemoryLimitBytes), NoMetering: c.DisableMetering})
+	if ferr != nil {
+		return nil, nil, invalid("%s cannot instrument the module: %v", pass, ferr)
 	}
 	compiled, err := h.rt.CompileModule(ctx, code)
 	if err != nil {
@@ -209,6 +220,9 @@ func (h *Host) check(ctx context.Context, wasm []byte) (*module, *instance, erro
 	}
 
 	m := h.newModule(compiled)
+	m.grows, m.tableGrows = info.MemoryGrows+info.TableGrows > 0, info.TableGrows > 0
+	m.tableBytes = info.TableElems * fuel.TableElemBytes
+	m.codeBytes = codeBytesPerByte * uint64(len(code))
 	inst, err := h.instantiate(ctx, m, h.cfg.InitTimeout)
 	if err != nil {
 		var he *Error
@@ -217,6 +231,9 @@ func (h *Host) check(ctx context.Context, wasm []byte) (*module, *instance, erro
 		}
 		return fail(invalid("initialising the module failed: %w", err))
 	}
+	// What a fresh instance holds is what every call needs at least: a
+	// call capped below it fails at once (fitInstance).
+	m.base = inst.footprint
 	if err := inst.startCall(ctx, &h.cfg, h.cfg.Timeout, h.cfg.CheckFuel); err != nil {
 		m.discard(inst)
 		return fail(ctxError(err, "validate"))
