@@ -168,12 +168,21 @@ func TestModuleCacheBounded(t *testing.T) {
 		stale := filepath.Join(dir, "wazero-v0.0.1-old-arch")
 		require.NoError(t, os.MkdirAll(stale, 0o700))
 		require.NoError(t, os.WriteFile(filepath.Join(stale, "entry"), make([]byte, 1000), 0o600))
+		// Another version's directory in use (changed recently, by a
+		// process of another wazero build sharing the directory) stays.
+		busy := filepath.Join(dir, "wazero-v0.0.2-busy-arch")
+		require.NoError(t, os.MkdirAll(busy, 0o700))
+		require.NoError(t, os.WriteFile(filepath.Join(busy, "entry.1.tmp"), []byte("x"), 0o600))
+		hourAgo := time.Now().Add(-time.Hour)
+		require.NoError(t, os.Chtimes(filepath.Join(stale, "entry"), hourAgo, hourAgo))
+		require.NoError(t, os.Chtimes(stale, hourAgo, hourAgo))
 		mine := filepath.Join(dir, "not-wazero")
 		require.NoError(t, os.WriteFile(mine, []byte("kept"), 0o600))
 
 		h := newHost(t, host.Config{CacheDir: dir, MaxModules: 2})
 		require.DirExists(t, cur, "wazero's cache directory is the one the cleaner bounds")
-		require.NoDirExists(t, stale, "another wazero version's cache is removed")
+		require.NoDirExists(t, stale, "another wazero version's idle cache is removed")
+		require.DirExists(t, busy, "another wazero version's cache in use is left alone")
 		require.FileExists(t, mine, "files not wazero's are left alone")
 		const n = 20
 		for i := range n {

@@ -600,6 +600,13 @@ func (w *work) judge(id string, art *artifactRec, payload uint64) (*abi.Decision
 		return nil, w.quotaErr(Memory, 0, 0, "memory quota of %q is 0: no contract can run for it", a.Caller)
 	}
 	d, usage, err := w.k.ev.Evaluate(w.ctx, c.Hash, &req, lim)
+	if w.k.evicted(err) {
+		if perr := w.k.ensurePrepared(w.ctx, w.tx, art.Contract, c.Hash); perr != nil {
+			release(0)
+			return nil, perr
+		}
+		d, usage, err = w.k.ev.Evaluate(w.ctx, c.Hash, &req, lim)
+	}
 	// CPU is charged whatever the outcome, at least 1µs per execution, and
 	// never more than was reserved.
 	cpu := w.k.cpuCharge(usage, got)

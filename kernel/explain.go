@@ -47,6 +47,11 @@ type Explanation struct {
 	Decision *abi.Decision
 	// Usage is what the contract's run used; Usage.CPU is its wall time.
 	Usage abi.Usage
+	// SpendingLimit is the most the caller would pay for the action: its
+	// MaxCost when given, else its default spending limit. A Decision whose
+	// Cost is above it, paid by the caller, makes Outcome
+	// COST_LIMIT_EXCEEDED.
+	SpendingLimit uint64
 	// CPU is the cpu_rate, in microseconds, that Explain charged the caller
 	// for all its contract runs (read checks included), each as Do charges
 	// its run.
@@ -102,7 +107,7 @@ func (k *Kernel) Explain(ctx context.Context, a Action) (Explanation, error) {
 		ex = Explanation{Action: a}
 		// prepared: a contract's new code is not compiled here; the outcome
 		// of a deploy does not depend on it (use host Validate for that).
-		w := &work{k: k, ctx: ctx, a: &a, now: now, tx: newDryTxn(tx), prepared: true, st: &txnState{}}
+		w := &work{k: k, ctx: ctx, a: &a, now: now, tx: newDryTxn(tx), prepared: true, st: &txnState{}, ds: &doState{}}
 		if err := w.explain(&ex); err != nil {
 			return err
 		}
@@ -216,6 +221,11 @@ func (w *work) explain(ex *Explanation) *Error {
 			return nil
 		}
 	}
+	lim, lerr := w.spendingLimit(a.Caller, a.MaxCost)
+	if lerr != nil {
+		return lerr
+	}
+	ex.SpendingLimit = lim
 	ex.Outcome = w.outcome(w.settle(art.Contract, &d))
 	return nil
 }

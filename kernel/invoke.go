@@ -58,7 +58,15 @@ func (w *work) invoke(art *artifactRec) *Error {
 	calls := &hostCalls{w: w, self: a.Target}
 	lim := w.k.limits(got, p.Quota[memIdx])
 	w.ran = true
+	calls0 := w.st.calls
 	out, usage, ierr := inv.Invoke(w.ctx, art.Hash, &req, lim, calls)
+	if w.k.evicted(ierr) && w.st.calls == calls0 {
+		if perr := w.k.ensurePrepared(w.ctx, w.tx, a.Target, art.Hash); perr != nil {
+			release(0)
+			return perr
+		}
+		out, usage, ierr = inv.Invoke(w.ctx, art.Hash, &req, lim, calls)
+	}
 	cpu := w.k.cpuCharge(usage, got)
 	release(cpu)
 	w.ev.CPU += cpu
@@ -129,7 +137,6 @@ func truncate(b []byte, n int) string {
 type hostCalls struct {
 	w     *work  // the invoke action
 	self  string // the executable's id
-	calls int
 	logs  []string
 	fatal *Error // set once the transaction can no longer commit
 }

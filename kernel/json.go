@@ -102,13 +102,14 @@ var actionFields = map[Kind][]string{
 	KindInvoke:      {"target", "method", "args", "max_cost"},
 
 	// Judged by the kernel, on the caller's own standing.
-	KindTransfer:      {"to", "amount"},
-	KindGrantConsent:  {"contract", "per_call_cap", "total_cap"},
-	KindRevokeConsent: {"contract"},
-	KindTransferQuota: {"to", "resource", "amount"},
-	KindConsumeQuota:  {"resource", "amount"},
-	"grant_standing":  {"target"},
-	"revoke_standing": {"target"},
+	KindTransfer:         {"to", "amount"},
+	KindGrantConsent:     {"contract", "per_call_cap", "total_cap"},
+	KindRevokeConsent:    {"contract"},
+	KindTransferQuota:    {"to", "resource", "amount"},
+	KindConsumeQuota:     {"resource", "amount"},
+	KindGrantStanding:    {"target"},
+	KindRevokeStanding:   {"target"},
+	KindSetSpendingLimit: {"amount"},
 
 	// Right primitives.
 	KindMintRight:     {"target", "resource", "amount", "contract"},
@@ -203,7 +204,6 @@ func fieldList(k Kind) string {
 	return "kind, " + strings.Join(fs, ", ")
 }
 
-// checkDuplicateKeys fails if any JSON object in b, at any depth, has a key
 // CheckDuplicateKeys returns an INVALID_ARGUMENT *Error if any JSON object
 // in b, at any depth, has a key twice, or if b is not JSON. DecodeAction
 // applies it; transports apply it to their other JSON bodies.
@@ -214,6 +214,7 @@ func CheckDuplicateKeys(b []byte) error {
 	return nil
 }
 
+// checkDuplicateKeys fails if any JSON object in b, at any depth, has a key
 // twice: encoding/json keeps the last silently, so two readers of the same
 // bytes (a client, a proxy, a log, the kernel) could each see another
 // action. It walks the tokens of b, which must already be valid JSON.

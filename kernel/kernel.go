@@ -254,10 +254,20 @@ func storeErr(err error) *Error {
 
 func (k *Kernel) nowNanos() int64 { return k.cfg.Clock().UnixNano() }
 
+// ModuleCache is implemented by Evaluators whose compiled modules are a
+// bounded cache (package host's Host is): Prepared reports whether module
+// hash is compiled now. The kernel then asks it rather than remember what it
+// prepared, and compiles again from the stored content a module the
+// Evaluator evicted.
+type ModuleCache interface {
+	Prepared(hash [32]byte) bool
+}
+
 // ensurePrepared makes sure the Evaluator knows the module with hash h,
-// loading the contract's content from tx the first time.
+// loading the contract's content from tx when it does not (the first time,
+// or after the Evaluator evicted it).
 func (k *Kernel) ensurePrepared(ctx context.Context, tx store.Txn, contractID string, h [32]byte) *Error {
-	if _, ok := k.prepared.Load(h); ok {
+	if k.isPrepared(h) {
 		return nil
 	}
 	wasm, err := tx.Get(contentKey(contractID))
@@ -271,14 +281,32 @@ func (k *Kernel) ensurePrepared(ctx context.Context, tx store.Txn, contractID st
 	if got != h {
 		return errf(abi.Internal, "contract %s: stored hash does not match its content", contractID)
 	}
-	k.prepared.Store(h, struct{}{})
+	k.remember(h)
 	return nil
 }
 
 // isPrepared reports whether the Evaluator has compiled the module h.
 func (k *Kernel) isPrepared(h [32]byte) bool {
+	if mc, ok := k.ev.(ModuleCache); ok {
+		return mc.Prepared(h)
+	}
 	_, ok := k.prepared.Load(h)
 	return ok
+}
+
+// remember records that h is prepared, for Evaluators that do not say.
+func (k *Kernel) remember(h [32]byte) {
+	if _, ok := k.ev.(ModuleCache); !ok {
+		k.prepared.Store(h, struct{}{})
+	}
+}
+
+// evicted reports whether err says the Evaluator no longer has a module the
+// kernel found prepared an instant before (a bounded cache evicted it in
+// between): the caller prepares it again and retries once.
+func (k *Kernel) evicted(err error) bool {
+	_, ok := k.ev.(ModuleCache)
+	return ok && err != nil && codeOf(err) == abi.NotFound
 }
 
 // prepare validates new contract code outside any transaction.
@@ -291,7 +319,7 @@ func (k *Kernel) prepare(ctx context.Context, wasm []byte) ([32]byte, *Error) {
 		}
 		return h, &Error{Code: code, Msg: "contract module rejected", Err: err}
 	}
-	k.prepared.Store(h, struct{}{})
+	k.remember(h)
 	return h, nil
 }
 

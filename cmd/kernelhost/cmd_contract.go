@@ -142,8 +142,9 @@ func newContractCheckCmd(g *globals) *cobra.Command {
 	var as, action, target, file, text, method, args string
 	var meta []string
 	var explain bool
+	var maxCost int64
 	cmd := &cobra.Command{
-		Use:   "check --as P --action A --target ID [--explain]",
+		Use:   "check --as P --action A --target ID [--explain] [--max-cost N]",
 		Short: "Judge one action without side effects, and explain the decision",
 		Long: `check asks the target's access contract about one action of P, exactly as a
 real action would, but changes nothing: nothing is written, charged or
@@ -169,7 +170,7 @@ read the contract. Actions: read, write, edit, delete, set_contract, invoke.`,
 				return err
 			}
 			contract, _ := cmd.Flags().GetString("contract")
-			a := kernel.Action{Kind: kernel.Kind(action), Caller: as, Target: target, Content: content, Metadata: m, Contract: contract, Method: method}
+			a := kernel.Action{Kind: kernel.Kind(action), Caller: as, Target: target, Content: content, Metadata: m, Contract: contract, Method: method, MaxCost: maxCostOf(cmd, maxCost)}
 			if cmd.Flags().Changed("args") {
 				a.Args = []byte(args)
 			}
@@ -199,6 +200,7 @@ read the contract. Actions: read, write, edit, delete, set_contract, invoke.`,
 	f.StringVar(&method, "method", "", "method of an invoke")
 	f.StringVar(&args, "args", "", "arguments of an invoke, as text")
 	f.BoolVar(&explain, "explain", false, "also print the full request the contract saw")
+	addMaxCost(cmd, &maxCost)
 	_ = cmd.MarkFlagRequired("target")
 	return cmd
 }
@@ -230,9 +232,15 @@ func writeExplanation(w io.Writer, v api.Explanation, full bool) {
 		d = &abi.Decision{Allowed: v.Decision.Allowed, Cost: v.Decision.Cost, Payer: v.Decision.Payer, Payee: v.Decision.Payee, Reason: v.Decision.Reason}
 	}
 	fmt.Fprintf(w, "decision:   %s\n", decisionText(d))
+	if d != nil && d.Cost > 0 && (d.Payer == "" || d.Payer == v.Caller) {
+		verdict := "within"
+		if d.Cost > v.SpendingLimit {
+			verdict = "ABOVE"
+		}
+		fmt.Fprintf(w, "price:      %d scrip, %s %s's limit of %d (--max-cost, or 'scrip limit')\n", d.Cost, verdict, v.Caller, v.SpendingLimit)
+	}
 	fmt.Fprintf(w, "time:       contract %s, check %s\n", secs(v.ContractSeconds), secs(v.ElapsedSeconds))
 	fmt.Fprintf(w, "fuel:       %d (deterministic; charged to cpu_rate at the kernel's fuel-per-µs rate)\n", v.ContractFuel)
-	fmt.Fprintf(w, "charged:    %d µs of %s's cpu_rate for this check's contract runs (read checks included)\n", v.CPUCharged, v.Caller)
 	fmt.Fprintf(w, "charged:    %d µs of %s's cpu_rate for this check's contract runs (read checks included)\n", v.CPUCharged, v.Caller)
 	o := v.Outcome
 	if o.OK {

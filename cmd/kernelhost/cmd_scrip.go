@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -100,9 +101,10 @@ included, gives an executable standing.`,
 	} {
 		var as, exe string
 		sub := &cobra.Command{
-			Use:   v.use,
-			Short: v.short,
-			Args:  cobra.NoArgs,
+			Use:     v.use,
+			Short:   v.short,
+			Example: "  kernelhost standing " + strings.Fields(v.use)[0] + " --as market --exe escrow/market",
+			Args:    cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				return g.withWorld(cmd.Context(), func(w *world) error {
 					res := w.k.Do(cmd.Context(), kernel.Action{Kind: v.kind, Caller: as, Target: exe})

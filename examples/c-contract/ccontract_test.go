@@ -138,7 +138,8 @@ func TestConfig(t *testing.T) {
 			[]kernel.Charge{{Payer: "bob", Payee: "alice", Amount: 4, Reason: "contract"}}},
 		{"free", nil, abi.OK, ccontract.ReasonPaid, 100, nil},
 		{"empty price is free", map[string]string{"price": ""}, abi.OK, ccontract.ReasonPaid, 100, nil},
-		{"price too dear for the caller", map[string]string{"price": "101"}, abi.InsufficientFunds, "", 100, nil},
+		{"price above the caller's spending limit", map[string]string{"price": "101"}, abi.CostLimitExceeded, "", 100, nil},
+		{"price too dear for the caller", map[string]string{"price": "100"}, abi.InsufficientFunds, "", 100, nil}, // within the limit, above bob's 93
 		{"price not a number", map[string]string{"price": "ten"}, abi.PermissionDenied, ccontract.ReasonBadPrice, 100, nil},
 		{"negative price", map[string]string{"price": "-1"}, abi.PermissionDenied, ccontract.ReasonBadPrice, 100, nil},
 		{"price of 19 digits", map[string]string{"price": "1000000000000000000"}, abi.PermissionDenied, ccontract.ReasonBadPrice, 100, nil},

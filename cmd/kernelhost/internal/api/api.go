@@ -192,6 +192,9 @@ type Explanation struct {
 	// explanation's contract runs (read checks included), each as Do
 	// charges its run.
 	CPUCharged int64 `json:"cpu_rate_charged_us"`
+	// SpendingLimit is the most the caller pays for the action (its
+	// max_cost, or its default): a price above it fails COST_LIMIT_EXCEEDED.
+	SpendingLimit uint64 `json:"spending_limit"`
 	// Outcome is what the action would do now: the charges settlement would
 	// apply, or the failure.
 	Outcome Result `json:"outcome"`
@@ -205,7 +208,7 @@ func ExplanationOf(ex kernel.Explanation, caller string, elapsed time.Duration) 
 		TargetReadable: ex.TargetReadable, ContractReadable: ex.ContractReadable, Redacted: ex.Redacted,
 		Request: RequestOf(ex.Request), Decision: DecisionOf(ex.Decision),
 		ContractSeconds: ex.Usage.CPU.Seconds(), ContractFuel: ex.Usage.Fuel, ContractMemory: ex.Usage.MemoryBytes,
-		ElapsedSeconds: elapsed.Seconds(), CPUCharged: ex.CPU, Outcome: ResultOf(ex.Outcome),
+		ElapsedSeconds: elapsed.Seconds(), CPUCharged: ex.CPU, SpendingLimit: ex.SpendingLimit, Outcome: ResultOf(ex.Outcome),
 	}
 	for _, r := range ex.Redacted {
 		switch r {

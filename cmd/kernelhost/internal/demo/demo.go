@@ -159,7 +159,7 @@ func (s *scene) play() error {
 	if err := genesis.Install(ctx, k, spec); err != nil {
 		return err
 	}
-	s.say("genesis installed the contracts genesis/freeware, genesis/private, genesis/public, genesis/self_owned")
+	s.say("genesis installed the contracts genesis/freeware, genesis/private, genesis/public")
 	s.say("agents: %s", s.balances("alice", "bob", "carol", "sponsor", "mallory"))
 
 	s.section("2. alice deploys a custom WASM contract that charges for reads")
@@ -274,9 +274,12 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// escrow is the market executable's id, and the principal that gives it
-// standing.
-const escrow = "escrow/market"
+// escrow is the market executable's id; marketP the principal it acts as,
+// which grants it standing. Ids imply nothing: the two are unrelated names.
+const (
+	escrow  = "escrow/market"
+	marketP = "market"
+)
 
 // llmTotal is the world's llm_rate: every principal's quota plus every
 // outstanding right, conserved by every action.
@@ -295,19 +298,22 @@ func (s *scene) llmTotal() int64 {
 func (s *scene) market() error {
 	ctx, k := s.ctx, s.k
 	s.section("8. A market in rights: alice sells bob llm_rate through an escrow, atomically")
-	// The operator gives the escrow standing (a principal of its id) and
-	// room for a Go module; the escrow deploys itself, so no trader controls
-	// its code.
-	if err := k.CreatePrincipal(ctx, escrow, 0); err != nil {
+	// The operator creates the market's principal with room for a Go
+	// module; it deploys the escrow (so no trader controls its code),
+	// configured to act as itself, and grants it standing: bound to this
+	// code and configuration.
+	if err := k.CreatePrincipal(ctx, marketP, 0); err != nil {
 		return err
 	}
-	s.check(k.SetQuota(ctx, escrow, kernel.Disk, 8<<20))
+	s.check(k.SetQuota(ctx, marketP, kernel.Disk, 8<<20))
 	before := s.llmTotal()
 	sum := sha256.Sum256(market.Escrow)
-	s.say("escrow.wasm (examples/rights-market, Go): %d bytes, sha256 %s…; principal %s gives it standing", len(market.Escrow), hex.EncodeToString(sum[:8]), escrow)
-	s.do("escrow/market deploys itself", kernel.Action{
-		Kind: kernel.KindWrite, Caller: escrow, Target: escrow, Type: kernel.TypeExecutable, Content: market.Escrow,
+	s.say("escrow.wasm (examples/rights-market, Go): %d bytes, sha256 %s…", len(market.Escrow), hex.EncodeToString(sum[:8]))
+	s.do(marketP+" deploys the escrow as "+escrow, kernel.Action{
+		Kind: kernel.KindWrite, Caller: marketP, Target: escrow, Type: kernel.TypeExecutable, Content: market.Escrow,
+		Metadata: map[string]string{"principal": marketP},
 	}, "OK")
+	s.do(marketP+" grants "+escrow+" standing", kernel.Action{Kind: kernel.KindGrantStanding, Caller: marketP, Target: escrow}, "OK")
 	use := kernel.Action{Kind: kernel.KindConsumeQuota, Caller: "bob", Resource: string(kernel.LLMRate), Amount: 60}
 	s.do("bob uses 60 LLM tokens", use, "QUOTA_EXCEEDED")
 	const right = "alice/llm-100"
@@ -324,13 +330,13 @@ func (s *scene) market() error {
 	}
 	s.do("alice lists it with the escrow for 25", invoke("alice", "sell", `{"right":"`+right+`","price":25}`), "OK")
 	s.do("mallory (0 scrip) buys it", invoke("mallory", "buy", `{"right":"`+right+`","price":25}`), "EXECUTION_FAILED")
-	if rs, err := k.Rights(ctx, escrow); err == nil && len(rs) == 1 && rs[0].ID == right {
+	if rs, err := k.Rights(ctx, marketP); err == nil && len(rs) == 1 && rs[0].ID == right {
 		s.say("(nothing moved: %s is still the escrow's, the failed payment rolled back the whole invoke)", right)
 	} else {
 		s.check(fmt.Errorf("demo: after a failed buy the escrow holds %v (err %v), want %s", rs, err, right))
 	}
 	s.do("bob buys it for 25", invoke("bob", "buy", `{"right":"`+right+`","price":25}`), "OK")
-	s.say("balances: %s", s.balances("alice", "bob", escrow))
+	s.say("balances: %s", s.balances("alice", "bob", marketP))
 	s.do("alice redeems "+right, kernel.Action{Kind: kernel.KindRedeemRight, Caller: "alice", Target: right}, "PERMISSION_DENIED")
 	s.do("bob redeems "+right, kernel.Action{Kind: kernel.KindRedeemRight, Caller: "bob", Target: right}, "OK")
 	s.do("bob uses 60 LLM tokens", use, "OK")
