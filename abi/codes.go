@@ -27,7 +27,7 @@ const (
 	KernelProtected    Code = 16 // KERNEL_PROTECTED: the artifact is kernel-managed and only kernel primitives change it; not retriable.
 	DepthExceeded      Code = 17 // DEPTH_EXCEEDED: nested invocation went past the depth limit; not retriable.
 	Unauthenticated    Code = 18 // UNAUTHENTICATED: missing or wrong credentials (HTTP API); not retriable.
-	Unavailable        Code = 19 // UNAVAILABLE: the kernel is closed or shutting down; retriable.
+	Unavailable        Code = 19 // UNAVAILABLE: the kernel is closed or shutting down, or the host is overloaded (every instance of a module stayed busy); retriable.
 	ExecutionFailed    Code = 20 // EXECUTION_FAILED: an invoked executable trapped or returned an error; its writes are rolled back; not retriable.
 	CostLimitExceeded  Code = 21 // COST_LIMIT_EXCEEDED: the contract's price for this caller is above the caller's spending limit (max_cost or its default); nothing was charged; not retriable.
 	NoStanding         Code = 22 // NO_STANDING: an executable tried to act as a principal that has not granted it standing (or granted it to other code or configuration); not retriable.

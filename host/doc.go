@@ -5,8 +5,13 @@
 // keeps compiled modules by the sha256 of their bytes, and keeps a bounded
 // pool of warm instances per module. Every call runs on a fuel budget (the
 // module is instrumented at deploy time by host/internal/fuel, so a guest
-// stops itself, deterministically, with ErrOutOfFuel) and under a memory cap;
-// no call arms a timer. One watchdog goroutine per Host stops calls still
+// stops itself, deterministically, with ErrOutOfFuel) and under a memory cap
+// that holds during the call: the pass also makes every memory.grow and
+// table.grow check the cap, the smaller of Config.MemoryLimitBytes and the
+// caller's quota, linear memory and tables together (memcap.go); no call
+// arms a timer. The compiled modules, the pools' memory and the on-disk
+// cache are bounded too (cache.go): the least recently used modules are
+// evicted and compiled again by the next Prepare (Prepared tells). One watchdog goroutine per Host stops calls still
 // running long past their deadline, which fuel cannot prevent when the time
 // goes into host calls (see Config.Watchdog). With Config.DisableMetering,
 // deadlines interrupt guests instead. An instance that trapped, ran out of
