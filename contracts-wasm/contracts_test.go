@@ -23,7 +23,6 @@ type rule int
 const (
 	anyone     rule = iota + 1
 	controller      // the "controller" metadata value, else created_by
-	self            // the target itself: caller == target_id
 )
 
 var knownActions = []abi.Action{
@@ -49,11 +48,6 @@ var rules = map[string]map[abi.Action]rule{
 		abi.ActionWrite: anyone, abi.ActionEdit: anyone,
 		abi.ActionDelete: controller, abi.ActionSetContract: controller,
 	},
-	contracts.NameSelfOwned: {
-		abi.ActionRead: self, abi.ActionInvoke: self,
-		abi.ActionWrite: self, abi.ActionEdit: self,
-		abi.ActionDelete: self, abi.ActionSetContract: self,
-	},
 }
 
 // model is the Go reference of the rules: the decision a contract must return
@@ -71,13 +65,8 @@ func model(contract string, v *abi.RequestView) abi.Decision {
 		if len(c) > 0 && bytes.Equal(v.Caller(), c) {
 			return abi.Decision{Allowed: true}
 		}
-		return abi.Decision{Reason: contract + ": only the controller may " + v.Action().String()}
-	default: // self
-		if len(v.TargetID()) > 0 && bytes.Equal(v.Caller(), v.TargetID()) {
-			return abi.Decision{Allowed: true}
-		}
-		return abi.Decision{Reason: contract + ": only the artifact itself may act on itself"}
 	}
+	return abi.Decision{Reason: contract + ": only the controller may " + v.Action().String()}
 }
 
 // scenario is who asks, about what: the caller, the target and its metadata.
@@ -89,7 +78,6 @@ type scenario struct {
 	meta         []abi.KV
 	config       []abi.KV
 	isController bool // expected: caller is the controller
-	isSelf       bool // expected: caller is the target
 }
 
 var scenarios = []scenario{
@@ -111,10 +99,12 @@ var scenarios = []scenario{
 		meta: kvs("controller", "alice")},
 	{name: "config is not metadata", caller: "mallory", targetID: "notes/1", createdBy: "bob",
 		config: kvs("controller", "mallory")},
-	{name: "self", caller: "agent/7", targetID: "agent/7", createdBy: "bob", isSelf: true},
-	{name: "self and controller", caller: "agent/7", targetID: "agent/7", createdBy: "bob",
-		meta: kvs("controller", "agent/7"), isSelf: true, isController: true},
-	{name: "self is not the creator", caller: "bob", targetID: "agent/7", createdBy: "bob", isController: true},
+	// A principal whose id equals the artifact's id gains nothing by it:
+	// principal and artifact ids are separate namespaces.
+	{name: "caller id equals target id", caller: "agent/7", targetID: "agent/7", createdBy: "bob"},
+	{name: "caller id equals target id, controller", caller: "agent/7", targetID: "agent/7", createdBy: "bob",
+		meta: kvs("controller", "agent/7"), isController: true},
+	{name: "creator of a target named like another", caller: "bob", targetID: "agent/7", createdBy: "bob", isController: true},
 	{name: "empty caller and target", caller: "", targetID: "", createdBy: ""},
 }
 
@@ -158,12 +148,10 @@ func TestContracts(t *testing.T) {
 						switch r, ok := rules[name][a]; {
 						case !ok:
 							want.Reason = name + ": unknown action"
-						case r == anyone, r == controller && s.isController, r == self && s.isSelf:
+						case r == anyone, r == controller && s.isController:
 							want.Allowed = true
-						case r == controller:
-							want.Reason = name + ": only the controller may " + a.String()
 						default:
-							want.Reason = name + ": only the artifact itself may act on itself"
+							want.Reason = name + ": only the controller may " + a.String()
 						}
 						req := s.request(a)
 						got := g.decide(t, encode(t, &req))
@@ -505,7 +493,6 @@ func TestGenesis(t *testing.T) {
 		{contracts.NameFreeware, contracts.Freeware},
 		{contracts.NamePrivate, contracts.Private},
 		{contracts.NamePublic, contracts.Public},
-		{contracts.NameSelfOwned, contracts.SelfOwned},
 	}
 	g := contracts.Genesis()
 	require.Len(t, g, len(tests))

@@ -11,8 +11,10 @@
 //   - private: only the controller does anything.
 //   - public: anyone reads, writes, edits and invokes; only the controller
 //     deletes and sets the contract.
-//   - self_owned: only the artifact itself acts on itself (caller equals the
-//     target id).
+//
+// (A fourth contract, self_owned, allowed a caller whose principal id equals
+// the target's artifact id. Principal and artifact ids are separate
+// namespaces that never alias, so it was retired.)
 //
 // Every contract denies actions it does not know, denies a malformed request
 // with the reason "malformed request", costs nothing and names no payer or

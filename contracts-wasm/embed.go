@@ -4,10 +4,9 @@ import "embed"
 
 // Names of the genesis contracts, as used as keys of Genesis.
 const (
-	NameFreeware  = "freeware"
-	NamePrivate   = "private"
-	NamePublic    = "public"
-	NameSelfOwned = "self_owned"
+	NameFreeware = "freeware"
+	NamePrivate  = "private"
+	NamePublic   = "public"
 )
 
 // NameRightsRegistry is the name of the genesis rights registry, an
@@ -17,7 +16,7 @@ const NameRightsRegistry = "rights"
 // NB: the files are listed one by one, not as *.wasm, so that a missing module
 // fails the build instead of the first lookup.
 //
-//go:embed freeware.wasm private.wasm public.wasm self_owned.wasm rights/rights.wasm
+//go:embed freeware.wasm private.wasm public.wasm rights/rights.wasm
 var modules embed.FS
 
 // module returns a fresh copy of the embedded module name.
@@ -48,20 +47,14 @@ func Private() []byte { return module(NamePrivate) }
 // returns a new copy that the caller owns.
 func Public() []byte { return module(NamePublic) }
 
-// SelfOwned returns the self_owned contract module: only the artifact itself
-// (caller equal to the target id) acts on itself. Each call returns a new copy
-// that the caller owns.
-func SelfOwned() []byte { return module(NameSelfOwned) }
-
 // Genesis returns every genesis contract module keyed by contract name
-// ("freeware", "private", "public", "self_owned"). The map and the slices are
+// ("freeware", "private", "public"). The map and the slices are
 // new on each call and owned by the caller.
 func Genesis() map[string][]byte {
 	return map[string][]byte{
-		NameFreeware:  Freeware(),
-		NamePrivate:   Private(),
-		NamePublic:    Public(),
-		NameSelfOwned: SelfOwned(),
+		NameFreeware: Freeware(),
+		NamePrivate:  Private(),
+		NamePublic:   Public(),
 	}
 }
 

@@ -22,10 +22,9 @@ const Principal = "genesis"
 // itself): anyone can read their code, only the genesis principal can change
 // them.
 const (
-	Freeware  = "genesis/freeware"   // anyone reads and invokes; the controller changes
-	Private   = "genesis/private"    // only the controller does anything
-	Public    = "genesis/public"     // anyone reads, writes, edits, invokes; the controller deletes and sets contract
-	SelfOwned = "genesis/self_owned" // only the artifact itself acts on itself
+	Freeware = "genesis/freeware" // anyone reads and invokes; the controller changes
+	Private  = "genesis/private"  // only the controller does anything
+	Public   = "genesis/public"   // anyone reads, writes, edits, invokes; the controller deletes and sets contract
 )
 
 // RightsRegistry is the id of the genesis rights registry: an executable
@@ -51,10 +50,9 @@ const MinContentBytes = 8 << 20
 // id. The map and slices are new on each call and owned by the caller.
 func Contracts() map[string][]byte {
 	return map[string][]byte{
-		Freeware:  contracts.Freeware(),
-		Private:   contracts.Private(),
-		Public:    contracts.Public(),
-		SelfOwned: contracts.SelfOwned(),
+		Freeware: contracts.Freeware(),
+		Private:  contracts.Private(),
+		Public:   contracts.Public(),
 	}
 }
 
@@ -177,10 +175,9 @@ func Install(ctx context.Context, k *kernel.Kernel, spec Spec) error {
 }
 
 var describe = map[string]string{
-	Freeware:  "anyone reads and invokes; only the controller writes, edits, deletes, sets contract",
-	Private:   "only the controller does anything",
-	Public:    "anyone reads, writes, edits, invokes; only the controller deletes and sets contract",
-	SelfOwned: "only the artifact itself acts on itself",
+	Freeware: "anyone reads and invokes; only the controller writes, edits, deletes, sets contract",
+	Private:  "only the controller does anything",
+	Public:   "anyone reads, writes, edits, invokes; only the controller deletes and sets contract",
 	RightsRegistry: "rights registry: get_quota, available_capacity, transfer_quota; " +
 		"answers what the kernel answers and moves only the caller's quota",
 }

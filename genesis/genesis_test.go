@@ -34,8 +34,6 @@ func TestGenesisContracts(t *testing.T) {
 	mk("fw-ctl", genesis.Freeware, map[string]string{"controller": "bob"})
 	mk("priv", genesis.Private, nil)
 	mk("pub", genesis.Public, nil)
-	res := do(kernel.Action{Kind: kernel.KindWrite, Caller: "selfie", Target: "selfie", Type: "data", Contract: genesis.SelfOwned, Content: []byte("me")})
-	require.True(t, res.OK, res.Message)
 
 	read := func(c, id string) kernel.Action { return kernel.Action{Kind: kernel.KindRead, Caller: c, Target: id} }
 	wr := func(c, id string) kernel.Action {
@@ -67,8 +65,6 @@ func TestGenesisContracts(t *testing.T) {
 		{"public: stranger edits", edit("carol", "pub"), true},
 		{"public: stranger deletes", del("carol", "pub"), false},
 		{"public: stranger sets contract", setc("carol", "pub"), false},
-		{"self_owned: another reads", read("alice", "selfie"), false},
-		{"self_owned: itself reads", read("selfie", "selfie"), true},
 		{"public: controller deletes", del("alice", "pub"), true},
 	}
 	for _, tc := range tests {

@@ -179,8 +179,8 @@ type work struct {
 	modHash  [32]byte // a.Content's hash, when prepared
 	writes0  int      // st.writes when this action started
 
-	ran   bool     // an executable ran for this action
-	meta  []abi.KV // the target's metadata after write or edit
+	ran  bool     // an executable ran for this action
+	meta []abi.KV // the target's metadata after write or edit
 
 	res Result
 	ev  Event

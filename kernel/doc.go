@@ -19,5 +19,5 @@
 //
 // The kernel is deterministic: time comes from Config.Clock, contracts run
 // through Evaluator, and the kernel starts no goroutines of its own.
-// See ../shared/DESIGN.md "One action, end to end".
+// See docs/ARCHITECTURE.md, "One action, end to end".
 package kernel

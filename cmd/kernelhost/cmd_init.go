@@ -35,7 +35,7 @@ func newInitCmd(g *globals) *cobra.Command {
 		Use:   "init",
 		Short: "Create a world: genesis contracts, principals and tokens",
 		Long: `init creates a world in --data-dir: the genesis principal and contracts
-(genesis/freeware, genesis/private, genesis/public, genesis/self_owned), the
+(genesis/freeware, genesis/private, genesis/public), the
 principals of the genesis file with their balances, an admin token and one
 token per principal. The tokens are printed once and stored only as hashes:
 keep them.

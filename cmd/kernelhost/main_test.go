@@ -124,7 +124,7 @@ func TestInit(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out), &io))
 	require.Empty(t, io.Principals)
 	require.NotContains(t, tokens, io.AdminToken)
-	require.Equal(t, []string{"genesis/freeware", "genesis/private", "genesis/public", "genesis/self_owned"}, io.Contracts)
+	require.Equal(t, []string{"genesis/freeware", "genesis/private", "genesis/public"}, io.Contracts)
 	require.NotContains(t, ok(t, dir, "principal", "list"), "sponsor")
 
 	// A bad genesis file changes nothing.
@@ -418,14 +418,15 @@ func Test_demo(t *testing.T) {
 	require.Positive(t, i)
 	market := out[i:]
 	for _, want := range []string{
-		"escrow/market deploys itself           -> OK",
+		"market deploys the escrow as escrow/market -> OK",
+		"market grants escrow/market standing   -> OK",
 		"bob uses 60 LLM tokens                 -> QUOTA_EXCEEDED",
 		"alice mints right alice/llm-100        -> OK",
 		`alice lists it with the escrow for 25  -> OK: {"right":"alice/llm-100","seller":"alice","price":25,"resource":"llm_rate","amount":100}`,
 		"mallory (0 scrip) buys it              -> EXECUTION_FAILED: executable escrow/market returned an error; its writes are rolled back: escrow: pay alice: INSUFFICIENT_FUNDS",
 		"(nothing moved: alice/llm-100 is still the escrow's",
 		"bob buys it for 25                     -> OK",
-		"balances: alice 1045, bob 75, escrow/market 0",
+		"balances: alice 1045, bob 75, market 0",
 		"alice redeems alice/llm-100            -> PERMISSION_DENIED",
 		"bob redeems alice/llm-100              -> OK",
 		"llm_rate, quotas + rights: 6100 before, 6100 after: conserved=true",

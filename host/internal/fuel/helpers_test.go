@@ -23,7 +23,6 @@ var contractPaths = []string{
 	"../../../contracts-wasm/freeware.wasm",
 	"../../../contracts-wasm/private.wasm",
 	"../../../contracts-wasm/public.wasm",
-	"../../../contracts-wasm/self_owned.wasm",
 	freewareGo,
 }
 
