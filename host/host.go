@@ -11,6 +11,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/kernelhost/kernelhost/abi"
@@ -44,6 +45,10 @@ type Host struct {
 	epoch      atomic.Uint64 // ticks since New, from 1
 	watchDone  chan struct{} // closed when the watchdog goroutine has ended
 	stopped    atomic.Uint64 // calls the watchdog stopped
+	// checking holds the modules Validate and Prepare are initialising,
+	// not yet in modules, for the watchdog to see (watchdog.go).
+	checkMu  sync.Mutex
+	checking map[*module]struct{}
 
 	// The bounds of the caches (cache.go): poolBytes is the memory of every
 	// live instance (memcap.go), lru the compiled modules' bookkeeping,
@@ -104,7 +109,9 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		rc = rc.WithCompilationCache(cache)
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, rc)
-	wasi, err := wasi_snapshot_preview1.Instantiate(ctx, rt)
+	// Every call of a WASI function is charged fuel by its bytes
+	// (hostcall.go): the listener runs before wazero's implementation.
+	wasi, err := wasi_snapshot_preview1.Instantiate(experimental.WithFunctionListenerFactory(ctx, wasiMeters{}), rt)
 	if err != nil {
 		_ = rt.Close(ctx)
 		return nil, fmt.Errorf("host: instantiate wasi_snapshot_preview1: %w", err)
@@ -165,19 +172,33 @@ func (h *Host) Close(ctx context.Context) error {
 // returns the same hash. The instance created to validate the module becomes
 // the first warm instance of its pool.
 func (h *Host) Prepare(ctx context.Context, wasm []byte) ([32]byte, error) {
+	hash, _, err := h.PrepareMetered(ctx, wasm)
+	return hash, err
+}
+
+// PrepareMetered is Prepare that also returns the fuel preparing wasm runs
+// (its start function, _initialize and kh_abi_version, host calls
+// included), for the caller to charge to whoever deploys it. The fuel is a
+// property of the bytes: a module already prepared reports the same fuel
+// again without running anything, and a module rejected at initialisation
+// reports what its initialisation ran before it failed (Config.InitFuel
+// when it ran out); one rejected before anything ran reports 0, as does a
+// host without metering.
+func (h *Host) PrepareMetered(ctx context.Context, wasm []byte) ([32]byte, uint64, error) {
 	hash := sha256.Sum256(wasm)
 	if h.closed.Load() {
-		return hash, newError(ErrClosed, nil)
+		return hash, 0, newError(ErrClosed, nil)
 	}
 	if m := h.lookup(hash); m != nil {
 		m.touch()
-		return hash, nil
+		return hash, m.prepareFuel, nil
 	}
-	m, inst, err := h.check(ctx, wasm)
+	m, inst, used, err := h.check(ctx, wasm)
 	if err != nil {
-		return hash, err
+		return hash, used, err
 	}
 	m.hash = hash
+	m.prepareFuel = used
 	h.mu.Lock()
 	if h.closed.Load() || h.lookup(hash) != nil {
 		closed := h.closed.Load()
@@ -185,9 +206,9 @@ func (h *Host) Prepare(ctx context.Context, wasm []byte) ([32]byte, error) {
 		m.discard(inst)
 		_ = m.compiled.Close(ctx)
 		if closed {
-			return hash, newError(ErrClosed, nil)
+			return hash, used, newError(ErrClosed, nil)
 		}
-		return hash, nil // another Prepare of the same bytes won
+		return hash, used, nil // another Prepare of the same bytes won
 	}
 	m.idle = append(m.idle, inst) // not yet shared: no lock needed
 	old := *h.modules.Load()
@@ -206,7 +227,7 @@ func (h *Host) Prepare(ctx context.Context, wasm []byte) ([32]byte, error) {
 	if clean {
 		h.cleanDisk()
 	}
-	return hash, nil
+	return hash, used, nil
 }
 
 // Validate checks wasm as Prepare does, then forgets it. The error wraps
@@ -218,7 +239,7 @@ func (h *Host) Validate(ctx context.Context, wasm []byte) error {
 	if h.closed.Load() {
 		return newError(ErrClosed, nil)
 	}
-	m, inst, err := h.check(ctx, wasm)
+	m, inst, _, err := h.check(ctx, wasm)
 	if err != nil {
 		return err
 	}

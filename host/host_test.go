@@ -419,7 +419,7 @@ func TestValidate(t *testing.T) {
 		{"_initialize loops, unmetered", "loop_init", host.Config{InitTimeout: 50 * time.Millisecond, DisableMetering: true}, "initialising the module failed"},
 		{"start function loops, unmetered", "loop_start", host.Config{InitTimeout: 50 * time.Millisecond, DisableMetering: true}, "ran past its 50ms deadline"},
 		{"_initialize loops, metered", "loop_init", host.Config{InitFuel: 100_000}, "ran out of fuel: _initialize used its 100000 fuel"},
-		{"start function loops, metered", "loop_start", host.Config{InitFuel: 100_000}, "start function trapped or used its 100000 fuel"},
+		{"start function loops, metered", "loop_start", host.Config{InitFuel: 100_000}, "ran out of fuel: the start function used its 100000 fuel"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -35,6 +35,10 @@ type instance struct {
 	fuel      api.MutableGlobal // kh_fuel of a metered module; nil without metering
 	mark      api.MutableGlobal // its kh_fuel_mark: set with the fuel (fuel.Mark)
 	budget    uint64            // fuel set for the call in progress
+	// allocFuel is the fuel kh_alloc used to make the request region
+	// (reqPtr, reqCap): every call that uses the region pays it, so that a
+	// call's fuel does not depend on whether its instance was warm.
+	allocFuel uint64
 	// killAt is the watchdog's state for the call in progress: the epoch
 	// at which to stop it, or a watch* state (watchdog.go).
 	killAt atomic.Uint64
@@ -101,6 +105,9 @@ type callCtx struct {
 	// latest host-call response, for kernel.result.
 	calls abi.HostCalls
 	last  []byte
+	// inst is the instance whose calls this context carries, for the host
+	// functions to charge fuel to (charge, hostcall.go).
+	inst *instance
 	// stopped is set by the watchdog: the kernel host functions then
 	// refuse to run.
 	stopped atomic.Bool
@@ -164,8 +171,16 @@ func (inst *instance) close() {
 // instantiate creates an instance of m under a deadline: the start function
 // and _initialize must finish within timeout (Config.InitTimeout).
 func (h *Host) instantiate(ctx context.Context, m *module, timeout time.Duration) (*instance, error) {
+	return h.instantiateInit(ctx, m, timeout, nil)
+}
+
+// instantiateInit is instantiate that also stores in *used, when used is not
+// nil, the fuel initialisation used (start function and _initialize, on a
+// metered host), whether or not it succeeded.
+func (h *Host) instantiateInit(ctx context.Context, m *module, timeout time.Duration, used *uint64) (*instance, error) {
 	inst := &instance{}
 	inst.deadline.init()
+	inst.deadline.inst = inst
 	inst.resetGuestView()
 	start := []string{"_initialize"}
 	if !h.cfg.DisableMetering {
@@ -180,11 +195,22 @@ func (h *Host) instantiate(ctx context.Context, m *module, timeout time.Duration
 		WithRandSource(inst)
 	// No WithFS, WithEnv, WithArgs or WithSys*: no filesystem, environment or
 	// arguments, and wazero's fake monotonic clock and no-op sleep.
-	if err := inst.deadline.arm(ctx, time.Now(), timeout); err != nil {
+	// Only without metering does guest code run inside instantiation (the
+	// start function and _initialize, stopped by wazero at the deadline). A
+	// metered module runs none there (its start function is exported and
+	// called below, watched like a call), so no wall clock decides whether
+	// it instantiates: a slow instantiation on a loaded machine is no
+	// timeout.
+	metered := !h.cfg.DisableMetering
+	if metered {
+		if err := ctx.Err(); err != nil {
+			return nil, ctxError(err, "instantiate")
+		}
+	} else if err := inst.deadline.arm(ctx, time.Now(), timeout); err != nil {
 		return nil, ctxError(err, "instantiate")
 	}
 	mod, err := h.rt.InstantiateModule(&inst.deadline, m.compiled, cfg)
-	fresh := inst.deadline.disarm()
+	fresh := metered || inst.deadline.disarm()
 	if err != nil {
 		if mod != nil {
 			_ = mod.Close(context.Background())
@@ -194,10 +220,9 @@ func (h *Host) instantiate(ctx context.Context, m *module, timeout time.Duration
 		case h.closed.Load():
 			return nil, newError(ErrClosed, nil)
 		case !h.cfg.DisableMetering:
-			// Only the module's start section ran: it runs inside
-			// instantiation, so a trap there cannot be told from running
-			// out of its fuel.
-			return nil, newError(ErrTrap, fmt.Errorf("start function trapped or used its %d fuel: %w", h.cfg.InitFuel, err))
+			// No guest code ran: a metered module's start function is
+			// exported (exportStart) and called below.
+			return nil, newError(ErrTrap, fmt.Errorf("instantiation: %w", err))
 		case !fresh || isDeadline(err):
 			return nil, newError(ErrTimeout, fmt.Errorf("initialisation (start function or _initialize) ran past its %v deadline", timeout))
 		}
@@ -225,19 +250,14 @@ func (h *Host) instantiate(ctx context.Context, m *module, timeout time.Duration
 		m.discard(inst)
 		return nil, err
 	}
-	if init := mod.ExportedFunction("_initialize"); init != nil && inst.fuel != nil {
-		inst.setFuel(h.cfg.InitFuel)
-		stopped, err := h.callWatched(inst, init, timeout)
-		if stopped {
-			m.discard(inst)
-			return nil, h.watchdogError("_initialize", timeout)
+	if inst.fuel != nil {
+		err := h.initialise(inst, timeout)
+		if used != nil {
+			*used = inst.endCall(&h.cfg)
 		}
 		if err != nil {
 			m.discard(inst)
-			if int64(inst.fuel.Get()) < 0 {
-				return nil, newError(ErrOutOfFuel, fmt.Errorf("ran out of fuel: _initialize used its %d fuel", h.cfg.InitFuel))
-			}
-			return nil, newError(ErrTrap, fmt.Errorf("initialisation: _initialize: %w", err))
+			return nil, err
 		}
 	}
 	inst.checkFn = mod.ExportedFunction("kh_check")
@@ -250,6 +270,36 @@ func (h *Host) instantiate(ctx context.Context, m *module, timeout time.Duration
 	}
 	h.account(inst, inst.measure(uint64(inst.mem.Size())))
 	return inst, nil
+}
+
+// initialise runs a metered instance's start function (exported as
+// startExport at deploy) and then _initialize, like calls: on one budget of
+// Config.InitFuel for both, with host calls charged, and under the watchdog
+// for a deadline of timeout. After it, inst.endCall tells the fuel they used.
+func (h *Host) initialise(inst *instance, timeout time.Duration) error {
+	inst.budget = h.cfg.InitFuel
+	inst.setFuel(inst.budget)
+	for _, name := range [...]string{startExport, "_initialize"} {
+		fn := inst.mod.ExportedFunction(name)
+		if fn == nil {
+			continue
+		}
+		what := name
+		if name == startExport {
+			what = "the start function"
+		}
+		stopped, err := h.callWatched(inst, fn, timeout)
+		if stopped {
+			return h.watchdogError(what, timeout)
+		}
+		if err != nil {
+			if int64(inst.fuel.Get()) < 0 {
+				return newError(ErrOutOfFuel, fmt.Errorf("initialisation ran out of fuel: %s used its %d fuel (the start function and _initialize share it; host calls included)", what, h.cfg.InitFuel))
+			}
+			return newError(ErrTrap, fmt.Errorf("initialisation: %s: %w", what, err))
+		}
+	}
+	return nil
 }
 
 // since is the wall time since start, or 0 for a metered instance (see
@@ -368,10 +418,19 @@ func (h *Host) callGuest(ctx context.Context, inst *instance, fn api.Function, n
 		}
 		inst.reqPtr, inst.reqCap = p, n
 		if inst.fuel != nil {
-			// kh_alloc runs only on a cold instance: give the entry point a
-			// fresh budget so that fuel used never depends on pool warmth.
-			inst.setFuel(inst.budget)
+			// The entry point runs on what kh_alloc left: the call pays for
+			// kh_alloc, whose work is contract code like any other.
+			inst.allocFuel = inst.budget - uint64(int64(inst.fuel.Get()))
 		}
+	} else if inst.fuel != nil && inst.allocFuel > 0 {
+		// kh_alloc runs only on a cold instance (or for a larger request):
+		// a call that reuses its region pays what kh_alloc used to make
+		// it, so that fuel used never depends on pool warmth.
+		if inst.allocFuel > inst.budget {
+			use.Fuel = inst.budget
+			return nil, use, true, newError(ErrOutOfFuel, fmt.Errorf("kh_alloc used its whole budget of %d fuel", inst.budget))
+		}
+		inst.setFuel(inst.budget - inst.allocFuel)
 	}
 	if !inst.mem.Write(inst.reqPtr, buf) {
 		use.Fuel = inst.endCall(&h.cfg)

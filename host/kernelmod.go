@@ -45,44 +45,57 @@ func invocation(ctx context.Context) *callCtx {
 
 // kernelCall: call(req_ptr, req_len, out_ptr, out_cap) -> i32. Performs one
 // kernel request (JSON) and writes as much of the JSON response as fits in
-// out; returns the response's full length, or -1 outside an invocation.
+// out; returns the response's full length, or -1 outside an invocation. It
+// costs costKernelCall and costHostByte per byte of the request, then per
+// byte of the response it writes (charge; hostcall.go).
 func kernelCall(ctx context.Context, mod api.Module, stack []uint64) {
 	c := invocation(ctx)
 	if c == nil {
+		charge(ctx, costHostCall)
 		stack[0] = api.EncodeI32(-1)
 		return
 	}
 	reqPtr, reqLen := api.DecodeU32(stack[0]), api.DecodeU32(stack[1])
 	outPtr, outCap := api.DecodeU32(stack[2]), api.DecodeU32(stack[3])
+	charge(ctx, costKernelCall+costHostByte*uint64(reqLen))
 	req, ok := mod.Memory().Read(reqPtr, reqLen)
 	if !ok {
 		panic(errHostCallBounds)
 	}
 	// Copy: the kernel may keep the request while guest memory changes.
 	c.last = c.calls.Call(append([]byte(nil), req...))
+	charge(ctx, costHostByte*uint64(min(uint32(len(c.last)), outCap)))
 	stack[0] = api.EncodeI32(int32(writeOut(mod, c.last, outPtr, outCap)))
 }
 
 // kernelResult: result(out_ptr, out_cap) -> i32. Copies the latest response
 // again, for a guest whose buffer was too small; returns its full length, or
-// -1 outside an invocation.
+// -1 outside an invocation. It costs costHostCall and costHostByte per byte
+// it writes.
 func kernelResult(ctx context.Context, mod api.Module, stack []uint64) {
 	c := invocation(ctx)
 	if c == nil {
+		charge(ctx, costHostCall)
 		stack[0] = api.EncodeI32(-1)
 		return
 	}
-	stack[0] = api.EncodeI32(int32(writeOut(mod, c.last, api.DecodeU32(stack[0]), api.DecodeU32(stack[1]))))
+	outPtr, outCap := api.DecodeU32(stack[0]), api.DecodeU32(stack[1])
+	charge(ctx, costHostCall+costHostByte*uint64(min(uint32(len(c.last)), outCap)))
+	stack[0] = api.EncodeI32(int32(writeOut(mod, c.last, outPtr, outCap)))
 }
 
 // kernelLog: log(ptr, len). Records a message of the executable; ignored
-// outside an invocation.
+// outside an invocation. It costs costHostCall and costHostByte per byte of
+// the message.
 func kernelLog(ctx context.Context, mod api.Module, stack []uint64) {
 	c := invocation(ctx)
 	if c == nil {
+		charge(ctx, costHostCall)
 		return
 	}
-	msg, ok := mod.Memory().Read(api.DecodeU32(stack[0]), api.DecodeU32(stack[1]))
+	n := api.DecodeU32(stack[1])
+	charge(ctx, costHostCall+costHostByte*uint64(n))
+	msg, ok := mod.Memory().Read(api.DecodeU32(stack[0]), n)
 	if !ok {
 		panic(errHostCallBounds)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -90,7 +91,7 @@ func TestMemoryCapDuringCall(t *testing.T) {
 					// An executable that calls the kernel after growing sees
 					// the memory the cap allowed, during the call. (A fresh
 					// host: the check grew the instance.)
-					h = newHost(t, host.Config{MemoryLimitBytes: 16 * page, DisableMetering: !metered})
+					h = newHost(t, host.Config{MemoryLimitBytes: 16 * page, DisableMetering: !metered, InvokeTimeout: time.Minute})
 					hash = prepare(t, h, "grow_check")
 					seen, use := growInvoke(t, h, hash, tc.pages, lim)
 					require.Equal(t, tc.want, seen[0])
@@ -151,8 +152,9 @@ func TestTableGrowCapped(t *testing.T) {
 	for _, metered := range []bool{true, false} {
 		name := map[bool]string{true: "metered", false: "unmetered"}[metered]
 		t.Run(name, func(t *testing.T) {
-			// Host limit 64 MiB; fuel for a check that asks for 48M elements.
-			h := newHost(t, host.Config{DisableMetering: !metered, CheckFuel: 1 << 30})
+			// Host limit 64 MiB; fuel for a check that asks for 48M elements, and
+			// time for a table of 16 MiB on a loaded machine under -race.
+			h := newHost(t, host.Config{DisableMetering: !metered, CheckFuel: 1 << 30, InvokeTimeout: time.Minute})
 			hash := prepare(t, h, "grow_check")
 			quota := abi.Limits{MemoryBytes: 16 << 20}
 

@@ -15,6 +15,7 @@ type module struct {
 	hash          [32]byte
 	check, invoke bool // the module exports kh_check, kh_invoke
 	compiled      wazero.CompiledModule
+	prepareFuel   uint64 // what PrepareMetered reports, set before the module is shared
 
 	// Memory caps (memcap.go) and cache bookkeeping (cache.go), set before
 	// the module is shared. h is nil in pool tests.

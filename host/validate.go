@@ -109,9 +109,17 @@ func invalid(format string, args ...any) *Error {
 	return newError(ErrInvalidModule, fmt.Errorf(format, args...))
 }
 
-// check validates wasm and returns its compiled module (not registered) and
-// one initialised instance. See Validate for what is checked.
-func (h *Host) check(ctx context.Context, wasm []byte) (*module, *instance, error) {
+// check validates wasm and returns its compiled module (not registered),
+// one initialised instance and the fuel the checks ran (initialisation and
+// kh_abi_version; PrepareMetered), which is also set when it fails. See
+// Validate for what is checked.
+func (h *Host) check(ctx context.Context, wasm []byte) (_ *module, _ *instance, used uint64, _ error) {
+	m, inst, err := h.checkFuel(ctx, wasm, &used)
+	return m, inst, used, err
+}
+
+// checkFuel is check, adding the fuel it runs to *used.
+func (h *Host) checkFuel(ctx context.Context, wasm []byte, used *uint64) (*module, *instance, error) {
 	c := &h.cfg
 	if len(wasm) > c.MaxModuleBytes {
 		return nil, nil, invalid("module is %d bytes, the limit is %d: strip debug sections or shrink the code", len(wasm), c.MaxModuleBytes)
@@ -120,6 +128,9 @@ func (h *Host) check(ctx context.Context, wasm []byte) (*module, *instance, erro
 	if err != nil {
 		return nil, nil, invalid("not a WebAssembly module: %v", err)
 	}
+	// A metered module's start function becomes an export the host calls
+	// (startexport.go); the name is reserved on every host.
+	started, serr := exportStart(wasm)
 	var problems []string
 	if shape.functions > c.MaxFunctions {
 		problems = append(problems, fmt.Sprintf("module has %d functions, the limit is %d", shape.functions, c.MaxFunctions))
@@ -147,6 +158,9 @@ func (h *Host) check(ctx context.Context, wasm []byte) (*module, *instance, erro
 			problems = append(problems, fmt.Sprintf("import %q.%q is a %s: contracts may import only functions", imp.module, imp.name, kindNames[imp.kind]))
 		}
 	}
+	if serr != nil {
+		problems = append(problems, serr.Error())
+	}
 	if len(problems) > 0 {
 		return nil, nil, invalid("%s", strings.Join(problems, "; "))
 	}
@@ -154,11 +168,11 @@ func (h *Host) check(ctx context.Context, wasm []byte) (*module, *instance, erro
 	// Every module is instrumented: with metering for fuel, and always so
 	// that memory.grow and table.grow hold to the call's memory cap
 	// (memcap.go).
-	pass := "fuel metering"
+	input, pass := started, "fuel metering"
 	if c.DisableMetering {
-		pass = "the memory-cap pass"
+		input, pass = wasm, "the memory-cap pass"
 	}
-	code, info, ferr := fuel.Instrument(wasm, fuel.Config{StartFuel: int64(c.InitFuel), MaxModuleSize: c.MaxModuleBytes,
+	code, info, ferr := fuel.Instrument(input, fuel.Config{StartFuel: int64(c.InitFuel), MaxModuleSize: c.MaxModuleBytes,
 		MemoryCap: int64(c.MemoryLimitBytes), NoMetering: c.DisableMetering})
 	if ferr != nil {
 		return nil, nil, invalid("%s cannot instrument the module: %v", pass, ferr)
@@ -223,7 +237,9 @@ func (h *Host) check(ctx context.Context, wasm []byte) (*module, *instance, erro
 	m.grows, m.tableGrows = info.MemoryGrows+info.TableGrows > 0, info.TableGrows > 0
 	m.tableBytes = info.TableElems * fuel.TableElemBytes
 	m.codeBytes = codeBytesPerByte * uint64(len(code))
-	inst, err := h.instantiate(ctx, m, h.cfg.InitTimeout)
+	h.watchChecking(m)
+	defer h.unwatchChecking(m)
+	inst, err := h.instantiateInit(ctx, m, h.cfg.InitTimeout, used)
 	if err != nil {
 		var he *Error
 		if errors.As(err, &he) && (he.code == abi.Unavailable || errors.Is(err, ErrClosed)) {
@@ -239,7 +255,7 @@ func (h *Host) check(ctx context.Context, wasm []byte) (*module, *instance, erro
 		return fail(ctxError(err, "validate"))
 	}
 	stopped, cerr := h.callWatched(inst, inst.versionFn, h.cfg.Timeout)
-	inst.endCall(&h.cfg)
+	*used += inst.endCall(&h.cfg)
 	if stopped {
 		m.discard(inst)
 		return fail(invalid("kh_abi_version: %w", h.watchdogError("kh_abi_version", h.cfg.Timeout)))

@@ -9,10 +9,11 @@ import (
 )
 
 // The watchdog is the backstop of metered calls. Fuel bounds what a guest
-// computes, deterministically; it cannot bound the time a call spends in a
-// host function (kernel work on behalf of an executable: each host call costs
-// the guest one import call's fuel however long the kernel takes) nor a
-// machine so loaded that a budget takes far longer than it should. So one
+// computes, deterministically, host calls included (each costs fuel by the
+// bytes it touches, hostcall.go); it cannot bound the time a host function
+// takes beyond that (a kernel call that blocks on the kernel's work for an
+// executable) nor a machine so loaded that a budget takes far longer than it
+// should. So one
 // goroutine per Host, not a timer per call, ticks an epoch counter and stops
 // every call still running Config.Watchdog past its deadline.
 //
@@ -70,7 +71,18 @@ func (h *Host) watchdog() {
 	defer close(h.watchDone)
 	t := time.NewTicker(h.tick)
 	defer t.Stop()
-	var due []*instance // reused across ticks
+	var (
+		due      []*instance // reused across ticks
+		checking []*module
+	)
+	stopOverdue := func(m *module, now uint64) {
+		due = m.overdue(due[:0], now)
+		for _, inst := range due {
+			if inst.stop() {
+				h.stopped.Add(1)
+			}
+		}
+	}
 	for {
 		select {
 		case <-h.closing:
@@ -79,14 +91,21 @@ func (h *Host) watchdog() {
 		}
 		now := h.epoch.Add(1)
 		for _, m := range *h.modules.Load() {
-			due = m.overdue(due[:0], now)
-			for _, inst := range due {
-				if inst.stop() {
-					h.stopped.Add(1)
-				}
-			}
+			stopOverdue(m, now)
+		}
+		// Modules being validated, whose initialisation the watchdog
+		// bounds too.
+		h.checkMu.Lock()
+		for m := range h.checking {
+			checking = append(checking, m)
+		}
+		h.checkMu.Unlock()
+		for _, m := range checking {
+			stopOverdue(m, now)
 		}
 		clear(due[:cap(due)]) // drop the pointers, so closed instances can be collected
+		clear(checking)
+		checking = checking[:0]
 	}
 }
 
@@ -157,4 +176,23 @@ func (h *Host) callWatched(inst *instance, fn api.Function, timeout time.Duratio
 	h.watch(inst, timeout)
 	err = fn.CallWithStack(&inst.deadline, inst.stack[:])
 	return inst.unwatch(), err
+}
+
+// watchChecking shows the watchdog m, a module Validate or Prepare is
+// initialising before it joins h.modules, so that its start function,
+// _initialize and kh_abi_version are bounded like any call.
+func (h *Host) watchChecking(m *module) {
+	h.checkMu.Lock()
+	if h.checking == nil {
+		h.checking = map[*module]struct{}{}
+	}
+	h.checking[m] = struct{}{}
+	h.checkMu.Unlock()
+}
+
+// unwatchChecking undoes watchChecking.
+func (h *Host) unwatchChecking(m *module) {
+	h.checkMu.Lock()
+	delete(h.checking, m)
+	h.checkMu.Unlock()
 }

@@ -41,7 +41,7 @@ func ExampleInstrument() {
 	_, err = mod.ExportedFunction("spin").Call(ctx)
 	fmt.Println("spin: trapped", err != nil, "out of fuel", err != nil && int64(g.Get()) < 0)
 	// Output:
-	// cost table version 1 fuel global 1
+	// cost table version 2 fuel global 1
 	// sum(10) = 45 fuel used 121 <nil>
 	// spin: trapped true out of fuel true
 }
