@@ -8,7 +8,7 @@ import (
 // Limits bound one execution of guest code. The kernel derives them from the
 // paying principal's quotas; a zero field means the host's default.
 type Limits struct {
-	MemoryBytes uint64        // cap on the instance's linear memory after the call
+	MemoryBytes uint64        // cap on the instance's linear memory plus 8 bytes per table element, during the call
 	Timeout     time.Duration // wall-clock deadline of the call
 	Fuel        uint64        // reserved for deterministic metering
 }
@@ -17,7 +17,7 @@ type Limits struct {
 type Usage struct {
 	CPU         time.Duration // wall time of the call; 0 when the host meters fuel instead
 	Fuel        uint64        // fuel used; 0 when metering is off
-	MemoryBytes uint64        // size of the instance's linear memory after the call
+	MemoryBytes uint64        // the instance's linear memory plus 8 bytes per table element after the call
 }
 
 // InvokeResultMagic opens an encoded invoke result.
