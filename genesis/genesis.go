@@ -10,6 +10,7 @@ import (
 	"os"
 	"sort"
 
+	"github.com/kernelhost/kernelhost/abi"
 	contracts "github.com/kernelhost/kernelhost/contracts-wasm"
 	"github.com/kernelhost/kernelhost/kernel"
 )
@@ -127,13 +128,14 @@ func Install(ctx context.Context, k *kernel.Kernel, spec Spec) error {
 	}
 	mods := Contracts()
 	execs := Executables()
-	// The genesis principal holds exactly the disk its modules take.
+	// The genesis principal holds exactly the disk its modules take, with
+	// their descriptions and the kernel's per-artifact overhead.
 	var size int64
-	for _, m := range mods {
-		size += int64(len(m))
+	for id, m := range mods {
+		size += kernel.StoredBytes(len(m), []abi.KV{{Key: "description", Value: describe[id]}})
 	}
-	for _, m := range execs {
-		size += int64(len(m))
+	for id, m := range execs {
+		size += kernel.StoredBytes(len(m), []abi.KV{{Key: "description", Value: describe[id]}})
 	}
 	if err := k.SetQuota(ctx, Principal, kernel.Disk, size); err != nil {
 		return fmt.Errorf("genesis: %w", err)

@@ -1,6 +1,7 @@
 package kernel_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -388,4 +389,36 @@ func snapshotBut(t *testing.T, st store.Store, prefix string) map[string]string 
 		}
 	}
 	return out
+}
+
+// TestHostCallEnvelopeStrict: a host call's envelope is decoded as strictly
+// as an action: "as" given twice (one reader could take the first, another
+// the last), in another case, or an unknown field, is INVALID_ARGUMENT, and
+// nothing moves.
+func TestHostCallEnvelopeStrict(t *testing.T) {
+	w := kerneltest.NewWorld(t, nil)
+	w.Principal(t, "alice", 50)
+	w.Principal(t, "vault", 500)
+	var got []string
+	w.DeployExecutable(t, "alice", "probe", "allow-all", func(req *abi.Request, calls abi.HostCalls) (abi.InvokeResult, error) {
+		got = got[:0]
+		for _, raw := range []string{
+			`{"action":{"kind":"transfer","to":"alice","amount":5},"as":"alice","as":"vault"}`,
+			`{"action":{"kind":"transfer","to":"alice","amount":5},"AS":"vault"}`,
+			`{"action":{"kind":"transfer","to":"alice","amount":5},"as":"vault","sudo":true}`,
+			`{"query":"balance","principal":"vault","principal":"alice"}`,
+		} {
+			var r map[string]any
+			if err := json.Unmarshal(calls.Call([]byte(raw)), &r); err != nil {
+				return abi.InvokeResult{}, err
+			}
+			got = append(got, fmt.Sprint(r["error_code"]))
+		}
+		return abi.InvokeResult{OK: true}, nil
+	})
+	w.GrantStanding(t, "vault", "probe")
+	requireCode(t, abi.OK, w.Do(kernel.Action{Kind: kernel.KindInvoke, Caller: "alice", Target: "probe"}))
+	require.Equal(t, []string{"INVALID_ARGUMENT", "INVALID_ARGUMENT", "INVALID_ARGUMENT", "INVALID_ARGUMENT"}, got)
+	require.Equal(t, uint64(500), w.Balance(t, "vault"))
+	require.Equal(t, uint64(50), w.Balance(t, "alice"))
 }

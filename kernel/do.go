@@ -113,7 +113,7 @@ type doState struct {
 	prepErr       *Error   // a.Content did not compile: the action fails with it
 	compileBilled bool     // the compile charge of a.Content was billed
 	compileCPU    int64    // what it billed, in µs of cpu_rate
-	evals         map[string]memoEval
+	evals         map[[32]byte]memoEval
 }
 
 // memoEval is one contract run of an earlier attempt.
@@ -486,8 +486,11 @@ func (w *work) artifactAction() *Error {
 			return err
 		}
 		w.meta = meta
-		if a.Content != nil {
-			if err := w.checkDisk(art.DiskPayer, int64(len(a.Content))-int64(art.Size)); err != nil {
+		// The caller's own disk is checked before its contract runs; a
+		// disk payer's other than the caller only once the contract
+		// allowed the action, so that a stranger learns nothing of it.
+		if art.DiskPayer == a.Caller {
+			if err := w.checkDisk(art.DiskPayer, w.diskDelta(&art)); err != nil {
 				return err
 			}
 		}
@@ -518,6 +521,11 @@ func (w *work) artifactAction() *Error {
 	}
 	if !d.Allowed {
 		return errf(abi.PermissionDenied, "%s of %q denied by %s: %s", a.Kind, a.Target, art.Contract, reasonOr(d.Reason))
+	}
+	if (a.Kind == KindWrite || a.Kind == KindEdit) && art.DiskPayer != a.Caller {
+		if err := w.checkDisk(art.DiskPayer, w.diskDelta(&art)); err != nil {
+			return err
+		}
 	}
 	if (a.Kind == KindWrite || a.Kind == KindEdit) && isModule(art.Type) && a.Content != nil {
 		// New code is compiled only now that the contract allowed the
@@ -613,18 +621,19 @@ func (w *work) judge(id string, art *artifactRec, payload uint64) (*abi.Decision
 	release(cpu)
 	if ok && (err == nil || codeOf(err) != abi.Internal) && len(w.ds.evals) < maxMemoEvals {
 		if w.ds.evals == nil {
-			w.ds.evals = make(map[string]memoEval)
+			w.ds.evals = make(map[[32]byte]memoEval)
 		}
 		w.ds.evals[memoKey] = memoEval{d: d, usage: usage, cpu: cpu, err: err}
 	}
 	return w.judged(art.Contract, d, usage, cpu, err)
 }
 
-// memoKey identifies a contract run by code and encoded request; ok is
-// false when the request does not encode (the run then fails anyway).
-func (w *work) memoKey(code [32]byte, req *abi.Request) (string, bool) {
+// memoKey identifies a contract run by the sha256 of its code hash and
+// encoded request (32 bytes however large the request); ok is false when
+// the request does not encode (the run then fails anyway).
+func (w *work) memoKey(code [32]byte, req *abi.Request) ([32]byte, bool) {
 	b, err := abi.AppendRequest(append(make([]byte, 0, 512), code[:]...), req)
-	return string(b), err == nil
+	return sha256.Sum256(b), err == nil
 }
 
 // judged records a contract run (its charge, made once) on the event and
@@ -805,7 +814,7 @@ func (w *work) apply(art *artifactRec) *Error {
 	case KindInvoke:
 		return w.invoke(art)
 	case KindDelete:
-		if err := w.chargeDisk(art.DiskPayer, -int64(art.Size)); err != nil {
+		if err := w.chargeDisk(art.DiskPayer, -StoredBytes(int(art.Size), art.Meta)); err != nil {
 			return err
 		}
 		for _, k := range [][]byte{artifactKey(a.Target), contentKey(a.Target), governsKey(art.Contract, a.Target)} {
@@ -827,14 +836,14 @@ func (w *work) apply(art *artifactRec) *Error {
 		}
 		art.Contract = a.Contract
 	case KindWrite, KindEdit:
+		// Disk is billed to the artifact's disk payer (its creator,
+		// recorded at creation): a fact about who stores it, not a
+		// permission. Content and metadata both count.
+		if err := w.chargeDisk(art.DiskPayer, w.diskDelta(art)); err != nil {
+			return err
+		}
 		art.Meta = w.meta
 		if a.Content != nil {
-			// Disk is billed to the artifact's disk payer (its creator,
-			// recorded at creation): a fact about who stores it, not a
-			// permission.
-			if err := w.chargeDisk(art.DiskPayer, int64(len(a.Content))-int64(art.Size)); err != nil {
-				return err
-			}
 			if err := w.setContent(a.Target, art); err != nil {
 				return err
 			}
@@ -847,6 +856,33 @@ func (w *work) apply(art *artifactRec) *Error {
 	}
 	w.res.Revision = art.Revision
 	return nil
+}
+
+// ArtifactOverheadBytes is what every stored artifact counts against its
+// disk payer's disk quota beyond its content and metadata: its keys, its
+// record and its index entry, so that even empty artifacts are not free.
+const ArtifactOverheadBytes = 64
+
+// StoredBytes is what an artifact with content of n bytes and metadata meta
+// counts against the disk quota: n, plus every metadata key and value, plus
+// ArtifactOverheadBytes.
+func StoredBytes(n int, meta []abi.KV) int64 {
+	s := int64(n) + ArtifactOverheadBytes
+	for _, kv := range meta {
+		s += int64(len(kv.Key) + len(kv.Value))
+	}
+	return s
+}
+
+// diskDelta is the change of stored bytes a write or edit of art makes:
+// the new content (or the old, when the action leaves it) and the merged
+// metadata w.meta, against what art stores now.
+func (w *work) diskDelta(art *artifactRec) int64 {
+	n := int(art.Size)
+	if w.a.Content != nil {
+		n = len(w.a.Content)
+	}
+	return StoredBytes(n, w.meta) - StoredBytes(int(art.Size), art.Meta)
 }
 
 func (w *work) setContent(id string, art *artifactRec) *Error {
@@ -890,7 +926,8 @@ func (w *work) create() *Error {
 	if isModule(a.Type) && len(a.Content) == 0 {
 		return errf(abi.ContractInvalid, "a %s needs a wasm module as content", a.Type)
 	}
-	if err := w.checkDisk(a.Caller, int64(len(a.Content))); err != nil {
+	stored := StoredBytes(len(a.Content), sortedKVs(a.Metadata))
+	if err := w.checkDisk(a.Caller, stored); err != nil {
 		return err
 	}
 	if isModule(a.Type) {
@@ -902,7 +939,7 @@ func (w *work) create() *Error {
 			return err
 		}
 	}
-	if err := w.chargeDisk(a.Caller, int64(len(a.Content))); err != nil {
+	if err := w.chargeDisk(a.Caller, stored); err != nil {
 		return err
 	}
 	art := artifactRec{

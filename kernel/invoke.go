@@ -191,9 +191,9 @@ func (h *hostCalls) call(b []byte) any {
 	if h.w.st.calls++; h.w.st.calls > maxHostCalls {
 		return failResult(errf(abi.InvalidArgument, "more than %d kernel calls in one invocation", maxHostCalls))
 	}
-	var req hostRequest
-	if err := json.Unmarshal(b, &req); err != nil {
-		return failResult(&Error{Code: abi.InvalidArgument, Msg: "host call is not valid JSON", Err: err})
+	req, herr := decodeHostRequest(b)
+	if herr != nil {
+		return failResult(herr)
 	}
 	caller := h.w.a.Caller
 	switch {
@@ -237,6 +237,33 @@ func (h *hostCalls) call(b []byte) any {
 		return failResult(h.fatal)
 	}
 	return child.res
+}
+
+// hostRequestFields are the fields of a host call, spelled exactly.
+var hostRequestFields = map[string]bool{"action": true, "as": true, "as_self": true, "query": true, "principal": true, "resource": true}
+
+// decodeHostRequest decodes a host call as strictly as DecodeAction decodes
+// an action: a JSON object whose keys are hostRequestFields, exactly, each
+// at most once, at any depth (so that "as" cannot be given twice, or as
+// "AS", for two readers to see two principals).
+func decodeHostRequest(b []byte) (hostRequest, *Error) {
+	var req hostRequest
+	if err := CheckDuplicateKeys(b); err != nil {
+		return req, asError(err)
+	}
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(b, &probe); err != nil {
+		return req, &Error{Code: abi.InvalidArgument, Msg: "host call is not a JSON object", Err: err}
+	}
+	for k := range probe {
+		if !hostRequestFields[k] {
+			return req, errf(abi.InvalidArgument, "host call field %q is unknown: use action (with as), or query (with principal, resource)", k)
+		}
+	}
+	if err := json.Unmarshal(b, &req); err != nil {
+		return req, &Error{Code: abi.InvalidArgument, Msg: "malformed host call", Err: err}
+	}
+	return req, nil
 }
 
 func (h *hostCalls) query(req *hostRequest) hostResponse {

@@ -37,7 +37,7 @@ var (
 
 // SchemaVersion is the version of the key layout and record encodings. Open
 // refuses a store written with another version.
-const SchemaVersion = "1"
+const SchemaVersion = "2"
 
 func key(prefix []byte, id string) []byte {
 	k := make([]byte, 0, len(prefix)+len(id))

@@ -112,11 +112,15 @@ func TestKernelGetAvailableCapacity(t *testing.T) {
 	w.Clock.Advance(time.Hour)
 	require.Equal(t, int64(40), avail(kernel.LLMBudget))
 
-	// Disk: quota minus bytes stored; deletes give it back.
+	// Disk: quota minus bytes stored (content, metadata and the
+	// per-artifact overhead); deletes give it back.
+	const ov = kernel.ArtifactOverheadBytes
 	requireCode(t, abi.OK, w.Do(write("alice", "doc", "0123456789", nil)))
-	require.Equal(t, int64(1_000_000-10), avail(kernel.Disk))
+	require.Equal(t, int64(1_000_000-10-ov), avail(kernel.Disk))
 	requireCode(t, abi.OK, w.Do(write("alice", "doc", "01234", nil)))
-	require.Equal(t, int64(1_000_000-5), avail(kernel.Disk))
+	require.Equal(t, int64(1_000_000-5-ov), avail(kernel.Disk))
+	requireCode(t, abi.OK, w.Do(kernel.Action{Kind: kernel.KindEdit, Caller: "alice", Target: "doc", Metadata: map[string]string{"k": "vv"}}))
+	require.Equal(t, int64(1_000_000-5-3-ov), avail(kernel.Disk))
 	requireCode(t, abi.OK, w.Do(kernel.Action{Kind: kernel.KindDelete, Caller: "alice", Target: "doc"}))
 	require.Equal(t, int64(1_000_000), avail(kernel.Disk))
 	require.Equal(t, int64(100_000_000), avail(kernel.Memory))
@@ -126,7 +130,7 @@ func TestKernelGetAvailableCapacity(t *testing.T) {
 // principals and transfers below what is in use; concurrent transfers keep
 // the total exact.
 func TestKernelTransferQuota(t *testing.T) {
-	w := quotaWorld(t, map[kernel.Resource]int64{kernel.LLMRate: 1000, kernel.Disk: 100})
+	w := quotaWorld(t, map[kernel.Resource]int64{kernel.LLMRate: 1000, kernel.Disk: 100 + kernel.ArtifactOverheadBytes})
 	w.Principal(t, "alice", 0)
 	w.Principal(t, "bob", 0)
 	res := w.K.TransferQuota(ctx, "alice", "bob", kernel.LLMRate, 400)
@@ -217,7 +221,7 @@ func TestQuotaWouldExceed(t *testing.T) {
 // TestActionQuotaEnforcement: the kernel checks quotas before the action runs;
 // over quota, nothing changes and the contract does not run.
 func TestActionQuotaEnforcement(t *testing.T) {
-	w := quotaWorld(t, map[kernel.Resource]int64{kernel.Disk: 10, kernel.CPURate: 3})
+	w := quotaWorld(t, map[kernel.Resource]int64{kernel.Disk: 10 + kernel.ArtifactOverheadBytes, kernel.CPURate: 3})
 	w.Principal(t, "alice", 0)
 	w.Principal(t, "bob", 0)
 	require.NoError(t, w.K.SetQuota(ctx, "bob", kernel.Memory, 0))
@@ -227,7 +231,7 @@ func TestActionQuotaEnforcement(t *testing.T) {
 		res := w.Do(write("alice", "big", "01234567890", nil))
 		requireCode(t, abi.QuotaExceeded, res)
 		require.Equal(t, "disk", res.Resource)
-		require.Equal(t, int64(10), res.Available)
+		require.Equal(t, int64(10+kernel.ArtifactOverheadBytes), res.Available)
 		require.Equal(t, before, snapshot(t, w.Store))
 	})
 	t.Run("disk on growth", func(t *testing.T) {
@@ -346,7 +350,7 @@ func TestRateLimitedAgent(t *testing.T) {
 // TestQuotaTransferEnablesExecution: an action fails with QUOTA_EXCEEDED, a
 // transfer arrives, the same action succeeds.
 func TestQuotaTransferEnablesExecution(t *testing.T) {
-	w := quotaWorld(t, map[kernel.Resource]int64{kernel.Disk: 8})
+	w := quotaWorld(t, map[kernel.Resource]int64{kernel.Disk: 8 + kernel.ArtifactOverheadBytes})
 	w.Principal(t, "writer", 0)
 	w.Principal(t, "donor", 0)
 	a := write("writer", "essay", "twelve bytes", nil)

@@ -104,7 +104,7 @@ func TestQuotaExceededRetriableOnlyIfWaitingHelps(t *testing.T) {
 	})
 	t.Run("allocatable disk", func(t *testing.T) {
 		w := newWorld(t)
-		require.NoError(t, w.K.SetQuota(ctx, "alice", kernel.Disk, 10))
+		require.NoError(t, w.K.SetQuota(ctx, "alice", kernel.Disk, 10+kernel.ArtifactOverheadBytes))
 		final(t, w, kernel.Disk, write("alice", "big", "0123456789a", nil))
 		requireCode(t, abi.OK, w.Do(write("alice", "six", "012345", nil)))
 		final(t, w, kernel.Disk, write("alice", "six-more", "012345", nil))

@@ -124,7 +124,7 @@ func TestRightPrimitives(t *testing.T) {
 
 	// Every resource can be minted; disk respects bytes stored.
 	requireCode(t, abi.OK, w.Do(write("carol", "blob", "0123456789", nil)))
-	requireCode(t, abi.OK, w.Do(mintRight("carol", "d1", kernel.Disk, 1_000_000-10)))
+	requireCode(t, abi.OK, w.Do(mintRight("carol", "d1", kernel.Disk, 1_000_000-10-kernel.ArtifactOverheadBytes)))
 	requireCode(t, abi.QuotaExceeded, w.Do(write("carol", "blob2", "x", nil)))
 	require.NoError(t, w.K.SetQuota(ctx, "carol", kernel.LLMBudget, 500)) // administrative: changes the total
 	before = totals(t, w)

@@ -209,7 +209,11 @@ func NewWorld(t testing.TB, mutate func(*kernel.Config)) *World {
 	require.NoError(t, k.CreatePrincipal(context.Background(), "genesis", 0))
 	// Genesis holds exactly the disk its contracts take, whatever the test's
 	// default quotas say.
-	require.NoError(t, k.SetQuota(context.Background(), "genesis", kernel.Disk, int64(len("fake:private")+len("fake:freeware")+len("fake:allow-all"))))
+	var disk int64
+	for _, c := range []string{"fake:private", "fake:freeware", "fake:allow-all"} {
+		disk += kernel.StoredBytes(len(c), nil)
+	}
+	require.NoError(t, k.SetQuota(context.Background(), "genesis", kernel.Disk, disk))
 	// and the cpu_rate deploying them costs (the compile charge).
 	require.NoError(t, k.SetQuota(context.Background(), "genesis", kernel.CPURate, 1_000_000))
 	w.Deploy(t, "genesis", "private", "private", Private)
