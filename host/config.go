@@ -137,9 +137,10 @@ type Config struct {
 	// the least recently used modules. Default 1 GiB.
 	MaxPoolBytes uint64
 	// MaxCacheDirBytes bounds the files of the on-disk compilation cache
-	// (CacheDir). New and every few compilations remove the oldest entries
-	// beyond it, the entries of other wazero versions, and temporary files
-	// left by an interrupted write. Default 1 GiB.
+	// (CacheDir). New and every 16 compilations remove the oldest entries
+	// beyond it, the caches of other wazero versions once nothing in them
+	// changed for 10 minutes, and temporary files as old, left by an
+	// interrupted write. Default 1 GiB.
 	MaxCacheDirBytes int64
 }
 

@@ -86,6 +86,6 @@ func (h *Host) account(inst *instance, foot uint64) {
 
 // baseTooBig is the error of a call whose cap is below what a fresh
 // instance of m holds.
-func baseTooBig(m *module, cap uint64) error {
-	return newError(ErrMemoryLimit, fmt.Errorf("the module needs %d bytes of memory and tables once initialised, the call's limit is %d", m.base, cap))
+func baseTooBig(m *module, limit uint64) error {
+	return newError(ErrMemoryLimit, fmt.Errorf("the module needs %d bytes of memory and tables once initialised, the call's limit is %d", m.base, limit))
 }
