@@ -10,7 +10,7 @@ import (
 type Limits struct {
 	MemoryBytes uint64        // cap on the instance's linear memory plus 8 bytes per table element, during the call
 	Timeout     time.Duration // wall-clock deadline of the call
-	Fuel        uint64        // reserved for deterministic metering
+	Fuel        uint64        // fuel budget of the call (metered hosts); running out is OUT_OF_FUEL
 }
 
 // Usage is what one execution of guest code consumed.

@@ -30,7 +30,7 @@ var knownActions = []abi.Action{
 	abi.ActionDelete, abi.ActionInvoke, abi.ActionSetContract,
 }
 
-// rules is the genesis rule table of DESIGN.md and the brief, per contract and
+// rules is the genesis rule table (contracts-wasm/README.md), per contract and
 // action. Every known action has an entry; anything else is denied.
 var rules = map[string]map[abi.Action]rule{
 	contracts.NameFreeware: {

@@ -19,7 +19,7 @@ import (
 // # Secrecy
 //
 // No path returns an artifact's metadata without that artifact's read check
-// (DESIGN.md). Explain runs the caller's read check on the target, and on
+// (docs/ARCHITECTURE.md). Explain runs the caller's read check on the target, and on
 // the deciding contract, before it shows anything: the request's Metadata is
 // omitted unless the caller may read the target, and its Config (the
 // contract artifact's own metadata) unless the caller may read the contract.
@@ -70,7 +70,8 @@ type Explanation struct {
 }
 
 // Explain judges one artifact action (read, write, edit, delete,
-// set_contract) exactly as Do would, without any effect on the store: it
+// set_contract, invoke: its contract check, not the executable) exactly as
+// Do would, without any effect on the store: it
 // reads one snapshot, writes nothing, appends no audit event and moves no
 // scrip. The access contract does run, on the caller's behalf, so the caller
 // pays for it in cpu_rate as Do would: every run (the read check of the
@@ -96,7 +97,7 @@ func (k *Kernel) Explain(ctx context.Context, a Action) (Explanation, error) {
 	case "":
 		return Explanation{}, errf(abi.InvalidArgument, "action kind is missing")
 	default:
-		return Explanation{}, errf(abi.InvalidArgument, "%s is judged by the kernel alone, not by a contract: explain takes read, write, edit, delete or set_contract", a.Kind)
+		return Explanation{}, errf(abi.InvalidArgument, "%s is judged by the kernel alone, not by a contract: explain takes read, write, edit, delete, set_contract or invoke", a.Kind)
 	}
 	if err := k.validate(&a); err != nil {
 		return Explanation{}, err

@@ -116,7 +116,7 @@ func TestExplain_settlementFailures(t *testing.T) {
 
 // TestExplain_redactsWhatCallerCannotRead: a stranger learns the decision,
 // never the metadata of an artifact (or contract) it may not read.
-// Reference: DESIGN.md "no path returns an artifact's content or metadata
+// Reference: docs/ARCHITECTURE.md, "no path returns an artifact's content or metadata
 // without that artifact's read check".
 func TestExplain_redactsWhatCallerCannotRead(t *testing.T) {
 	w := explainWorld(t)

@@ -93,7 +93,7 @@ func TestCreateReadWrite(t *testing.T) {
 }
 
 // TestDeleteViaContract: delete is decided by the contract like every action.
-// Reference: DESIGN.md "One action, end to end", step 4.
+// Reference: docs/ARCHITECTURE.md "One action, end to end".
 func TestDeleteViaContract(t *testing.T) {
 	w := kerneltest.NewWorld(t, nil)
 	w.Principal(t, "alice", 0)
@@ -119,7 +119,7 @@ func TestDeleteViaContract(t *testing.T) {
 
 // TestPayerFromContract: a contract may name a payer, who is charged only if
 // it consented to that contract.
-// Reference: DESIGN.md "One action, end to end", step 5.
+// Reference: docs/ARCHITECTURE.md "One action, end to end".
 func TestPayerFromContract(t *testing.T) {
 	w := kerneltest.NewWorld(t, nil)
 	w.Principal(t, "alice", 100)
@@ -197,7 +197,7 @@ func TestConsentBindsToContractCode(t *testing.T) {
 }
 
 // TestCreatedByImmutable: no path changes created_by.
-// Reference: DESIGN.md "Core model", Artifact.
+// Reference: docs/ARCHITECTURE.md, created_by is immutable.
 func TestCreatedByImmutable(t *testing.T) {
 	w := kerneltest.NewWorld(t, nil)
 	w.Principal(t, "alice", 0)
@@ -240,7 +240,7 @@ func TestCreatedByImmutable(t *testing.T) {
 
 // TestNoKernelOwnerBypass (a): a contract that denies the creator and allows
 // another principal is obeyed both ways for every action.
-// Reference: DESIGN.md first paragraph: "It never interprets created_by".
+// Reference: docs/ARCHITECTURE.md: the kernel never interprets created_by.
 func TestNoKernelOwnerBypass(t *testing.T) {
 	w := kerneltest.NewWorld(t, nil)
 	w.Principal(t, "creator", 0)

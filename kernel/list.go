@@ -16,7 +16,7 @@ import (
 // shows more than ids (a listing of what a principal may see, a "describe")
 // must run that principal's read check on each artifact first, through Do or
 // Explain. No path returns content or metadata without the read check (see
-// DESIGN.md, "Lessons from the upstream Python kernel").
+// docs/ARCHITECTURE.md; the rule comes from "Lessons from the upstream Python kernel").
 //
 // Cost is linear in the number of artifacts: for tools and listings, not hot
 // paths. Errors: UNAVAILABLE once closed, INTERNAL on storage failure.

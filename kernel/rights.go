@@ -15,7 +15,7 @@ import (
 )
 
 // Rights are wrapped quota: transferable, splittable claims on a resource.
-// See RIGHTS.md for the model; this file holds the kernel primitives.
+// See the README's "Rights" for the model; this file holds the kernel primitives.
 //
 // A right is an artifact of type "right" stored under the ordinary artifact
 // key (so right ids and artifact ids share one namespace). Its content is the

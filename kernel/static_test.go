@@ -71,7 +71,7 @@ func createdByDecisions(fset *token.FileSet, f *ast.File) []string {
 
 // TestNoKernelOwnerBypass_static (b): no non-test Go file of package kernel
 // uses CreatedBy in a comparison or a condition.
-// Reference: DESIGN.md first paragraph: "It never interprets created_by".
+// Reference: docs/ARCHITECTURE.md: the kernel never interprets created_by.
 func TestNoKernelOwnerBypass_static(t *testing.T) {
 	files, err := filepath.Glob("*.go")
 	require.NoError(t, err)

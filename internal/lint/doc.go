@@ -1,3 +1,3 @@
 // Package lint holds repository-wide lint tests: the import direction of
-// DESIGN.md and the determinism bans on kernel. It has no non-test code.
+// docs/ARCHITECTURE.md and the determinism bans on kernel. It has no non-test code.
 package lint

@@ -39,10 +39,10 @@ type rule struct {
 }
 
 // kernelBans are the standard packages that would let the kernel reach the
-// outside world or nondeterminism. See DESIGN.md "Layout".
+// outside world or nondeterminism. See docs/ARCHITECTURE.md.
 var kernelBans = []string{"os", "net", "math/rand", "syscall", "unsafe", "plugin", "runtime/cgo"}
 
-// rules is the import table of DESIGN.md.
+// rules is the import table of docs/ARCHITECTURE.md.
 var rules = []rule{
 	{pkg: "abi", std: true},
 	{pkg: "abi/guest", std: true, module: []string{"abi"}},
@@ -153,7 +153,7 @@ func TestForbiddenImports(t *testing.T) {
 			for _, p := range own {
 				for _, imp := range p.Imports {
 					if err := r.check(pkgs, deps, p.ImportPath, imp); err != "" {
-						t.Errorf("%s imports %s: %s (DESIGN.md, Layout)", p.ImportPath, imp, err)
+						t.Errorf("%s imports %s: %s (docs/ARCHITECTURE.md, package map)", p.ImportPath, imp, err)
 					}
 				}
 			}
