@@ -169,7 +169,10 @@ func (m *module) appendCode(dst []byte, info *Info) ([]byte, error) {
 		}
 		info.Charges += c
 	}
-	if len(m.funcTypes) > 0 && !r.eof() {
+	// Checked with no bodies too: a code section declaring 0 bodies then a
+	// stray byte is malformed, and the rewritten section would drop the byte
+	// and mend it. Without a code section r is empty.
+	if !r.eof() {
 		return nil, malformed(r.pos(), "trailing bytes in code section")
 	}
 	info.MemoryGrows, info.TableGrows = st.memoryGrows, st.tableGrows

@@ -302,6 +302,9 @@ func TestInstrument_rejects(t *testing.T) {
 		{"sections out of order", []byte(hdr + "\x03\x01\x00\x01\x01\x00"), ErrMalformed, "out of order"},
 		{"repeated section", []byte(hdr + "\x01\x01\x00\x01\x01\x00"), ErrMalformed, "out of order"},
 		{"bodies without declarations", []byte(hdr + "\x0a\x02\x01\x00"), ErrMalformed, "1 function bodies"},
+		// A code section of 0 bodies and a stray byte: wazero rejects it,
+		// and the pass must not mend it into a valid module.
+		{"stray byte after zero bodies", []byte(hdr + "\x0a\x02\x00\x00"), ErrMalformed, "trailing bytes in code section"},
 		{"no end", fn("\x00\x01"), ErrMalformed, "ends without end"},
 		{"unbalanced end", fn("\x00\x0b\x0b"), ErrMalformed, "after the end"},
 		{"else without if", fn("\x00\x02\x40\x05\x0b\x0b"), ErrMalformed, "else without if"},
