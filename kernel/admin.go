@@ -234,3 +234,61 @@ func readCounter(tx store.Txn, k []byte) (uint64, error) {
 	}
 	return decodeU64(b)
 }
+
+// Standing is a principal's grant of standing to one executable
+// (grant_standing): the executable may act as the principal while its code
+// and metadata are those the grant was made for.
+type Standing struct {
+	Principal  string `json:"principal"`
+	Executable string `json:"executable"`
+	// Terms is the sha256 (hex) of the executable's terms at grant time.
+	Terms string `json:"terms_sha256"`
+	// Valid reports whether the executable exists and its terms are still
+	// those granted; a grant that is not valid gives no standing.
+	Valid bool `json:"valid"`
+}
+
+// Standings returns the standing grants principal made, by executable id,
+// each with whether it still holds. Errors: NOT_FOUND for an unknown
+// principal, UNAVAILABLE once closed.
+func (k *Kernel) Standings(ctx context.Context, principal string) ([]Standing, error) {
+	if !k.enter() {
+		return nil, closedErr()
+	}
+	defer k.exit()
+	var out []Standing
+	err := k.st.View(func(tx store.Txn) error {
+		if _, err := tx.Get(principalKey(principal)); errors.Is(err, store.ErrNotFound) {
+			return errf(abi.NotFound, "principal %q does not exist", principal)
+		} else if err != nil {
+			return err
+		}
+		prefix := standingPrefix(principal)
+		return tx.Iterate(prefix, nil, func(key, v []byte) error {
+			s, err := decodeStanding(v)
+			if err != nil {
+				return err
+			}
+			exe := string(key[len(prefix):])
+			st := Standing{Principal: principal, Executable: exe, Terms: hexHash(s.Terms)}
+			b, err := tx.Get(artifactKey(exe))
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+			case err != nil:
+				return err
+			default:
+				a, err := decodeArtifact(b)
+				if err != nil {
+					return err
+				}
+				st.Valid = a.Type == TypeExecutable && termsOf(&a) == s.Terms
+			}
+			out = append(out, st)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	return out, nil
+}

@@ -117,6 +117,32 @@ included, gives an executable standing.`,
 		_ = sub.MarkFlagRequired("exe")
 		cmd.AddCommand(sub)
 	}
+	cmd.AddCommand(&cobra.Command{
+		Use:     "ls P",
+		Short:   "List the executables P granted standing, and whether each grant still holds",
+		Example: "  kernelhost standing ls market",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.withWorld(cmd.Context(), func(w *world) error {
+				sts, err := w.k.Standings(cmd.Context(), args[0])
+				if err != nil {
+					return codedError(err)
+				}
+				return g.emit(sts, func(out io.Writer) {
+					if len(sts) == 0 {
+						fmt.Fprintf(out, "%s granted no executable standing\n", args[0])
+					}
+					for _, s := range sts {
+						state := "holds"
+						if !s.Valid {
+							state = "void: the executable's code or metadata changed, or it is gone"
+						}
+						fmt.Fprintf(out, "%s  terms %.16s…  %s\n", s.Executable, s.Terms, state)
+					}
+				})
+			})
+		},
+	})
 	return cmd
 }
 

@@ -146,8 +146,18 @@ func TestStandingVoidedByCodeChange(t *testing.T) {
 	res = hostCall(k, mallory, "m/exe", pay)
 	require.Contains(t, res.Message, `"error_code":"NO_STANDING"`)
 
+	// Standings shows the grant, and that it no longer holds.
+	sts, err := k.Standings(ctx, alice)
+	require.NoError(t, err)
+	require.Len(t, sts, 1)
+	require.Equal(t, "m/exe", sts[0].Executable)
+	require.False(t, sts[0].Valid)
+
 	// alice agrees to the new terms: it works again.
 	require.True(t, k.Do(ctx, kernel.Action{Kind: kernel.KindGrantStanding, Caller: alice, Target: "m/exe"}).OK)
+	sts, err = k.Standings(ctx, alice)
+	require.NoError(t, err)
+	require.True(t, sts[0].Valid)
 	require.True(t, hostCall(k, mallory, "m/exe", pay).OK)
 	require.Equal(t, uint64(97), balance(t, k, alice))
 	require.NoError(t, k.CheckLedger(ctx))
