@@ -279,6 +279,7 @@ func (h *Host) Evaluate(ctx context.Context, hash [32]byte, req *abi.Request, li
 		return abi.Decision{}, abi.Usage{}, err
 	}
 	d, use, keep, err := h.run(ctx, inst, req, lim, timeout)
+	use.Fuel += m.replaceFuel(keep)
 	h.release(m, inst, keep)
 	return d, use, err
 }

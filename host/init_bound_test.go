@@ -135,3 +135,29 @@ func TestInitBoundedInTime(t *testing.T) {
 		require.ErrorContains(t, err, `module exports "`+host.StartExport+`"`)
 	})
 }
+
+// TestReplacementInitCharged: a call that ends its instance (here by running
+// out of fuel) also pays for initialising the instance that replaces it, so
+// that a module whose _initialize does the work and whose check fails cannot
+// have the host initialise it again and again for free; a call that keeps
+// its instance pays only its own fuel.
+func TestReplacementInitCharged(t *testing.T) {
+	ctx := context.Background()
+	h := newHost(t, host.Config{})
+	hash, prepared, err := h.PrepareMetered(ctx, readWasm(t, "init_moderate"))
+	require.NoError(t, err)
+	initFuel := h.InitFuelOf(hash)
+	require.Greater(t, initFuel, uint64(16*65536), "16 random_get(64 KiB)")
+	require.Less(t, initFuel, prepared, "kh_abi_version is part of deploying, not of initialising")
+
+	for i := 0; i < 3; i++ {
+		// random_get(64, 2^30) cannot be paid for: out of fuel, instance ended.
+		_, use, err := h.Evaluate(ctx, hash, behave(1<<30), abi.Limits{Fuel: 100_000})
+		require.ErrorIs(t, err, host.ErrOutOfFuel)
+		require.Equal(t, 100_000+initFuel, use.Fuel, "call %d", i)
+	}
+	require.Equal(t, uint64(3), h.Stats().Modules[hash].Discarded)
+	_, use, err := h.Evaluate(ctx, hash, behave(0), abi.Limits{})
+	require.NoError(t, err)
+	require.Less(t, use.Fuel, initFuel, "a call that keeps its instance pays its own fuel only")
+}

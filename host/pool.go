@@ -16,6 +16,7 @@ type module struct {
 	check, invoke bool // the module exports kh_check, kh_invoke
 	compiled      wazero.CompiledModule
 	prepareFuel   uint64 // what PrepareMetered reports, set before the module is shared
+	initFuel      uint64 // what initialising one instance runs (start function, _initialize); likewise
 
 	// Memory caps (memcap.go) and cache bookkeeping (cache.go), set before
 	// the module is shared. h is nil in pool tests.

@@ -247,6 +247,7 @@ func (h *Host) checkFuel(ctx context.Context, wasm []byte, used *uint64) (*modul
 		}
 		return fail(invalid("initialising the module failed: %w", err))
 	}
+	m.initFuel = *used
 	// What a fresh instance holds is what every call needs at least: a
 	// call capped below it fails at once (fitInstance).
 	m.base = inst.footprint
