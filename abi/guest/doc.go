@@ -83,6 +83,9 @@
 // executable standing) and judged like any other action. Outside an invocation they fail
 // with ErrNotInvoking, and in a build that is not wasip1/wasm with
 // ErrNoKernel, so that code using them still compiles and tests natively.
+// An action may carry "max_cost" like any other: what the whole invocation
+// debits from its caller stays within the invoke's spending limit anyway
+// (COST_LIMIT_EXCEEDED for the step that would pass it).
 // The host API allocates (it speaks JSON through encoding/json); the check
 // path does not.
 //
