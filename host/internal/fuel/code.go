@@ -78,6 +78,11 @@ type mark struct {
 	// its size), and a charge that may call costs more everywhere else
 	// (wazero then keeps the function's values out of scratch registers).
 	tick bool
+	// For write tracking (track.go): a store's memarg offset, the bytes it
+	// writes and the type of its value.
+	off  uint32
+	size byte
+	vt   byte
 }
 
 // frame is an open block of a body being decoded.
@@ -215,6 +220,9 @@ func (m *module) instrumentBody(st *bodyState, dst, body []byte, fn, base, param
 			}
 			cur = -1
 		case op == opCall, op == opRefFunc, op == opTableGet, op == opTableSet:
+			if op == opTableSet && m.track {
+				marks = append(marks, mark{pos: at, kind: markSticky})
+			}
 			idx, ok := r.u32()
 			if !ok {
 				return nil, 0, errf(ErrMalformed, base+at, "bad index immediate")
@@ -267,11 +275,16 @@ func (m *module) instrumentBody(st *bodyState, dst, body []byte, fn, base, param
 			if ok && align >= 64 {
 				return nil, 0, errf(ErrUnsupported, base+at, "memory index in memarg (multiple memories)")
 			}
+			var off uint32
 			if ok {
-				_, ok = r.u32()
+				off, ok = r.u32()
 			}
 			if !ok {
 				return nil, 0, errf(ErrMalformed, base+at, "bad memarg")
+			}
+			if m.track && op >= 0x36 {
+				sh := storeShape[op-0x36]
+				marks = append(marks, mark{pos: at, kind: markTrackStore, off: off, size: sh.size, vt: sh.vt})
 			}
 		case op == opMemorySize, op == opMemoryGrow:
 			if b, ok := r.byte(); !ok || b != 0 {
@@ -360,6 +373,20 @@ func (m *module) instrumentBody(st *bodyState, dst, body []byte, fn, base, param
 			if !ok {
 				return nil, 0, errf(ErrMalformed, base+at, "bad immediate of 0xfc %d", sub)
 			}
+			if m.track {
+				switch sub {
+				case miscMemoryInit, miscMemoryCopy, miscMemoryFill:
+					marks = append(marks, mark{pos: at, kind: markTrackBulk})
+				case miscTableGrow:
+					// Before the mark after it (markTableGrown): marks
+					// stay in order of position.
+					n := len(marks)
+					marks = append(marks, marks[n-1])
+					marks[n-1] = mark{pos: at, kind: markSticky}
+				case miscDataDrop, miscElemDrop, miscTableInit, miscTableCopy, miscTableFill:
+					marks = append(marks, mark{pos: at, kind: markSticky})
+				}
+			}
 			add(c - CostDefault) // opCost[0xfc] was added above
 		case op == opPrefixSIMD:
 			return nil, 0, errf(ErrUnsupported, base+at, "SIMD instruction (0xfd prefix)")
@@ -376,26 +403,42 @@ func (m *module) instrumentBody(st *bodyState, dst, body []byte, fn, base, param
 	// charge needs it, two when a cap check does), then the code with the
 	// charges and checks spliced in.
 	out := st.out[:0]
-	scratch, nScratch := locals, 0
+	scratch, nScratch, tracked := locals, 0, false
 	for _, mk := range marks {
 		switch {
 		case mk.kind == markPerUnitCharge && m.metered:
 			nScratch = max(nScratch, 1)
-		case mk.kind >= markCapMemory:
+		case mk.kind == markTrackStore, mk.kind == markTrackBulk:
+			tracked = true
+		case mk.kind >= markCapMemory && mk.kind <= markTableGrown:
 			nScratch = 2
 		}
 	}
-	if nScratch == 0 {
+	track := uint32(locals + nScratch) // the first tracking local
+	if nScratch == 0 && !tracked {
 		out = append(out, body[:codeStart]...)
 	} else {
-		if uint64(locals)+uint64(nScratch) > maxLocals {
+		added, addedDecls := nScratch, 0
+		if nScratch > 0 {
+			addedDecls++
+		}
+		if tracked {
+			added += trackLocals
+			addedDecls += len(trackDecls) / 2
+		}
+		if uint64(locals)+uint64(added) > maxLocals {
 			return nil, 0, errf(ErrUnsupported, base, "more than %d parameters and locals", maxLocals)
 		}
-		out = appendU32(out, uint32(decls+1))
+		out = appendU32(out, uint32(decls+addedDecls))
 		rd := reader{b: body}
 		_, _ = rd.u32()
 		out = append(out, body[rd.off:codeStart]...)
-		out = append(out, byte(nScratch), valTypeI32)
+		if nScratch > 0 {
+			out = append(out, byte(nScratch), valTypeI32)
+		}
+		if tracked {
+			out = append(out, trackDecls...)
+		}
 	}
 	prev := codeStart
 	charges := 0
@@ -415,6 +458,15 @@ func (m *module) instrumentBody(st *bodyState, dst, body []byte, fn, base, param
 			continue
 		case markTableGrown:
 			out = m.appendTableGrown(out, uint32(scratch))
+			continue
+		case markTrackStore:
+			out = m.appendTrackStore(out, track, mk)
+			continue
+		case markTrackBulk:
+			out = m.appendTrackBulk(out, track)
+			continue
+		case markSticky:
+			out = m.appendSticky(out)
 			continue
 		}
 		charges++

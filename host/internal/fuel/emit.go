@@ -10,6 +10,9 @@ var rewritten = [...]byte{secType, secFunction, secGlobal, secExport, secCode}
 func (m *module) emit() ([]byte, Info, error) {
 	info := Info{CostTableVersion: CostTableVersion, Functions: len(m.funcTypes), FuelGlobal: m.fuelGlobal,
 		CapGlobal: m.capGlobal(), TableElems: m.tableElems}
+	if m.track {
+		info.MutableGlobals = m.mutGlobals
+	}
 	out := make([]byte, 0, len(m.in)*7/4+128)
 	out = append(out, header...)
 	var sec []byte // the contents of the section being rewritten
@@ -92,6 +95,10 @@ func (m *module) appendSection(dst []byte, id byte, info *Info) ([]byte, error) 
 		if m.metered {
 			added += 2 // fuel and mark
 		}
+		added += m.trackedGlobals() // dirty range, sticky (track.go)
+		if id == secExport && m.track {
+			added += uint32(len(m.mutGlobals))
+		}
 	}
 	dst = appendU32(dst, n+added)
 	dst = append(dst, entries...)
@@ -118,7 +125,8 @@ func (m *module) appendSection(dst []byte, id byte, info *Info) ([]byte, error) 
 		dst = append(appendS64(dst, m.memoryCap), opEnd)
 		dst = append(dst, valTypeI64, 0x01, opI64Const)
 		dst = append(appendS64(dst, int64(m.tableElems)), opEnd)
-		return append(dst, valTypeI32, 0x01, opI32Const, 0, opEnd), nil
+		dst = append(dst, valTypeI32, 0x01, opI32Const, 0, opEnd)
+		return m.appendTrackGlobals(dst), nil
 	}
 	type export struct {
 		name   string
@@ -127,6 +135,9 @@ func (m *module) appendSection(dst []byte, id byte, info *Info) ([]byte, error) 
 	exports := []export{{CapExportName, m.capGlobal()}, {TableElemsExportName, m.elemsGlobal()}, {DeniedExportName, m.deniedGlobal()}}
 	if m.metered {
 		exports = append([]export{{ExportName, m.fuelGlobal}, {MarkExportName, m.markGlobal()}}, exports...)
+	}
+	for _, e := range m.trackExports() {
+		exports = append(exports, export(e))
 	}
 	for _, e := range exports {
 		dst = appendU32(dst, uint32(len(e.name)))

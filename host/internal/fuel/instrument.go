@@ -3,6 +3,7 @@ package fuel
 import (
 	"fmt"
 	"math"
+	"strings"
 )
 
 // ExportName is the name under which an instrumented module exports its fuel
@@ -93,6 +94,11 @@ type Config struct {
 	// tick. The output only caps memory.grow and table.grow (see
 	// [CapExportName]), for hosts that stop guests by deadlines instead.
 	NoMetering bool
+	// TrackWrites adds write tracking (track.go): a dirty range widened by
+	// every store and bulk memory write, a sticky flag set by what a
+	// restore cannot undo, and exports of the input's mutable globals, so
+	// that a host can restore an instance to its snapshot before each call.
+	TrackWrites bool
 
 	// Tuning.
 
@@ -142,6 +148,10 @@ type Info struct {
 	// instructions checked against the cap. A module with neither never
 	// changes the size of its memory or tables.
 	MemoryGrows, TableGrows int
+	// MutableGlobals are the indices of the mutable globals the input
+	// defines, each exported as [GlobalExportName] of it; set only with
+	// [Config.TrackWrites].
+	MutableGlobals []uint32
 }
 
 // Section ids of WebAssembly 2.0.
@@ -190,10 +200,12 @@ type module struct {
 	exports     uint32
 	fuelGlobal  uint32
 	startFuel   int64
-	memoryCap   int64  // Config.MemoryCap
-	metered     bool   // !Config.NoMetering
-	hasMemory   bool   // the module defines or imports a memory: the tick can step out
-	tableElems  uint64 // sum of the declared minimums of its tables
+	memoryCap   int64    // Config.MemoryCap
+	metered     bool     // !Config.NoMetering
+	hasMemory   bool     // the module defines or imports a memory: the tick can step out
+	tableElems  uint64   // sum of the declared minimums of its tables
+	track       bool     // Config.TrackWrites
+	mutGlobals  []uint32 // indices of the mutable globals it defines
 }
 
 // The added entries: the tick's type and function come after every type and
@@ -255,7 +267,7 @@ func Instrument(wasm []byte, cfg Config) ([]byte, Info, error) {
 	if len(wasm) > cfg.MaxModuleSize {
 		return nil, Info{}, unsupported(0, "module of %d bytes is larger than %d", len(wasm), cfg.MaxModuleSize)
 	}
-	m := &module{in: wasm, startFuel: cfg.StartFuel, memoryCap: cfg.MemoryCap, metered: !cfg.NoMetering}
+	m := &module{in: wasm, startFuel: cfg.StartFuel, memoryCap: cfg.MemoryCap, metered: !cfg.NoMetering, track: cfg.TrackWrites}
 	if err := m.parse(); err != nil {
 		return nil, Info{}, err
 	}
@@ -577,6 +589,9 @@ func (m *module) parseGlobals(r *reader) error {
 		if err := globalType(r); err != nil {
 			return err
 		}
+		if r.b[r.off-1] == 1 {
+			m.mutGlobals = append(m.mutGlobals, m.globals)
+		}
 		// NB: a global's initialiser may name only globals before it.
 		if err := m.constExpr(r, m.globals); err != nil {
 			return err
@@ -652,8 +667,13 @@ func (m *module) parseExports(r *reader) error {
 			return malformed(at, "bad name of export %d", i)
 		}
 		switch name := string(r.b[r.off-l : r.off]); name {
-		case ExportName, MarkExportName, CapExportName, TableElemsExportName, DeniedExportName:
+		case ExportName, MarkExportName, CapExportName, TableElemsExportName, DeniedExportName,
+			DirtyLoExportName, DirtyHiExportName, StickyExportName:
 			return unsupported(at, "module already exports %q, the name of a global the pass adds", name)
+		default:
+			if m.track && strings.HasPrefix(name, globalExportPrefix) {
+				return unsupported(at, "module exports %q: names starting with %q are reserved for the globals the pass exports", name, globalExportPrefix)
+			}
 		}
 		kat := r.pos()
 		kind, _ := r.byte()

@@ -1,0 +1,21 @@
+;; Write tracking (track.go): each export writes a known range, or does
+;; something a restore cannot undo, or changes a mutable global.
+(module
+  (memory (export "memory") 2)
+  (table $t 2 funcref)
+  (data $d "abcd")
+  (global $count (mut i32) (i32.const 7))
+  (global $k i64 (i64.const 1))
+  (func (export "store32") (param $a i32) (i32.store offset=16 (local.get $a) (i32.const 1)))
+  (func (export "store8") (param $a i32) (i64.store8 offset=3 (local.get $a) (i64.const 1)))
+  (func (export "storef64") (param $a i32) (f64.store (local.get $a) (f64.const 1)))
+  (func (export "storef32") (param $a i32) (f32.store offset=1 (local.get $a) (f32.const 1)))
+  (func (export "fill") (param $a i32) (param $n i32) (memory.fill (local.get $a) (i32.const 9) (local.get $n)))
+  (func (export "copy") (param $a i32) (param $n i32) (memory.copy (local.get $a) (i32.const 0) (local.get $n)))
+  (func (export "init") (param $a i32) (memory.init $d (local.get $a) (i32.const 0) (i32.const 4)))
+  (func (export "drop") (data.drop $d))
+  (func (export "tset") (table.set $t (i32.const 0) (ref.null func)))
+  (func (export "count") (result i32)
+    (global.set $count (i32.add (global.get $count) (i32.const 1)))
+    (global.get $count))
+  (func (export "load") (param $a i32) (result i32) (i32.load (local.get $a))))
