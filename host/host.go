@@ -56,6 +56,10 @@ type Host struct {
 	poolBytes atomic.Int64
 	lru       moduleCache
 	cleaning  sync.Mutex // held by the on-disk cache's cleaner
+
+	// noReset turns the per-call reset off (reset.go), for benchmarks of
+	// its cost only; set by a test hook before any module is prepared.
+	noReset bool
 }
 
 // newCacheMu serialises wazero.NewCompilationCacheWithDir: in wazero v1.11
@@ -174,6 +178,16 @@ func (h *Host) Close(ctx context.Context) error {
 func (h *Host) Prepare(ctx context.Context, wasm []byte) ([32]byte, error) {
 	hash, _, err := h.PrepareMetered(ctx, wasm)
 	return hash, err
+}
+
+// InitFuel is the most fuel preparing one module may run (Config.InitFuel),
+// or 0 when the host does not meter: what a caller of PrepareMetered should
+// hold in reserve before it prepares a module it will charge for.
+func (h *Host) InitFuel() uint64 {
+	if h.cfg.DisableMetering {
+		return 0
+	}
+	return h.cfg.InitFuel
 }
 
 // PrepareMetered is Prepare that also returns the fuel preparing wasm runs

@@ -53,11 +53,13 @@ func (k *Kernel) Do(ctx context.Context, a Action) Result {
 		if errors.As(err, &rb) {
 			return k.recordRollback(&w)
 		}
-		if errors.Is(err, errNeedPrepare) {
-			// Authority and the compile charge passed: compile. A module
-			// that does not compile fails the next attempt, which records
-			// the failure and the charge.
-			h, perr := k.prepare(ctx, a.Content)
+		if errors.Is(err, errNeedPrepare) && ds.compileHold != nil {
+			// Authority passed and the deploy charge is held: prepare,
+			// then settle the charge. A module that does not prepare fails
+			// the next attempt, which records the failure and the charge.
+			h, init, perr := k.prepare(ctx, a.Content)
+			ds.compileCPU = ds.compileHold.settle(init)
+			ds.compileHold, ds.compileBilled = nil, true
 			if perr != nil {
 				ds.prepErr = perr
 			} else {
@@ -108,11 +110,12 @@ func (k *Kernel) recordRollback(w *work) Result {
 // contracts (a contract is deterministic: the same code asked the same
 // request answers the same, so a retry reuses the answer and its charge).
 type doState struct {
-	prepared      bool     // a.Content is a prepared module
-	modHash       [32]byte // its hash
-	prepErr       *Error   // a.Content did not compile: the action fails with it
-	compileBilled bool     // the compile charge of a.Content was billed
-	compileCPU    int64    // what it billed, in µs of cpu_rate
+	prepared      bool         // a.Content is a prepared module
+	modHash       [32]byte     // its hash
+	prepErr       *Error       // a.Content did not compile: the action fails with it
+	compileBilled bool         // the deploy charge of a.Content was billed
+	compileCPU    int64        // what it billed, in µs of cpu_rate
+	compileHold   *compileHold // held by the attempt that aborted to prepare
 	evals         map[[32]byte]memoEval
 }
 
@@ -298,10 +301,14 @@ func (w *work) exec() *Error {
 }
 
 // needPrepared makes sure the Evaluator accepted a.Content as a module. It
-// runs only after every check that can refuse the action before it: the
-// writer pays for compiling (compileCost, from its cpu_rate, whatever the
-// outcome), and nobody can make the host compile for free. A top-level
-// action aborts and compiles outside the transaction; a nested one compiles
+// runs only after every check that can refuse the action before it. The
+// writer pays for deploying, from its cpu_rate, whatever the outcome: the
+// compile charge (compileCost) and the fuel the module's initialisation
+// runs, both functions of the bytes alone, so the charge is the same on
+// every node and every retry whether or not the module happens to be
+// compiled already. Nobody can make the host compile or initialise for
+// free. A top-level action holds the charge, aborts, and Do prepares
+// outside the transaction (and settles the charge); a nested one prepares
 // in place.
 func (w *work) needPrepared() *Error {
 	if w.prepared {
@@ -311,55 +318,66 @@ func (w *work) needPrepared() *Error {
 	if top && w.ds.prepErr != nil {
 		return w.ds.prepErr
 	}
-	if !top || !w.ds.compileBilled {
-		cpu, err := w.billCompile()
-		if err != nil {
-			return err
-		}
-		if top {
-			w.ds.compileBilled, w.ds.compileCPU = true, cpu
-		}
+	if top && w.ds.compileBilled {
+		return nil // unreachable: a billed attempt was prepared or failed
 	}
-	if h := sha256.Sum256(w.a.Content); w.k.isPrepared(h) {
-		w.prepared, w.modHash = true, h
-		return nil
-	}
-	if top {
-		return errNeedPrepareErr
-	}
-	h, err := w.k.prepare(w.ctx, w.a.Content)
+	hold, err := w.holdCompile()
 	if err != nil {
 		return err
+	}
+	if top {
+		w.ds.compileHold = hold
+		return errNeedPrepareErr
+	}
+	h, init, perr := w.k.prepare(w.ctx, w.a.Content)
+	w.ev.CPU += hold.settle(init)
+	if perr != nil {
+		return perr
 	}
 	w.prepared, w.modHash = true, h
 	return nil
 }
 
-// billCompile charges the caller compileCost of a.Content in cpu_rate: the
-// same on every node and every retry, whether or not the module happens to
-// be compiled already. QUOTA_EXCEEDED when the caller has less.
-func (w *work) billCompile() (int64, *Error) {
+// compileHold is cpu_rate held for deploying a module, settled once the
+// Evaluator said what its initialisation ran.
+type compileHold struct {
+	cost    int64 // the compile charge
+	got     int64 // what was reserved: cost plus up to the init reserve
+	release func(used int64)
+}
+
+// settle charges the compile charge plus init µs, never more than was held,
+// and returns the charge.
+func (c *compileHold) settle(init int64) int64 {
+	charge := min(c.cost+init, c.got)
+	c.release(charge)
+	return charge
+}
+
+// holdCompile reserves the deploy charge of a.Content from the caller's
+// cpu_rate: the compile charge, which must be available in full, plus as
+// much of the Evaluator's init reserve as is. QUOTA_EXCEEDED when the
+// caller has less than the compile charge.
+func (w *work) holdCompile() (*compileHold, *Error) {
 	cost := w.k.compileCost(len(w.a.Content))
 	p, err := w.principal(w.a.Caller)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	i, _ := CPURate.index()
 	if cost > p.Quota[i] { // final: no wait frees more than the quota
 		st := w.k.status(w.a.Caller, &p, CPURate, w.now)
-		return 0, w.quotaErr(CPURate, st.Available, 0, "compiling a module of %d bytes costs %dµs of cpu_rate, more than the whole quota of %q (%d)", len(w.a.Content), cost, w.a.Caller, p.Quota[i])
+		return nil, w.quotaErr(CPURate, st.Available, 0, "compiling a module of %d bytes costs %dµs of cpu_rate, more than the whole quota of %q (%d)", len(w.a.Content), cost, w.a.Caller, p.Quota[i])
 	}
-	got, release, qerr := w.reserveRate(w.a.Caller, &p, CPURate, cost)
+	got, release, qerr := w.reserveRate(w.a.Caller, &p, CPURate, cost+w.k.initReserve())
 	if qerr != nil {
-		return 0, qerr
+		return nil, qerr
 	}
 	if got < cost {
 		release(0)
-		return 0, w.quotaErr(CPURate, got, w.rateRetry(w.a.Caller, p.Quota[i], CPURate, cost), "compiling a module of %d bytes costs %dµs of cpu_rate; %q has %d available", len(w.a.Content), cost, w.a.Caller, got)
+		return nil, w.quotaErr(CPURate, got, w.rateRetry(w.a.Caller, p.Quota[i], CPURate, cost), "compiling a module of %d bytes costs %dµs of cpu_rate; %q has %d available", len(w.a.Content), cost, w.a.Caller, got)
 	}
-	release(cost)
-	w.ev.CPU += cost
-	return cost, nil
+	return &compileHold{cost: cost, got: got, release: release}, nil
 }
 
 // compileCost is the cpu_rate, in µs, charged for compiling a module of n

@@ -263,6 +263,17 @@ type ModuleCache interface {
 	Prepared(hash [32]byte) bool
 }
 
+// MeteredPreparer is implemented by Evaluators that report the fuel
+// preparing a module runs (its start function and initialiser; package
+// host's Host does), deterministically: the same bytes report the same fuel,
+// prepared before or not. InitFuel bounds it. The kernel charges it to the
+// writer with the compile charge, so that a module whose initialisation
+// burns its whole budget costs its writer that budget on every deploy.
+type MeteredPreparer interface {
+	PrepareMetered(ctx context.Context, wasm []byte) ([32]byte, uint64, error)
+	InitFuel() uint64
+}
+
 // ensurePrepared makes sure the Evaluator knows the module with hash h,
 // loading the contract's content from tx when it does not (the first time,
 // or after the Evaluator evicted it).
@@ -309,18 +320,37 @@ func (k *Kernel) evicted(err error) bool {
 	return ok && err != nil && codeOf(err) == abi.NotFound
 }
 
-// prepare validates new contract code outside any transaction.
-func (k *Kernel) prepare(ctx context.Context, wasm []byte) ([32]byte, *Error) {
-	h, err := k.ev.Prepare(ctx, wasm)
+// prepare validates new contract code outside any transaction and returns
+// its hash and the µs of cpu_rate its initialisation ran (0 for Evaluators
+// that do not report it), also when it fails.
+func (k *Kernel) prepare(ctx context.Context, wasm []byte) ([32]byte, int64, *Error) {
+	var h [32]byte
+	var fuel uint64
+	var err error
+	if mp, ok := k.ev.(MeteredPreparer); ok {
+		h, fuel, err = mp.PrepareMetered(ctx, wasm)
+	} else {
+		h, err = k.ev.Prepare(ctx, wasm)
+	}
+	init := int64((fuel + k.cfg.FuelPerMicrosecond - 1) / k.cfg.FuelPerMicrosecond)
 	if err != nil {
 		code := codeOf(err)
 		if code == abi.Internal {
 			code = abi.ContractInvalid
 		}
-		return h, &Error{Code: code, Msg: "contract module rejected", Err: err}
+		return h, init, &Error{Code: code, Msg: "contract module rejected", Err: err}
 	}
 	k.remember(h)
-	return h, nil
+	return h, init, nil
+}
+
+// initReserve is the cpu_rate, in µs, held for a module's initialisation
+// before it is prepared: the Evaluator's InitFuel, or 0.
+func (k *Kernel) initReserve() int64 {
+	if mp, ok := k.ev.(MeteredPreparer); ok {
+		return int64((mp.InitFuel() + k.cfg.FuelPerMicrosecond - 1) / k.cfg.FuelPerMicrosecond)
+	}
+	return 0
 }
 
 // readPrincipal loads principal id in its own snapshot.

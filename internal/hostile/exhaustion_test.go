@@ -107,3 +107,43 @@ func TestRejectedModuleWritesDoNotGrow(t *testing.T) {
 	require.True(t, res.OK, res.Message)
 	require.Equal(t, modules0+1, len(w.h.Stats().Modules))
 }
+
+// TestDeployChargesInitialisation: deploying a module costs its writer the
+// compile charge and the fuel its initialisation runs, even when it fails
+// there, and the same on every deploy of the same bytes (compiled already or
+// not). Before, a module whose _initialize burned its whole 10M-fuel budget
+// cost its writer only the compile charge: ~10 ms of host CPU for 1 µs of
+// cpu_rate, as often as it liked.
+func TestDeployChargesInitialisation(t *testing.T) {
+	w := newWorld(t, true)
+	defer w.close(t)
+	require.NoError(t, w.k.CreatePrincipal(ctx, "writer", 0))
+	used := func() int64 {
+		s, err := w.k.QuotaStatus(ctx, "writer", kernel.CPURate)
+		require.NoError(t, err)
+		return s.Used
+	}
+	mod := readModule(t, "loop_init")
+	compile := (int64(len(mod))*250 + 1023) / 1024
+	var charges []int64
+	for i := 0; i < 3; i++ {
+		u0 := used()
+		res := w.k.Do(ctx, kernel.Action{Kind: kernel.KindWrite, Caller: "writer", Target: fmt.Sprintf("w/%d", i), Type: kernel.TypeContract, Content: mod})
+		require.Equal(t, abi.ContractInvalid, res.Code, res.Message)
+		charges = append(charges, used()-u0)
+	}
+	t.Logf("deploying loop_init (%d bytes) charged %v µs", len(mod), charges)
+	require.Equal(t, charges[0], charges[1], "deterministic")
+	require.Equal(t, charges[0], charges[2], "deterministic")
+	require.GreaterOrEqual(t, charges[0], compile+10_000, "the compile charge plus the 10M-fuel init budget (10 ms)")
+
+	// A module whose initialisation is cheap costs little more than its
+	// compile charge.
+	ok := readModule(t, "trap")
+	u0 := used()
+	res := w.k.Do(ctx, kernel.Action{Kind: kernel.KindWrite, Caller: "writer", Target: "w/ok", Type: kernel.TypeContract, Content: ok})
+	require.True(t, res.OK, res.Message)
+	got := used() - u0
+	require.GreaterOrEqual(t, got, (int64(len(ok))*250+1023)/1024)
+	require.Less(t, got, int64(100))
+}
