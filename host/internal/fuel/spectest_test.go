@@ -1,0 +1,727 @@
+package fuel
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// The official WebAssembly spec testsuite as wazero's module ships it: the
+// .wast scripts of github.com/WebAssembly/spec converted by wabt's wast2json
+// into a command file (NAME.json) and the binary modules it names
+// (NAME.N.wasm), for WebAssembly 1.0 (v1) and 2.0 (v2).
+const (
+	specModule = "github.com/tetratelabs/wazero"
+	specSubdir = "internal/integration_test/spectest"
+)
+
+// specSuites are the testsuite's versions and the core features each runs
+// with, as wazero runs them: a v1 module that uses a 2.0 feature is invalid.
+var specSuites = []struct {
+	name     string
+	features api.CoreFeatures
+}{
+	{"v1", api.CoreFeaturesV1},
+	{"v2", api.CoreFeaturesV2},
+}
+
+// Floors for the testsuite's size (wazero v1.11.0 ships 2379 binary modules
+// and 64593 invoke actions): far fewer means the suite was not found whole,
+// and the test must not pass on what little it ran.
+const (
+	specMinModules    = 1500
+	specMinAssertions = 25000
+)
+
+// TestFuelPassSpecSuite checks that the deploy-time pass (fuel, ticks, memory
+// and table caps) preserves semantics on the official WebAssembly spec
+// testsuite, an oracle nobody here wrote. Every script runs twice, in lock
+// step, in two runtimes: one with the original modules, one with every module
+// the pass accepts instrumented (the others, such as SIMD modules, run there
+// as originals so that modules importing from them still link, and the
+// assertions on them are counted as refused). The instrumented modules run on
+// MaxFuel, reset before every action and instantiation, with caps that never
+// bind (Config.MemoryCap 0), so that no budget can end a call.
+//
+// Each assert_return must give the spec's results (NaNs by the canonical and
+// arithmetic rules that wast2json encodes), each assert_trap and
+// assert_exhaustion the original's trap (the first line of wazero's error,
+// "wasm error: ..."; never fuel exhaustion), each action the original's
+// results, each assert_uninstantiable and assert_unlinkable binary module
+// the original's failure, and no assert_invalid or assert_malformed binary
+// module may come out of the pass valid. Commands it cannot run (text
+// modules, which need a wat parser) are counted and logged, never dropped
+// silently. The summary goes to t.Logf and COSTS.md ("Spec testsuite").
+func TestFuelPassSpecSuite(t *testing.T) {
+	root := specSuiteDir(t)
+	spectest := readTestdata(t, "spectest")
+	var total specStats
+	t.Run("suite", func(t *testing.T) {
+		for _, suite := range specSuites {
+			files, err := filepath.Glob(filepath.Join(root, suite.name, "testdata", "*.json"))
+			require.NoError(t, err)
+			require.NotEmpty(t, files, "no wast2json command files under %s/%s/testdata", root, suite.name)
+			for _, file := range files {
+				name := suite.name + "/" + strings.TrimSuffix(filepath.Base(file), ".json")
+				t.Run(name, func(t *testing.T) {
+					t.Parallel()
+					s := newSpecRun(t, name, file, suite.features, spectest)
+					s.run()
+					total.merge(&s.stats)
+				})
+			}
+		}
+	})
+	total.log(t)
+	require.Zero(t, len(total.mismatches), "mismatches (listed above)")
+	require.Zero(t, len(total.disagreements), "the original disagreed with the spec: the harness, not the pass, is wrong (listed above)")
+	require.GreaterOrEqual(t, total.modules, specMinModules, "modules run: the testsuite was not found whole")
+	require.GreaterOrEqual(t, total.assertions(), specMinAssertions, "assertions run: the testsuite was not found whole")
+}
+
+// specSuiteDir returns the testsuite's directory in the module cache. It is
+// an error, not a skip, when it is missing: the test must run in CI.
+func specSuiteDir(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", specModule).Output()
+	require.NoError(t, err, "go list -m %s (the spec testsuite ships in its module zip)", specModule)
+	dir := filepath.Join(strings.TrimSpace(string(out)), filepath.FromSlash(specSubdir))
+	_, err = os.Stat(dir)
+	require.NoError(t, err, "the spec testsuite of %s", specModule)
+	return dir
+}
+
+// specScript is a wast2json command file.
+type specScript struct {
+	SourceFilename string        `json:"source_filename"`
+	Commands       []specCommand `json:"commands"`
+}
+
+// specCommand is one command of a script: a module to instantiate (and maybe
+// register under a name for others to import), an action, or an assertion.
+type specCommand struct {
+	Type       string      `json:"type"`
+	Line       int         `json:"line"`
+	Name       string      `json:"name"`        // module, register: the module's $name
+	Filename   string      `json:"filename"`    // module and module assertions
+	ModuleType string      `json:"module_type"` // module assertions: "binary" or "text"
+	As         string      `json:"as"`          // register: the import module name
+	Text       string      `json:"text"`        // assertions: the spec's error text
+	Action     specAction  `json:"action"`
+	Expected   []specValue `json:"expected"`
+}
+
+// specAction is an invoke of an exported function or a get of an exported
+// global, of the named module or else of the last one instantiated.
+type specAction struct {
+	Type   string      `json:"type"`
+	Module string      `json:"module"`
+	Field  string      `json:"field"`
+	Args   []specValue `json:"args"`
+}
+
+// specValue is a typed value of a script. Value is the value's bits as a
+// decimal string; in expectations also "nan:canonical" or "nan:arithmetic"
+// (for floats), "null" for a null reference, or absent for any non-null
+// reference; for v128, an array of such strings, one a lane of LaneType.
+type specValue struct {
+	Type     string          `json:"type"`
+	LaneType string          `json:"lane_type"`
+	Value    json.RawMessage `json:"value"`
+}
+
+// specStats counts what a script, or the whole suite, ran.
+type specStats struct {
+	mu            sync.Mutex
+	files         int
+	modules       int            // modules instantiated in both runtimes
+	refused       map[string]int // modules the pass refused, by its message
+	ran           map[string]int // assertions and actions compared, by command type
+	skipped       map[string]int // commands not compared, by type and why
+	mismatches    []string       // the instrumented module differs: the pass is wrong
+	disagreements []string       // the original differs from the spec: the harness is wrong
+}
+
+func (s *specStats) count(m *map[string]int, key string) {
+	if *m == nil {
+		*m = map[string]int{}
+	}
+	(*m)[key]++
+}
+
+func (s *specStats) assertions() int {
+	n := 0
+	for _, v := range s.ran {
+		n += v
+	}
+	return n
+}
+
+// merge adds o to s; s is shared by parallel scripts.
+func (s *specStats) merge(o *specStats) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.files++
+	s.modules += o.modules
+	for _, m := range []struct{ dst, src *map[string]int }{{&s.refused, &o.refused}, {&s.ran, &o.ran}, {&s.skipped, &o.skipped}} {
+		for k, v := range *m.src {
+			if *m.dst == nil {
+				*m.dst = map[string]int{}
+			}
+			(*m.dst)[k] += v
+		}
+	}
+	s.mismatches = append(s.mismatches, o.mismatches...)
+	s.disagreements = append(s.disagreements, o.disagreements...)
+}
+
+// log writes the summary that COSTS.md quotes.
+func (s *specStats) log(t *testing.T) {
+	t.Helper()
+	refused := 0
+	for _, v := range s.refused {
+		refused += v
+	}
+	t.Logf("spec testsuite: %d scripts, %d modules instrumented and run, %d refused by the pass; %d assertions and actions compared, %d mismatches, %d disagreements of the original with the spec",
+		s.files, s.modules-refused, refused, s.assertions(), len(s.mismatches), len(s.disagreements))
+	for _, group := range []struct {
+		name string
+		m    map[string]int
+	}{{"compared", s.ran}, {"refused modules", s.refused}, {"not compared", s.skipped}} {
+		keys := make([]string, 0, len(group.m))
+		for k := range group.m {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			t.Logf("  %s: %s: %d", group.name, k, group.m[k])
+		}
+	}
+}
+
+// specPair is one module of a script in both runtimes.
+type specPair struct {
+	orig, inst api.Module
+	refused    bool // the pass refused it: inst is the original
+}
+
+// specRun runs one script in its two runtimes.
+type specRun struct {
+	t          *testing.T
+	ctx        context.Context
+	name, dir  string
+	script     specScript
+	orig, inst wazero.Runtime
+	named      map[string]*specPair
+	last       *specPair
+	fuel       []api.MutableGlobal // every instrumented instance's fuel and mark globals, in pairs
+	stats      specStats
+}
+
+func newSpecRun(t *testing.T, name, file string, features api.CoreFeatures, spectest []byte) *specRun {
+	ctx := context.Background()
+	s := &specRun{t: t, ctx: ctx, name: name, dir: filepath.Dir(file), named: map[string]*specPair{}}
+	raw, err := os.ReadFile(file)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(raw, &s.script))
+	cfg := wazero.NewRuntimeConfig().WithCompilationCache(testCache).WithCoreFeatures(features)
+	s.orig, s.inst = wazero.NewRuntimeWithConfig(ctx, cfg), wazero.NewRuntimeWithConfig(ctx, cfg)
+	t.Cleanup(func() {
+		require.NoError(t, s.orig.Close(ctx))
+		require.NoError(t, s.inst.Close(ctx))
+	})
+	for _, r := range []wazero.Runtime{s.orig, s.inst} {
+		_, err := r.InstantiateWithConfig(ctx, spectest, wazero.NewModuleConfig().WithName("spectest"))
+		require.NoError(t, err)
+	}
+	return s
+}
+
+// specConfig is the pass's configuration: a start function runs on MaxFuel,
+// and the cap never binds.
+var specConfig = Config{StartFuel: MaxFuel}
+
+func (s *specRun) where(c *specCommand) string {
+	return fmt.Sprintf("%s.wast:%d %s", s.name, c.Line, c.Type)
+}
+
+func (s *specRun) mismatch(c *specCommand, format string, args ...any) {
+	msg := s.where(c) + ": " + fmt.Sprintf(format, args...)
+	s.t.Error("mismatch: " + msg)
+	s.stats.mismatches = append(s.stats.mismatches, msg)
+}
+
+func (s *specRun) disagree(c *specCommand, format string, args ...any) {
+	msg := s.where(c) + ": " + fmt.Sprintf(format, args...)
+	s.t.Error("the original disagrees with the spec: " + msg)
+	s.stats.disagreements = append(s.stats.disagreements, msg)
+}
+
+func (s *specRun) skip(c *specCommand, why string) {
+	s.stats.count(&s.stats.skipped, c.Type+" ("+why+")")
+}
+
+func (s *specRun) run() {
+	cmds := s.script.Commands
+	for i := range cmds {
+		c := &cmds[i]
+		switch c.Type {
+		case "module":
+			var as string
+			if i+1 < len(cmds) && cmds[i+1].Type == "register" {
+				as = cmds[i+1].As
+			}
+			s.module(c, as)
+		case "register":
+			// Done with the module it follows (wazero names an instance when
+			// it instantiates it): any other is unsupported.
+			if i == 0 || cmds[i-1].Type != "module" || (c.Name != "" && c.Name != cmds[i-1].Name) {
+				s.skip(c, "not right after its module")
+				continue
+			}
+			s.stats.count(&s.stats.ran, c.Type)
+		case "assert_return", "action", "assert_trap", "assert_exhaustion":
+			s.action(c)
+		case "assert_invalid", "assert_malformed":
+			s.invalid(c)
+		case "assert_unlinkable", "assert_uninstantiable":
+			s.uninstantiable(c)
+		default:
+			s.skip(c, "unknown command")
+		}
+	}
+}
+
+// resetFuel gives every instrumented instance MaxFuel, so that no call, nor
+// a call into another instrumented module, can run out.
+func (s *specRun) resetFuel() {
+	for i := 0; i < len(s.fuel); i += 2 {
+		s.fuel[i].Set(MaxFuel)
+		s.fuel[i+1].Set(Mark(MaxFuel))
+	}
+}
+
+// outOfFuel reports whether an instrumented instance ran out of fuel.
+func (s *specRun) outOfFuel() bool {
+	for i := 0; i < len(s.fuel); i += 2 {
+		if int64(s.fuel[i].Get()) < 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *specRun) read(c *specCommand) []byte {
+	b, err := os.ReadFile(filepath.Join(s.dir, c.Filename))
+	require.NoError(s.t, err)
+	return b
+}
+
+// instantiate compiles and instantiates wasm in r under name, running its
+// start section but no exported _start.
+func (s *specRun) instantiate(r wazero.Runtime, wasm []byte, name string) (api.Module, error) {
+	compiled, err := r.CompileModule(s.ctx, wasm)
+	if err != nil {
+		return nil, err
+	}
+	return r.InstantiateModule(s.ctx, compiled, wazero.NewModuleConfig().WithName(name).WithStartFunctions())
+}
+
+// instrument runs the pass on wasm and returns the module for the
+// instrumented runtime: the output, or wasm itself when the pass refused it
+// (counted). A valid module rejected as malformed is a mismatch.
+func (s *specRun) instrument(c *specCommand, wasm []byte) (out []byte, refused bool) {
+	out, _, err := Instrument(wasm, specConfig)
+	if err == nil {
+		return out, false
+	}
+	var e *Error
+	switch {
+	case errors.As(err, &e) && errors.Is(err, ErrUnsupported):
+		s.stats.count(&s.stats.refused, e.Msg)
+	default:
+		s.mismatch(c, "the pass rejects a module wazero accepts: %v", err)
+	}
+	return wasm, true
+}
+
+func (s *specRun) module(c *specCommand, as string) {
+	wasm := s.read(c)
+	p := &specPair{}
+	var err error
+	if p.orig, err = s.instantiate(s.orig, wasm, as); err != nil {
+		s.disagree(c, "%s does not instantiate: %v", c.Filename, err)
+		s.last = nil
+		return
+	}
+	var out []byte
+	out, p.refused = s.instrument(c, wasm)
+	s.resetFuel()
+	if p.inst, err = s.instantiate(s.inst, out, as); err != nil {
+		s.mismatch(c, "%s instrumented does not instantiate: %v", c.Filename, err)
+		s.last = nil
+		return
+	}
+	if !p.refused {
+		f, ok1 := p.inst.ExportedGlobal(ExportName).(api.MutableGlobal)
+		m, ok2 := p.inst.ExportedGlobal(MarkExportName).(api.MutableGlobal)
+		require.True(s.t, ok1 && ok2, "%s: no fuel or mark global", s.where(c))
+		s.fuel = append(s.fuel, f, m)
+	}
+	s.stats.modules++
+	s.last = p
+	if c.Name != "" {
+		s.named[c.Name] = p
+	}
+}
+
+// result is what an action did in one runtime.
+type specResult struct {
+	values []uint64
+	trap   string // the first line of the error, "" when none
+}
+
+func (r specResult) String() string {
+	if r.trap != "" {
+		return "trap " + strconv.Quote(r.trap)
+	}
+	return fmt.Sprint(r.values)
+}
+
+// do runs the action a on m.
+func (s *specRun) do(m api.Module, a *specAction) (specResult, error) {
+	switch a.Type {
+	case "invoke":
+		f := m.ExportedFunction(a.Field)
+		if f == nil {
+			return specResult{}, fmt.Errorf("no exported function %q", a.Field)
+		}
+		var args []uint64
+		for _, v := range a.Args {
+			w, err := v.encode()
+			if err != nil {
+				return specResult{}, err
+			}
+			args = append(args, w...)
+		}
+		res, err := f.Call(s.ctx, args...)
+		if err != nil {
+			line, _, _ := strings.Cut(err.Error(), "\n")
+			return specResult{trap: line}, nil
+		}
+		return specResult{values: res}, nil
+	case "get":
+		g := m.ExportedGlobal(a.Field)
+		if g == nil {
+			return specResult{}, fmt.Errorf("no exported global %q", a.Field)
+		}
+		return specResult{values: []uint64{g.Get()}}, nil
+	}
+	return specResult{}, fmt.Errorf("unknown action type %q", a.Type)
+}
+
+func (s *specRun) action(c *specCommand) {
+	p := s.last
+	if c.Action.Module != "" {
+		p = s.named[c.Action.Module]
+	}
+	switch {
+	case p == nil:
+		s.skip(c, "its module did not instantiate")
+		return
+	case p.refused:
+		s.skip(c, "on a module the pass refused")
+		return
+	}
+	orig, err := s.do(p.orig, &c.Action)
+	require.NoError(s.t, err, s.where(c))
+	s.resetFuel()
+	inst, err := s.do(p.inst, &c.Action)
+	require.NoError(s.t, err, s.where(c))
+	if s.outOfFuel() {
+		s.mismatch(c, "%s(%s): the instrumented module ran out of MaxFuel", c.Action.Field, c.Action.Args)
+	}
+	s.stats.count(&s.stats.ran, c.Type)
+	call := fmt.Sprintf("%s %s(%s)", c.Action.Type, c.Action.Field, c.Action.Args)
+	switch c.Type {
+	case "assert_return":
+		okOrig, err := specMatches(c.Expected, orig)
+		require.NoError(s.t, err, s.where(c))
+		okInst, err := specMatches(c.Expected, inst)
+		require.NoError(s.t, err, s.where(c))
+		switch {
+		case okInst:
+		case okOrig || !slices.Equal(orig.values, inst.values) || orig.trap != inst.trap:
+			s.mismatch(c, "%s: expected %s, original %s, instrumented %s", call, c.Expected, orig, inst)
+		default:
+			s.disagree(c, "%s: expected %s, original and instrumented %s", call, c.Expected, orig)
+		}
+	case "action":
+		if !slices.Equal(orig.values, inst.values) || orig.trap != inst.trap {
+			s.mismatch(c, "%s: original %s, instrumented %s", call, orig, inst)
+		}
+	case "assert_trap", "assert_exhaustion":
+		switch {
+		case orig.trap == "":
+			s.disagree(c, "%s: expected trap %q, original %s", call, c.Text, orig)
+		case inst.trap != orig.trap:
+			s.mismatch(c, "%s: expected trap %q, original %s, instrumented %s", call, c.Text, orig, inst)
+		}
+	}
+}
+
+// invalid checks that a module the spec calls invalid or malformed does not
+// come out of the pass valid: the pass rejects it, or its output does not
+// instantiate either. Validity is "compiles and instantiates", as wazero
+// checks some rules (a constant expression naming an imported mutable
+// global) only when it instantiates. Where the pass rejects the module, the
+// instrumented runtime tries the original, so that both see the same
+// attempts.
+func (s *specRun) invalid(c *specCommand) {
+	if c.ModuleType != "binary" {
+		s.skip(c, c.ModuleType+" module")
+		return
+	}
+	wasm := s.read(c)
+	s.stats.count(&s.stats.ran, c.Type)
+	if _, err := s.instantiate(s.orig, wasm, ""); err == nil {
+		s.disagree(c, "%s (%s) instantiates", c.Filename, c.Text)
+	}
+	out, _, err := Instrument(wasm, specConfig)
+	s.resetFuel()
+	if err != nil {
+		_, _ = s.instantiate(s.inst, wasm, "")
+		return
+	}
+	if _, err := s.instantiate(s.inst, out, ""); err == nil {
+		s.mismatch(c, "%s (%s): the pass made it valid", c.Filename, c.Text)
+	}
+}
+
+// uninstantiable checks that a module whose linking or start fails fails
+// instrumented too. A module the pass refuses runs as the original in the
+// instrumented runtime, so that what its failed instantiation wrote to
+// imported memories and tables is the same in both.
+func (s *specRun) uninstantiable(c *specCommand) {
+	if c.ModuleType != "" && c.ModuleType != "binary" {
+		s.skip(c, c.ModuleType+" module")
+		return
+	}
+	wasm := s.read(c)
+	_, origErr := s.instantiate(s.orig, wasm, "")
+	out, refused := s.instrument(c, wasm)
+	s.resetFuel()
+	_, instErr := s.instantiate(s.inst, out, "")
+	if refused {
+		s.skip(c, "on a module the pass refused")
+		return
+	}
+	s.stats.count(&s.stats.ran, c.Type)
+	if origErr == nil && c.Text != "out of bounds table access" {
+		// wazero keeps such a module's instance, as its own runner notes.
+		s.disagree(c, "%s (%s) instantiates", c.Filename, c.Text)
+	}
+	if (origErr == nil) != (instErr == nil) {
+		s.mismatch(c, "%s (%s): original %v, instrumented %v", c.Filename, c.Text, origErr, instErr)
+	}
+}
+
+// specMatches reports whether r is the results exp expects.
+func specMatches(exp []specValue, r specResult) (bool, error) {
+	if r.trap != "" {
+		return false, nil
+	}
+	got := r.values
+	for _, v := range exp {
+		n := 1
+		if v.Type == "v128" {
+			n = 2
+		}
+		if len(got) < n {
+			return false, nil
+		}
+		ok, err := v.matches(got[:n])
+		if err != nil || !ok {
+			return false, err
+		}
+		got = got[n:]
+	}
+	return len(got) == 0, nil
+}
+
+func (v specValue) String() string {
+	return v.Type + ":" + string(v.Value)
+}
+
+// lanes returns the lane type and lane strings of a v128 value.
+func (v specValue) lanes() (string, []string, error) {
+	var lanes []string
+	if err := json.Unmarshal(v.Value, &lanes); err != nil {
+		return "", nil, fmt.Errorf("v128 value %s: %w", v.Value, err)
+	}
+	if w := laneBits(v.LaneType); w == 0 || len(lanes)*w != 128 {
+		return "", nil, fmt.Errorf("v128 value %s of lane type %q", v.Value, v.LaneType)
+	}
+	return v.LaneType, lanes, nil
+}
+
+// scalar returns a scalar's value string, "" when absent.
+func (v specValue) scalar() (string, error) {
+	if len(v.Value) == 0 {
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(v.Value, &s); err != nil {
+		return "", fmt.Errorf("%s value %s: %w", v.Type, v.Value, err)
+	}
+	return s, nil
+}
+
+func laneBits(typ string) int {
+	switch typ {
+	case "i8":
+		return 8
+	case "i16":
+		return 16
+	case "i32", "f32":
+		return 32
+	case "i64", "f64":
+		return 64
+	}
+	return 0
+}
+
+// encode returns an argument as wazero passes it: one word, or two for v128
+// (low lanes first). An externref n is n+1, since wazero's null is 0.
+func (v specValue) encode() ([]uint64, error) {
+	if v.Type == "v128" {
+		typ, lanes, err := v.lanes()
+		if err != nil {
+			return nil, err
+		}
+		w := laneBits(typ)
+		words := make([]uint64, 2)
+		for i, l := range lanes {
+			b, err := strconv.ParseUint(l, 10, w)
+			if err != nil {
+				return nil, fmt.Errorf("v128 lane %q: %w", l, err)
+			}
+			bit := i * w
+			words[bit/64] |= b << (bit % 64)
+		}
+		return words, nil
+	}
+	s, err := v.scalar()
+	if err != nil {
+		return nil, err
+	}
+	switch v.Type {
+	case "externref", "funcref":
+		if s == "null" {
+			return []uint64{0}, nil
+		}
+		if v.Type == "funcref" {
+			return nil, fmt.Errorf("non-null funcref argument %q", s)
+		}
+		n, err := strconv.ParseUint(s, 10, 63)
+		return []uint64{n + 1}, err
+	}
+	w := laneBits(v.Type)
+	if w < 32 {
+		return nil, fmt.Errorf("value type %q", v.Type)
+	}
+	n, err := strconv.ParseUint(s, 10, w)
+	return []uint64{n}, err
+}
+
+// matches reports whether got (one word, two for v128) is the value v
+// expects.
+func (v specValue) matches(got []uint64) (bool, error) {
+	if v.Type == "v128" {
+		typ, lanes, err := v.lanes()
+		if err != nil {
+			return false, err
+		}
+		w := laneBits(typ)
+		for i, l := range lanes {
+			bit := i * w
+			lane := got[bit/64] >> (bit % 64)
+			if w < 64 {
+				lane &= 1<<w - 1
+			}
+			ok, err := scalarMatches(typ, l, lane)
+			if err != nil || !ok {
+				return false, err
+			}
+		}
+		return true, nil
+	}
+	s, err := v.scalar()
+	if err != nil {
+		return false, err
+	}
+	switch v.Type {
+	case "externref", "funcref":
+		switch s {
+		case "":
+			return got[0] != 0, nil // any non-null reference
+		case "null":
+			return got[0] == 0, nil
+		}
+		if v.Type == "funcref" {
+			return false, fmt.Errorf("funcref expectation %q", s)
+		}
+		n, err := strconv.ParseUint(s, 10, 63)
+		return got[0] == n+1, err
+	}
+	w := laneBits(v.Type)
+	if w < 32 {
+		return false, fmt.Errorf("value type %q", v.Type)
+	}
+	word := got[0]
+	if w == 32 {
+		word &= 1<<32 - 1
+	}
+	return scalarMatches(v.Type, s, word)
+}
+
+// scalarMatches reports whether bits, a value of typ (i8 ... f64), is s:
+// its bits in decimal, or for floats "nan:canonical" (a NaN whose payload is
+// only its most significant bit, of either sign) or "nan:arithmetic" (a NaN
+// with that bit set). Specific NaNs compare bit for bit.
+func scalarMatches(typ, s string, bits uint64) (bool, error) {
+	var sign, quiet uint64 // sign bit; exponent and payload MSB
+	switch typ {
+	case "f32":
+		sign, quiet = 1<<31, 0x7fc00000
+	case "f64":
+		sign, quiet = 1<<63, 0x7ff8000000000000
+	}
+	switch s {
+	case "nan:canonical":
+		if quiet == 0 {
+			return false, fmt.Errorf("%s of type %s", s, typ)
+		}
+		return bits&^sign == quiet, nil
+	case "nan:arithmetic":
+		if quiet == 0 {
+			return false, fmt.Errorf("%s of type %s", s, typ)
+		}
+		return bits&quiet == quiet, nil
+	}
+	want, err := strconv.ParseUint(s, 10, laneBits(typ))
+	return bits == want, err
+}
