@@ -68,7 +68,12 @@ func Run(ctx context.Context, out io.Writer, dir string) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, h.Close(ctx)) }()
-	k, err := kernel.Open(ctx, kernel.Config{Store: st, Evaluator: h, Clock: time.Now, DefaultContract: genesis.DefaultContract})
+	// The demo's clock stands still at its start: the story's rate windows
+	// (bob's llm_rate used up in scene 7 is still used in scene 8) must not
+	// depend on how fast this machine plays it, and the transcript is the
+	// same on every run.
+	start := time.Now().Truncate(time.Second)
+	k, err := kernel.Open(ctx, kernel.Config{Store: st, Evaluator: h, Clock: func() time.Time { return start }, DefaultContract: genesis.DefaultContract})
 	if err != nil {
 		return err
 	}
