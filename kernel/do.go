@@ -1029,9 +1029,14 @@ func (w *work) grantConsent() *Error {
 
 func (w *work) revokeConsent() *Error {
 	a := w.a
-	k := grantKey(a.Caller, a.Contract)
+	return w.revoke(grantKey(a.Caller, a.Contract), "%q has no consent for contract %q", a.Caller, a.Contract)
+}
+
+// revoke deletes the grant at k, made by the caller; NOT_FOUND (with the
+// message format gives) when there is none.
+func (w *work) revoke(k []byte, format string, args ...any) *Error {
 	if _, err := w.tx.Get(k); errors.Is(err, store.ErrNotFound) {
-		return errf(abi.NotFound, "%q has no consent for contract %q", a.Caller, a.Contract)
+		return errf(abi.NotFound, format, args...)
 	} else if err != nil {
 		return storeErr(err)
 	}
@@ -1066,17 +1071,7 @@ func (w *work) grantStanding() *Error {
 
 func (w *work) revokeStanding() *Error {
 	a := w.a
-	k := standingKey(a.Caller, a.Target)
-	if _, err := w.tx.Get(k); errors.Is(err, store.ErrNotFound) {
-		return errf(abi.NotFound, "%q has granted no standing to %q", a.Caller, a.Target)
-	} else if err != nil {
-		return storeErr(err)
-	}
-	if err := w.del(k); err != nil {
-		return err
-	}
-	w.ev.Allowed = true
-	return nil
+	return w.revoke(standingKey(a.Caller, a.Target), "%q has granted no standing to %q", a.Caller, a.Target)
 }
 
 // checkStanding fails with NO_STANDING unless principal granted standing
