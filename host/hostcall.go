@@ -116,19 +116,25 @@ func (wasiMeters) NewFunctionListener(def api.FunctionDefinition) experimental.F
 	if !ok {
 		return nil
 	}
-	return &wasiMeter{bytes: bytes, fdWrite: def.Name() == "fd_write"}
+	return &wasiMeter{bytes: bytes, fdWrite: def.Name() == "fd_write", writes: wasiWrites[def.Name()]}
 }
 
 // wasiMeter charges the calls of one WASI function.
 type wasiMeter struct {
 	bytes   func(params []uint64) uint64
 	fdWrite bool
+	// writes marks the memory the function writes, for the reset
+	// (reset.go); nil for one that writes none.
+	writes func(ctx context.Context, params []uint64)
 }
 
 // Before implements experimental.FunctionListener: it charges the call.
 // fd_write pays for its iovecs first and then, reading them, for the bytes
 // they point at, so that the iovecs it reads are already paid for.
 func (w *wasiMeter) Before(ctx context.Context, mod api.Module, _ api.FunctionDefinition, params []uint64, _ experimental.StackIterator) {
+	if w.writes != nil {
+		w.writes(ctx, params)
+	}
 	charge(ctx, costHostCall+costHostByte*w.bytes(params))
 	if w.fdWrite {
 		charge(ctx, costHostByte*fdWriteBuffers(mod.Memory(), uint32(params[1]), uint32(params[2])))

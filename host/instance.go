@@ -45,6 +45,9 @@ type instance struct {
 	// The memory cap (memcap.go): the cap globals of the instrumented
 	// module, the cap set in it, and what the instance holds against it.
 	memCap
+	// The reset to the post-initialisation snapshot before each call
+	// (reset.go).
+	resetState
 
 	// Deterministic guest view, reset before every call so that the same
 	// request sees the same clock and random stream however warm the
@@ -268,6 +271,10 @@ func (h *Host) instantiateInit(ctx context.Context, m *module, timeout time.Dura
 		m.discard(inst)
 		return nil, newError(ErrInvalidModule, errors.New("module lacks a required export"))
 	}
+	if err := h.takeSnapshot(m, inst); err != nil {
+		m.discard(inst)
+		return nil, err
+	}
 	h.account(inst, inst.measure(uint64(inst.mem.Size())))
 	return inst, nil
 }
@@ -387,6 +394,7 @@ func (h *Host) callGuest(ctx context.Context, inst *instance, fn api.Function, n
 	}
 	inst.buf = buf
 	n := uint32(len(buf))
+	inst.restore() // every call starts from the snapshot (reset.go)
 
 	// Wall time is measured only without metering: metered calls are
 	// accounted in fuel, and two clock reads are a sixth of a warm check.
@@ -432,6 +440,7 @@ func (h *Host) callGuest(ctx context.Context, inst *instance, fn api.Function, n
 		}
 		inst.setFuel(inst.budget - inst.allocFuel)
 	}
+	inst.hostWrote(inst.reqPtr, n)
 	if !inst.mem.Write(inst.reqPtr, buf) {
 		use.Fuel = inst.endCall(&h.cfg)
 		use.CPU = inst.since(start)
@@ -473,8 +482,8 @@ func (h *Host) callGuest(ctx context.Context, inst *instance, fn api.Function, n
 		return nil, use, false, newError(ErrBadDecision, fmt.Errorf("%s result at %#x, %d bytes, is outside memory of %d bytes", name, ptr, ln, size))
 	}
 	// A deadline that fired just after a successful call taints the instance
-	// but not the answer.
-	return b, use, fresh, nil
+	// but not the answer; one that cannot be restored is not pooled either.
+	return b, use, fresh && inst.restorable(), nil
 }
 
 // watchdogError is the error of a call the watchdog stopped.

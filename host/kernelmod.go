@@ -65,7 +65,7 @@ func kernelCall(ctx context.Context, mod api.Module, stack []uint64) {
 	// Copy: the kernel may keep the request while guest memory changes.
 	c.last = c.calls.Call(append([]byte(nil), req...))
 	charge(ctx, costHostByte*uint64(min(uint32(len(c.last)), outCap)))
-	stack[0] = api.EncodeI32(int32(writeOut(mod, c.last, outPtr, outCap)))
+	stack[0] = api.EncodeI32(int32(writeOut(ctx, mod, c.last, outPtr, outCap)))
 }
 
 // kernelResult: result(out_ptr, out_cap) -> i32. Copies the latest response
@@ -81,7 +81,7 @@ func kernelResult(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 	outPtr, outCap := api.DecodeU32(stack[0]), api.DecodeU32(stack[1])
 	charge(ctx, costHostCall+costHostByte*uint64(min(uint32(len(c.last)), outCap)))
-	stack[0] = api.EncodeI32(int32(writeOut(mod, c.last, outPtr, outCap)))
+	stack[0] = api.EncodeI32(int32(writeOut(ctx, mod, c.last, outPtr, outCap)))
 }
 
 // kernelLog: log(ptr, len). Records a message of the executable; ignored
@@ -102,8 +102,9 @@ func kernelLog(ctx context.Context, mod api.Module, stack []uint64) {
 	c.calls.Log(append([]byte(nil), msg...))
 }
 
-func writeOut(mod api.Module, resp []byte, ptr, capacity uint32) int {
+func writeOut(ctx context.Context, mod api.Module, resp []byte, ptr, capacity uint32) int {
 	n := min(uint32(len(resp)), capacity)
+	markHost(ctx, ptr, n) // reset.go
 	if n > 0 && !mod.Memory().Write(ptr, resp[:n]) {
 		panic(errHostCallBounds)
 	}

@@ -172,14 +172,15 @@ func TestTableGrowCapped(t *testing.T) {
 			seen, use = growInvoke(t, h, hash, tableBit|room, quota)
 			require.Equal(t, [3]int32{1, 2, int32(room) + 1}, seen)
 			require.Equal(t, quota.MemoryBytes, use.MemoryBytes, "the table counts in the memory used")
-			// The same instance is full: one more element, or one more page,
-			// is refused.
+			// No call inherits that table: an instance whose table or memory
+			// grew is discarded (SPEC section 7), so the next call starts
+			// from the initial table of 1 element and 2 pages.
 			got, _, err = growCheck(t, h, hash, tableBit|1, quota)
 			require.NoError(t, err)
-			require.Equal(t, int32(-1), got)
+			require.Equal(t, int32(1), got)
 			got, _, err = growCheck(t, h, hash, 1, quota)
 			require.NoError(t, err)
-			require.Equal(t, int32(-1), got)
+			require.Equal(t, int32(2), got)
 		})
 	}
 }

@@ -25,6 +25,11 @@ type module struct {
 	grows      bool   // the module has memory.grow or table.grow sites
 	tableGrows bool   // it has table.grow sites: its table elements change
 	tableBytes uint64 // 8 bytes per element of its tables' declared minimums
+	// The reset (reset.go): the module's mutable globals (set before it is
+	// shared) and the snapshot its instances share, under snapMu.
+	mutGlobals []uint32
+	snapMu     sync.Mutex
+	snap       *snapshot
 	codeBytes  uint64 // estimated size of its compiled code (Config.MaxCodeBytes)
 	// used is the cache's reference bit: set by every call, cleared by a
 	// sweep that spares the module once (cache.go).

@@ -173,7 +173,7 @@ func (h *Host) checkFuel(ctx context.Context, wasm []byte, used *uint64) (*modul
 		input, pass = wasm, "the memory-cap pass"
 	}
 	code, info, ferr := fuel.Instrument(input, fuel.Config{StartFuel: int64(c.InitFuel), MaxModuleSize: c.MaxModuleBytes,
-		MemoryCap: int64(c.MemoryLimitBytes), NoMetering: c.DisableMetering})
+		MemoryCap: int64(c.MemoryLimitBytes), NoMetering: c.DisableMetering, TrackWrites: true})
 	if ferr != nil {
 		return nil, nil, invalid("%s cannot instrument the module: %v", pass, ferr)
 	}
@@ -236,6 +236,7 @@ func (h *Host) checkFuel(ctx context.Context, wasm []byte, used *uint64) (*modul
 	m := h.newModule(compiled)
 	m.grows, m.tableGrows = info.MemoryGrows+info.TableGrows > 0, info.TableGrows > 0
 	m.tableBytes = info.TableElems * fuel.TableElemBytes
+	m.mutGlobals = info.MutableGlobals
 	m.codeBytes = codeBytesPerByte * uint64(len(code))
 	h.watchChecking(m)
 	defer h.unwatchChecking(m)

@@ -16,6 +16,8 @@ var (
 	req []byte
 	out []byte
 	v   abi.RequestView
+	// calls counts the checks by caller "counter".
+	calls int
 )
 
 //go:wasmexport kh_abi_version
@@ -40,6 +42,12 @@ func check(p, n int32) int64 {
 func decide(b []byte) abi.Decision {
 	if err := v.Parse(b); err != nil {
 		return abi.Decision{Reason: "bad request"}
+	}
+	if string(v.Caller()) == "counter" {
+		// A stateful contract (host's TestStatefulContractIsDeterministic):
+		// it counts its calls in memory and allows only the first.
+		calls++
+		return abi.Decision{Allowed: calls == 1, Reason: fmt.Sprintf("call %d", calls)}
 	}
 	switch v.Action() {
 	case abi.ActionRead, abi.ActionInvoke:
