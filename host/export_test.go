@@ -9,7 +9,7 @@ const (
 )
 
 // InitFuelOf is what initialising one instance of the prepared module hash
-// runs (replaceFuel), or 0 for a module that is not prepared.
+// runs (withReplacement), or 0 for a module that is not prepared.
 func (h *Host) InitFuelOf(hash [32]byte) uint64 {
 	if m := h.lookup(hash); m != nil {
 		return m.initFuel

@@ -269,7 +269,8 @@ func (h *Host) Validate(ctx context.Context, wasm []byte) error {
 // bytes and retry), ErrTrap, ErrMemoryLimit, ErrBadAlloc, ErrBadDecision
 // (code abi.ContractFailed), ErrTimeout (abi.ContractTimeout), ErrClosed
 // (abi.Unavailable), or a ctx error while waiting for a free instance. Usage
-// is filled as far as the call got.
+// is filled as far as the call got; a call that ends its instance also counts
+// in Usage.Fuel the fuel of initialising its replacement, up to its budget.
 //
 // The call's deadline is Config.Timeout, shortened by lim.Timeout and by
 // ctx's deadline. A cancellation of ctx is honoured before the call starts;
@@ -293,7 +294,7 @@ func (h *Host) Evaluate(ctx context.Context, hash [32]byte, req *abi.Request, li
 		return abi.Decision{}, abi.Usage{}, err
 	}
 	d, use, keep, err := h.run(ctx, inst, req, lim, timeout)
-	use.Fuel += m.replaceFuel(keep)
+	use.Fuel = m.withReplacement(inst, keep, use.Fuel)
 	h.release(m, inst, keep)
 	return d, use, err
 }

@@ -164,17 +164,19 @@ func fdWriteBuffers(mem api.Memory, iovs, n uint32) uint64 {
 	return sum
 }
 
-// replaceFuel is what a call that ends its instance (keep false: a trap,
-// running out of fuel, a bad decision, a memory cap, the watchdog) pays on
-// top of its own fuel: initialising the instance that replaces it (start
-// function and _initialize; 0 without metering). Without it, a module whose
-// _initialize burns most of its budget and whose kh_check traps made every
-// action pay for a few instructions while the host ran the initialisation
-// again for free. Whether a call ends its instance depends on the module and
-// the request, and the fuel on the module, so the charge is deterministic.
-func (m *module) replaceFuel(keep bool) uint64 {
-	if keep {
-		return 0
+// withReplacement returns the fuel to report for a call of inst that used
+// fuel: for a call that ends its instance (keep false: a trap, running out of
+// fuel, a bad decision, a memory cap, the watchdog), fuel plus initialising
+// the instance that replaces it (start function, _initialize and kh_alloc;
+// 0 without metering), at most the call's budget, which is what its caller
+// agreed to pay. Without it, a module whose initialisation burns most of its
+// budget and whose kh_check traps made every action pay for a few
+// instructions while the host ran the initialisation again for free. Whether
+// a call ends its instance depends on the module and the request, and the
+// fuel on the module, so the charge is deterministic.
+func (m *module) withReplacement(inst *instance, keep bool, fuel uint64) uint64 {
+	if keep || inst.fuel == nil || m.initFuel == 0 {
+		return fuel
 	}
-	return m.initFuel
+	return max(fuel, min(fuel+m.initFuel, inst.budget))
 }

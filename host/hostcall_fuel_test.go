@@ -29,8 +29,7 @@ func TestHostCallsCharged(t *testing.T) {
 		require.Equal(t, uint64(60_000*host.CostHostByte), fuel(60_000)-fuel(0))
 		_, use, err := h.Evaluate(ctx, hash, behave(60_000), abi.Limits{Fuel: fuel(60_000) - 1})
 		require.ErrorIs(t, err, host.ErrOutOfFuel, "a call that cannot pay for its bytes runs out")
-		// Its budget, and the initialisation of the instance it ended.
-		require.Equal(t, fuel(60_000)-1+h.InitFuelOf(hash), use.Fuel)
+		require.Equal(t, fuel(60_000)-1, use.Fuel, "the whole budget, no more")
 	})
 
 	hash := prepare(t, h, "exec")

@@ -136,11 +136,12 @@ func TestInitBoundedInTime(t *testing.T) {
 	})
 }
 
-// TestReplacementInitCharged: a call that ends its instance (here by running
-// out of fuel) also pays for initialising the instance that replaces it, so
-// that a module whose _initialize does the work and whose check fails cannot
-// have the host initialise it again and again for free; a call that keeps
-// its instance pays only its own fuel.
+// TestReplacementInitCharged: a call that ends its instance (here a trap)
+// also pays for initialising the instance that replaces it, up to its budget,
+// so that a module whose _initialize does the work and whose check fails
+// cannot have the host initialise it again and again for free; a call that
+// keeps its instance pays only its own fuel, and one that runs out pays its
+// budget, no more.
 func TestReplacementInitCharged(t *testing.T) {
 	ctx := context.Background()
 	h := newHost(t, host.Config{})
@@ -150,14 +151,26 @@ func TestReplacementInitCharged(t *testing.T) {
 	require.Greater(t, initFuel, uint64(16*65536), "16 random_get(64 KiB)")
 	require.Less(t, initFuel, prepared, "kh_abi_version is part of deploying, not of initialising")
 
-	for i := 0; i < 3; i++ {
-		// random_get(64, 2^30) cannot be paid for: out of fuel, instance ended.
-		_, use, err := h.Evaluate(ctx, hash, behave(1<<30), abi.Limits{Fuel: 100_000})
-		require.ErrorIs(t, err, host.ErrOutOfFuel)
-		require.Equal(t, 100_000+initFuel, use.Fuel, "call %d", i)
-	}
-	require.Equal(t, uint64(3), h.Stats().Modules[hash].Discarded)
-	_, use, err := h.Evaluate(ctx, hash, behave(0), abi.Limits{})
+	_, ok, err := h.Evaluate(ctx, hash, behave(0), abi.Limits{})
 	require.NoError(t, err)
-	require.Less(t, use.Fuel, initFuel, "a call that keeps its instance pays its own fuel only")
+	require.Less(t, ok.Fuel, initFuel, "a call that keeps its instance pays its own fuel only")
+	// random_get(64, 200000) runs past the end of memory: EFAULT, and the
+	// check traps, after paying for the bytes asked.
+	_, trapped, err := h.Evaluate(ctx, hash, behave(200_000), abi.Limits{})
+	require.ErrorIs(t, err, host.ErrTrap)
+	own := trapped.Fuel - initFuel
+	require.Greater(t, own, uint64(200_000), "its own fuel")
+	for i := 0; i < 3; i++ {
+		_, use, err := h.Evaluate(ctx, hash, behave(200_000), abi.Limits{})
+		require.ErrorIs(t, err, host.ErrTrap)
+		require.Equal(t, trapped.Fuel, use.Fuel, "call %d", i)
+	}
+	// At most the budget it was given.
+	_, capped, err := h.Evaluate(ctx, hash, behave(200_000), abi.Limits{Fuel: own + 1})
+	require.ErrorIs(t, err, host.ErrTrap)
+	require.Equal(t, own+1, capped.Fuel)
+	_, use, err := h.Evaluate(ctx, hash, behave(1<<30), abi.Limits{Fuel: 100_000})
+	require.ErrorIs(t, err, host.ErrOutOfFuel)
+	require.Equal(t, uint64(100_000), use.Fuel, "running out costs the budget, no more")
+	require.Equal(t, uint64(6), h.Stats().Modules[hash].Discarded, "every failing call ended its instance")
 }

@@ -279,14 +279,27 @@ func (h *Host) instantiateInit(ctx context.Context, m *module, timeout time.Dura
 	return inst, nil
 }
 
+// initRegion is the request region a metered instance asks kh_alloc for at
+// initialisation (the C header's static arena is as large): requests up to
+// it never run kh_alloc in a call.
+const initRegion = 16 << 10
+
 // initialise runs a metered instance's start function (exported as
-// startExport at deploy) and then _initialize, like calls: on one budget of
-// Config.InitFuel for both, with host calls charged, and under the watchdog
-// for a deadline of timeout. After it, inst.endCall tells the fuel they used.
+// startExport at deploy), _initialize and kh_alloc(initRegion), like calls:
+// on one budget of Config.InitFuel for all three, with host calls charged,
+// and under the watchdog for a deadline of timeout. After it, inst.endCall
+// tells the fuel they used.
+//
+// kh_alloc runs here so that its fuel is initialisation's, paid once per
+// instance (by the deployer, and by a call that ends its instance:
+// withReplacement), not by whichever call happens to find the instance cold:
+// checks of requests up to initRegion then use the same fuel, warm or fresh.
+// A region kh_alloc refuses here (0, or outside memory) is not an error: the
+// first call asks again and fails then (ErrBadAlloc).
 func (h *Host) initialise(inst *instance, timeout time.Duration) error {
 	inst.budget = h.cfg.InitFuel
 	inst.setFuel(inst.budget)
-	for _, name := range [...]string{startExport, "_initialize"} {
+	for _, name := range [...]string{startExport, "_initialize", "kh_alloc"} {
 		fn := inst.mod.ExportedFunction(name)
 		if fn == nil {
 			continue
@@ -295,15 +308,22 @@ func (h *Host) initialise(inst *instance, timeout time.Duration) error {
 		if name == startExport {
 			what = "the start function"
 		}
+		inst.stack[0] = initRegion // kh_alloc's argument; the others take none
 		stopped, err := h.callWatched(inst, fn, timeout)
 		if stopped {
 			return h.watchdogError(what, timeout)
 		}
 		if err != nil {
 			if int64(inst.fuel.Get()) < 0 {
-				return newError(ErrOutOfFuel, fmt.Errorf("initialisation ran out of fuel: %s used its %d fuel (the start function and _initialize share it; host calls included)", what, h.cfg.InitFuel))
+				return newError(ErrOutOfFuel, fmt.Errorf("initialisation ran out of fuel: %s used its %d fuel (the start function, _initialize and kh_alloc share it; host calls included)", what, h.cfg.InitFuel))
 			}
 			return newError(ErrTrap, fmt.Errorf("initialisation: %s: %w", what, err))
+		}
+		if name == "kh_alloc" {
+			p, mem := uint32(inst.stack[0]), inst.mod.Memory()
+			if p != 0 && mem != nil && uint64(p)+initRegion <= uint64(mem.Size()) {
+				inst.reqPtr, inst.reqCap = p, initRegion
+			}
 		}
 	}
 	return nil
@@ -430,13 +450,17 @@ func (h *Host) callGuest(ctx context.Context, inst *instance, fn api.Function, n
 			// kh_alloc, whose work is contract code like any other.
 			inst.allocFuel = inst.budget - uint64(int64(inst.fuel.Get()))
 		}
-	} else if inst.fuel != nil && inst.allocFuel > 0 {
-		// kh_alloc runs only on a cold instance (or for a larger request):
-		// a call that reuses its region pays what kh_alloc used to make
-		// it, so that fuel used never depends on pool warmth.
+	} else if inst.fuel != nil && n > initRegion && inst.allocFuel > 0 {
+		// A request larger than initialisation's region runs kh_alloc on
+		// the first instance that sees one: a call that reuses the region
+		// pays what kh_alloc used to make it, so that fuel used does not
+		// depend on pool warmth. Smaller requests fit the region that
+		// initialisation paid for, on every instance.
 		if inst.allocFuel > inst.budget {
+			// As on a fresh instance, whose kh_alloc would run out of fuel
+			// and end it: the same error, the same fuel, the same discard.
 			use.Fuel = inst.budget
-			return nil, use, true, newError(ErrOutOfFuel, fmt.Errorf("kh_alloc used its whole budget of %d fuel", inst.budget))
+			return nil, use, false, newError(ErrOutOfFuel, fmt.Errorf("kh_alloc used its whole budget of %d fuel", inst.budget))
 		}
 		inst.setFuel(inst.budget - inst.allocFuel)
 	}

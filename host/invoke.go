@@ -67,7 +67,7 @@ func (h *Host) Invoke(ctx context.Context, hash [32]byte, req *abi.Request, lim 
 				err = newError(ErrBadDecision, err)
 			}
 		}
-		use.Fuel += m.replaceFuel(keep)
+		use.Fuel = m.withReplacement(inst, keep, use.Fuel)
 	}
 	if pooled {
 		h.release(m, inst, keep)

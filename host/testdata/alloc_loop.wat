@@ -1,9 +1,10 @@
-;; alloc_loop.wat: a kh_alloc that burns fuel before it answers. It turns its
-;; loop 4,000,000 times (5 fuel a turn: local.get, i32.const, i32.sub,
-;; local.tee, br_if), then hands out the second page like allow.wat. kh_check
-;; allows, or traps when the request's depth field (offset 12) is 1, so that
-;; every call needs a fresh instance and so a fresh kh_alloc. alloc_once.wat
-;; is the same module with a loop of one turn.
+;; alloc_loop.wat: a kh_alloc that burns 20M fuel (4,000,000 turns of a
+;; 5-fuel loop: local.get, i32.const, i32.sub, local.tee, br_if) before it
+;; answers, for any size. The host asks kh_alloc for its first region at
+;; initialisation, whose budget (10M by default) this exceeds: the module is
+;; refused at deploy. Before, kh_alloc ran on a cold instance's first call and
+;; its fuel was never charged. kh_check allows, or traps when the request's
+;; depth field (offset 12) is 1.
 (module
   (memory (export "memory") 2)
   (data (i32.const 16) "KHDC\01\00\01\00" "\00\00\00\00\00\00\00\00" "\00\00\00\00" "\00\00\00\00" "\00\00\00\00")

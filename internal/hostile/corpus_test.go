@@ -145,9 +145,10 @@ func corpus() []attack {
 
 		// Executables (SPEC.md section 8).
 		{name: "infinite loop in kh_invoke", by: invoke, method: "s", cpu: 300_000, code: abi.OutOfFuel, msg: "fuel"},
-		// kh_alloc's fuel comes out of the call's budget (issue 15): 20M in
-		// kh_alloc and 5M in kh_invoke do not fit in 23M of cpu_rate.
-		{name: "kh_alloc burns the invocation's fuel", module: "alloc_burn", by: govern, asExecutable: true, cpu: 23_000, code: abi.OutOfFuel, msg: "kh_invoke used its whole budget"},
+		// kh_alloc runs at initialisation, on its budget (issue 15): one
+		// that burns 20M before it answers is refused at deploy, where it
+		// used to run uncharged on every cold instance's first call.
+		{name: "kh_alloc that loops", module: "alloc_burn", by: deploy, asExecutable: true, code: abi.ContractInvalid, msg: "initialisation ran out of fuel: kh_alloc"},
 		{name: "trap after a transfer", by: invoke, method: "t", args: `{"action":{"kind":"transfer","to":"mallory","amount":5}}`, code: abi.ExecutionFailed, msg: "unreachable"},
 		{name: "host call request outside memory", by: invoke, method: "o", code: abi.ExecutionFailed, msg: "outside memory"},
 		{name: "host call output outside memory", by: invoke, method: "w", args: `{"query":"balance","principal":"victim"}`, code: abi.ExecutionFailed, msg: "outside memory"},

@@ -43,11 +43,11 @@ func TestExplainSpinCharged(t *testing.T) {
 		return s.Used
 	}
 	read := func(p string) kernel.Action { return kernel.Action{Kind: kernel.KindRead, Caller: p, Target: spin} }
-	// Each run is charged the host's whole check budget, 50M fuel = 50ms,
-	// plus the initialisation fuel of the instance its trap discards (a few
-	// µs: COSTS.md), until less is left, then what is left (the deploy
-	// charged the spinner some cpu_rate already).
-	const perRun = 50_000 + 1 // µs: the budget, and loop_check's init rounded up
+	// Each run is charged the host's whole check budget, 50M fuel = 50ms
+	// (the initialisation of the instance its trap discards is charged only
+	// up to the budget: COSTS.md), until less is left, then what is left
+	// (the deploy charged the spinner some cpu_rate already).
+	const perRun = 50_000 // µs: the budget
 	want := func(p string) []int64 {
 		left := quota - used(p)
 		require.Greater(t, left, int64(2*perRun))

@@ -1,9 +1,8 @@
 ;; alloc_burn.wat: an executable whose kh_alloc burns 20M fuel (4M turns of a
 ;; 5-fuel loop) before it answers, and whose kh_invoke burns 5M more, then
-;; returns ok. Before kh_alloc's fuel was charged, the entry point got a
-;; fresh budget after kh_alloc: with 23M fuel of cpu_rate both fitted, and
-;; the invocation succeeded for the price of 5M. Now they share the budget
-;; and the invocation runs out of fuel.
+;; returns ok. kh_alloc's fuel used to go uncharged: the entry point got a
+;; fresh budget after it. The host now asks kh_alloc for its first region at
+;; initialisation, whose budget (10M) this exceeds: refused at deploy.
 (module
   (memory (export "memory") 2)
   ;; the invoke result: ok, no output
