@@ -61,19 +61,23 @@ func BenchmarkCheck(b *testing.B) {
 	require.NoError(b, err)
 	for _, mod := range []struct {
 		name string
-		wasm []byte
-		cfg  host.Config
+		wasm    []byte
+		cfg     host.Config
+		noReset bool // the per-call reset off (host.SetNoReset), to measure its cost
 	}{
-		{"wasm-freeware", contracts.Freeware(), host.Config{}},
-		{"wasm-freeware-go", goWasm, host.Config{}},
+		{"wasm-freeware", contracts.Freeware(), host.Config{}, false},
+		{"wasm-freeware-noreset", contracts.Freeware(), host.Config{}, true},
+		{"wasm-freeware-go", goWasm, host.Config{}, false},
+		{"wasm-freeware-go-noreset", goWasm, host.Config{}, true},
 		// The same C contract stopped by deadlines instead of fuel: wazero
 		// watches each call's context with a goroutine.
-		{"wasm-freeware-ctx", contracts.Freeware(), host.Config{DisableMetering: true}},
+		{"wasm-freeware-ctx", contracts.Freeware(), host.Config{DisableMetering: true}, false},
 	} {
 		b.Run(mod.name, func(b *testing.B) {
 			h, err := host.New(context.Background(), mod.cfg)
 			require.NoError(b, err)
 			b.Cleanup(func() { _ = h.Close(context.Background()) })
+			host.SetNoReset(h, mod.noReset)
 			ctx := context.Background()
 			hash, err := h.Prepare(ctx, mod.wasm)
 			require.NoError(b, err)
