@@ -38,6 +38,20 @@ var specSuites = []struct {
 	{"v2", api.CoreFeaturesV2},
 }
 
+// specVariants are the configurations of the pass the suite runs, each in a
+// runtime of its own: metered as the host ships it (with write tracking, for
+// its per-call reset), metered without tracking, and the cap-only pass of a
+// host that disables metering. A start function runs on MaxFuel, and the cap
+// never binds (MemoryCap 0 is none).
+var specVariants = []struct {
+	name string
+	cfg  Config
+}{
+	{"fuel+track", Config{StartFuel: MaxFuel, TrackWrites: true}},
+	{"fuel", Config{StartFuel: MaxFuel}},
+	{"caps+track", Config{NoMetering: true, TrackWrites: true}},
+}
+
 // Floors for the testsuite's size (wazero v1.11.0 ships 2379 binary modules
 // and 64593 invoke actions): far fewer means the suite was not found whole,
 // and the test must not pass on what little it ran.
@@ -145,14 +159,16 @@ type specValue struct {
 
 // specStats counts what a script, or the whole suite, ran.
 type specStats struct {
-	mu            sync.Mutex
-	files         int
-	modules       int            // modules instantiated in both runtimes
-	refused       map[string]int // modules the pass refused, by its message
-	ran           map[string]int // assertions and actions compared, by command type
-	skipped       map[string]int // commands not compared, by type and why
-	mismatches    []string       // the instrumented module differs: the pass is wrong
-	disagreements []string       // the original differs from the spec: the harness is wrong
+	mu             sync.Mutex
+	files          int
+	modules        int            // modules instantiated in every runtime
+	refusedModules int            // of which some variant of the pass refused
+	comparisons    int            // assertions and actions compared, times the variants compared in
+	refused        map[string]int // modules the pass refused, by its message
+	ran            map[string]int // assertions and actions compared, by command type
+	skipped        map[string]int // commands not compared, by type and why
+	mismatches     []string       // the instrumented module differs: the pass is wrong
+	disagreements  []string       // the original differs from the spec: the harness is wrong
 }
 
 func (s *specStats) count(m *map[string]int, key string) {
@@ -176,6 +192,8 @@ func (s *specStats) merge(o *specStats) {
 	defer s.mu.Unlock()
 	s.files++
 	s.modules += o.modules
+	s.refusedModules += o.refusedModules
+	s.comparisons += o.comparisons
 	for _, m := range []struct{ dst, src *map[string]int }{{&s.refused, &o.refused}, {&s.ran, &o.ran}, {&s.skipped, &o.skipped}} {
 		for k, v := range *m.src {
 			if *m.dst == nil {
@@ -191,12 +209,12 @@ func (s *specStats) merge(o *specStats) {
 // log writes the summary that COSTS.md quotes.
 func (s *specStats) log(t *testing.T) {
 	t.Helper()
-	refused := 0
-	for _, v := range s.refused {
-		refused += v
+	names := make([]string, len(specVariants))
+	for i, v := range specVariants {
+		names[i] = v.name
 	}
-	t.Logf("spec testsuite: %d scripts, %d modules instrumented and run, %d refused by the pass; %d assertions and actions compared, %d mismatches, %d disagreements of the original with the spec",
-		s.files, s.modules-refused, refused, s.assertions(), len(s.mismatches), len(s.disagreements))
+	t.Logf("spec testsuite: %d scripts, %d modules (%d refused by the pass), %d assertions and actions compared in the variants %s (%d comparisons), %d mismatches, %d disagreements of the original with the spec",
+		s.files, s.modules, s.refusedModules, s.assertions(), strings.Join(names, ", "), s.comparisons, len(s.mismatches), len(s.disagreements))
 	for _, group := range []struct {
 		name string
 		m    map[string]int
@@ -212,23 +230,56 @@ func (s *specStats) log(t *testing.T) {
 	}
 }
 
-// specPair is one module of a script in both runtimes.
+// specPair is one module of a script in every runtime.
 type specPair struct {
-	orig, inst api.Module
-	refused    bool // the pass refused it: inst is the original
+	orig    api.Module
+	inst    []api.Module // by variant
+	refused []bool       // by variant: the pass refused it, inst is the original
 }
 
-// specRun runs one script in its two runtimes.
+// specWorld is the runtime of one variant of the pass.
+type specWorld struct {
+	name string
+	cfg  Config
+	r    wazero.Runtime
+	fuel []api.MutableGlobal // every instrumented instance's fuel and mark globals, in pairs
+}
+
+// resetFuel gives every instrumented instance MaxFuel, so that no call, nor
+// a call into another instrumented module, can run out. The mark is set to
+// the fuel, not to Mark(MaxFuel), so that the first charge of every action
+// runs the tick (which then sets the mark TickSlice lower, as always): a
+// spec test never runs a TickSlice of fuel, and the tick's code and its
+// step out to the host must preserve semantics too.
+func (w *specWorld) resetFuel() {
+	for i := 0; i < len(w.fuel); i += 2 {
+		w.fuel[i].Set(MaxFuel)
+		w.fuel[i+1].Set(MaxFuel)
+	}
+}
+
+// outOfFuel reports whether an instrumented instance ran out of fuel.
+func (w *specWorld) outOfFuel() bool {
+	for i := 0; i < len(w.fuel); i += 2 {
+		if int64(w.fuel[i].Get()) < 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// specRun runs one script in its runtimes: the originals', and one a
+// variant of the pass.
 type specRun struct {
-	t          *testing.T
-	ctx        context.Context
-	name, dir  string
-	script     specScript
-	orig, inst wazero.Runtime
-	named      map[string]*specPair
-	last       *specPair
-	fuel       []api.MutableGlobal // every instrumented instance's fuel and mark globals, in pairs
-	stats      specStats
+	t         *testing.T
+	ctx       context.Context
+	name, dir string
+	script    specScript
+	orig      wazero.Runtime
+	worlds    []*specWorld
+	named     map[string]*specPair
+	last      *specPair
+	stats     specStats
 }
 
 func newSpecRun(t *testing.T, name, file string, features api.CoreFeatures, spectest []byte) *specRun {
@@ -238,28 +289,31 @@ func newSpecRun(t *testing.T, name, file string, features api.CoreFeatures, spec
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(raw, &s.script))
 	cfg := wazero.NewRuntimeConfig().WithCompilationCache(testCache).WithCoreFeatures(features)
-	s.orig, s.inst = wazero.NewRuntimeWithConfig(ctx, cfg), wazero.NewRuntimeWithConfig(ctx, cfg)
+	s.orig = wazero.NewRuntimeWithConfig(ctx, cfg)
+	runtimes := []wazero.Runtime{s.orig}
+	for _, v := range specVariants {
+		w := &specWorld{name: v.name, cfg: v.cfg, r: wazero.NewRuntimeWithConfig(ctx, cfg)}
+		s.worlds = append(s.worlds, w)
+		runtimes = append(runtimes, w.r)
+	}
 	t.Cleanup(func() {
-		require.NoError(t, s.orig.Close(ctx))
-		require.NoError(t, s.inst.Close(ctx))
+		for _, r := range runtimes {
+			require.NoError(t, r.Close(ctx))
+		}
 	})
-	for _, r := range []wazero.Runtime{s.orig, s.inst} {
+	for _, r := range runtimes {
 		_, err := r.InstantiateWithConfig(ctx, spectest, wazero.NewModuleConfig().WithName("spectest"))
 		require.NoError(t, err)
 	}
 	return s
 }
 
-// specConfig is the pass's configuration: a start function runs on MaxFuel,
-// and the cap never binds.
-var specConfig = Config{StartFuel: MaxFuel}
-
 func (s *specRun) where(c *specCommand) string {
 	return fmt.Sprintf("%s.wast:%d %s", s.name, c.Line, c.Type)
 }
 
-func (s *specRun) mismatch(c *specCommand, format string, args ...any) {
-	msg := s.where(c) + ": " + fmt.Sprintf(format, args...)
+func (s *specRun) mismatch(w *specWorld, c *specCommand, format string, args ...any) {
+	msg := "[" + w.name + "] " + s.where(c) + ": " + fmt.Sprintf(format, args...)
 	s.t.Error("mismatch: " + msg)
 	s.stats.mismatches = append(s.stats.mismatches, msg)
 }
@@ -272,6 +326,23 @@ func (s *specRun) disagree(c *specCommand, format string, args ...any) {
 
 func (s *specRun) skip(c *specCommand, why string) {
 	s.stats.count(&s.stats.skipped, c.Type+" ("+why+")")
+}
+
+// compared counts c as run in every variant but those that refused its
+// module.
+func (s *specRun) compared(c *specCommand, refused []bool) {
+	n := 0
+	for i, w := range s.worlds {
+		if refused != nil && refused[i] {
+			s.stats.count(&s.stats.skipped, "["+w.name+"] "+c.Type+" (on a module the pass refused)")
+			continue
+		}
+		n++
+	}
+	if n > 0 {
+		s.stats.count(&s.stats.ran, c.Type)
+		s.stats.comparisons += n
+	}
 }
 
 func (s *specRun) run() {
@@ -305,25 +376,6 @@ func (s *specRun) run() {
 	}
 }
 
-// resetFuel gives every instrumented instance MaxFuel, so that no call, nor
-// a call into another instrumented module, can run out.
-func (s *specRun) resetFuel() {
-	for i := 0; i < len(s.fuel); i += 2 {
-		s.fuel[i].Set(MaxFuel)
-		s.fuel[i+1].Set(Mark(MaxFuel))
-	}
-}
-
-// outOfFuel reports whether an instrumented instance ran out of fuel.
-func (s *specRun) outOfFuel() bool {
-	for i := 0; i < len(s.fuel); i += 2 {
-		if int64(s.fuel[i].Get()) < 0 {
-			return true
-		}
-	}
-	return false
-}
-
 func (s *specRun) read(c *specCommand) []byte {
 	b, err := os.ReadFile(filepath.Join(s.dir, c.Filename))
 	require.NoError(s.t, err)
@@ -340,20 +392,20 @@ func (s *specRun) instantiate(r wazero.Runtime, wasm []byte, name string) (api.M
 	return r.InstantiateModule(s.ctx, compiled, wazero.NewModuleConfig().WithName(name).WithStartFunctions())
 }
 
-// instrument runs the pass on wasm and returns the module for the
-// instrumented runtime: the output, or wasm itself when the pass refused it
-// (counted). A valid module rejected as malformed is a mismatch.
-func (s *specRun) instrument(c *specCommand, wasm []byte) (out []byte, refused bool) {
-	out, _, err := Instrument(wasm, specConfig)
+// instrument runs w's pass on wasm and returns the module for w's runtime:
+// the output, or wasm itself when the pass refused it (counted). A valid
+// module rejected as malformed is a mismatch.
+func (s *specRun) instrument(w *specWorld, c *specCommand, wasm []byte) (out []byte, refused bool) {
+	out, _, err := Instrument(wasm, w.cfg)
 	if err == nil {
 		return out, false
 	}
 	var e *Error
 	switch {
 	case errors.As(err, &e) && errors.Is(err, ErrUnsupported):
-		s.stats.count(&s.stats.refused, e.Msg)
+		s.stats.count(&s.stats.refused, "["+w.name+"] "+e.Msg)
 	default:
-		s.mismatch(c, "the pass rejects a module wazero accepts: %v", err)
+		s.mismatch(w, c, "the pass rejects a module wazero accepts: %v", err)
 	}
 	return wasm, true
 }
@@ -362,26 +414,37 @@ func (s *specRun) module(c *specCommand, as string) {
 	wasm := s.read(c)
 	p := &specPair{}
 	var err error
+	s.last = nil
 	if p.orig, err = s.instantiate(s.orig, wasm, as); err != nil {
 		s.disagree(c, "%s does not instantiate: %v", c.Filename, err)
-		s.last = nil
 		return
 	}
-	var out []byte
-	out, p.refused = s.instrument(c, wasm)
-	s.resetFuel()
-	if p.inst, err = s.instantiate(s.inst, out, as); err != nil {
-		s.mismatch(c, "%s instrumented does not instantiate: %v", c.Filename, err)
-		s.last = nil
-		return
-	}
-	if !p.refused {
-		f, ok1 := p.inst.ExportedGlobal(ExportName).(api.MutableGlobal)
-		m, ok2 := p.inst.ExportedGlobal(MarkExportName).(api.MutableGlobal)
-		require.True(s.t, ok1 && ok2, "%s: no fuel or mark global", s.where(c))
-		s.fuel = append(s.fuel, f, m)
+	for _, w := range s.worlds {
+		out, refused := s.instrument(w, c, wasm)
+		w.resetFuel()
+		inst, err := s.instantiate(w.r, out, as)
+		if err != nil && !refused {
+			// Go on with the original there, so that one mismatch does
+			// not cascade into every module that imports this one.
+			s.mismatch(w, c, "%s instrumented does not instantiate: %v", c.Filename, err)
+			refused = true
+			inst, err = s.instantiate(w.r, wasm, as)
+		}
+		if err != nil {
+			s.mismatch(w, c, "%s does not instantiate in this variant's runtime: %v", c.Filename, err)
+		}
+		if !refused && !w.cfg.NoMetering {
+			f, ok1 := inst.ExportedGlobal(ExportName).(api.MutableGlobal)
+			m, ok2 := inst.ExportedGlobal(MarkExportName).(api.MutableGlobal)
+			require.True(s.t, ok1 && ok2, "%s: no fuel or mark global", s.where(c))
+			w.fuel = append(w.fuel, f, m)
+		}
+		p.inst, p.refused = append(p.inst, inst), append(p.refused, refused)
 	}
 	s.stats.modules++
+	if slices.Contains(p.refused, true) {
+		s.stats.refusedModules++
+	}
 	s.last = p
 	if c.Name != "" {
 		s.named[c.Name] = p
@@ -399,6 +462,10 @@ func (r specResult) String() string {
 		return "trap " + strconv.Quote(r.trap)
 	}
 	return fmt.Sprint(r.values)
+}
+
+func (r specResult) equal(o specResult) bool {
+	return r.trap == o.trap && slices.Equal(r.values, o.values)
 }
 
 // do runs the action a on m.
@@ -438,83 +505,90 @@ func (s *specRun) action(c *specCommand) {
 	if c.Action.Module != "" {
 		p = s.named[c.Action.Module]
 	}
-	switch {
-	case p == nil:
+	if p == nil {
 		s.skip(c, "its module did not instantiate")
 		return
-	case p.refused:
-		s.skip(c, "on a module the pass refused")
-		return
 	}
+	call := fmt.Sprintf("%s %s(%s)", c.Action.Type, c.Action.Field, c.Action.Args)
 	orig, err := s.do(p.orig, &c.Action)
 	require.NoError(s.t, err, s.where(c))
-	s.resetFuel()
-	inst, err := s.do(p.inst, &c.Action)
-	require.NoError(s.t, err, s.where(c))
-	if s.outOfFuel() {
-		s.mismatch(c, "%s(%s): the instrumented module ran out of MaxFuel", c.Action.Field, c.Action.Args)
-	}
-	s.stats.count(&s.stats.ran, c.Type)
-	call := fmt.Sprintf("%s %s(%s)", c.Action.Type, c.Action.Field, c.Action.Args)
+	okOrig := false
 	switch c.Type {
 	case "assert_return":
-		okOrig, err := specMatches(c.Expected, orig)
+		okOrig, err = specMatches(c.Expected, orig)
 		require.NoError(s.t, err, s.where(c))
-		okInst, err := specMatches(c.Expected, inst)
-		require.NoError(s.t, err, s.where(c))
-		switch {
-		case okInst:
-		case okOrig || !slices.Equal(orig.values, inst.values) || orig.trap != inst.trap:
-			s.mismatch(c, "%s: expected %s, original %s, instrumented %s", call, c.Expected, orig, inst)
-		default:
-			s.disagree(c, "%s: expected %s, original and instrumented %s", call, c.Expected, orig)
-		}
-	case "action":
-		if !slices.Equal(orig.values, inst.values) || orig.trap != inst.trap {
-			s.mismatch(c, "%s: original %s, instrumented %s", call, orig, inst)
-		}
 	case "assert_trap", "assert_exhaustion":
-		switch {
-		case orig.trap == "":
+		okOrig = orig.trap != ""
+		if !okOrig {
 			s.disagree(c, "%s: expected trap %q, original %s", call, c.Text, orig)
-		case inst.trap != orig.trap:
-			s.mismatch(c, "%s: expected trap %q, original %s, instrumented %s", call, c.Text, orig, inst)
 		}
 	}
+	for i, w := range s.worlds {
+		if p.refused[i] {
+			continue
+		}
+		w.resetFuel()
+		inst, err := s.do(p.inst[i], &c.Action)
+		require.NoError(s.t, err, s.where(c))
+		if w.outOfFuel() {
+			s.mismatch(w, c, "%s: the instrumented module ran out of MaxFuel", call)
+		}
+		switch c.Type {
+		case "assert_return":
+			okInst, err := specMatches(c.Expected, inst)
+			require.NoError(s.t, err, s.where(c))
+			if !okInst && (okOrig || !orig.equal(inst)) {
+				s.mismatch(w, c, "%s: expected %s, original %s, instrumented %s", call, c.Expected, orig, inst)
+			}
+		case "action":
+			if !orig.equal(inst) {
+				s.mismatch(w, c, "%s: original %s, instrumented %s", call, orig, inst)
+			}
+		case "assert_trap", "assert_exhaustion":
+			if okOrig && inst.trap != orig.trap {
+				s.mismatch(w, c, "%s: expected trap %q, original %s, instrumented %s", call, c.Text, orig, inst)
+			}
+		}
+	}
+	if c.Type == "assert_return" && !okOrig {
+		s.disagree(c, "%s: expected %s, original %s", call, c.Expected, orig)
+	}
+	s.compared(c, p.refused)
 }
 
 // invalid checks that a module the spec calls invalid or malformed does not
 // come out of the pass valid: the pass rejects it, or its output does not
 // instantiate either. Validity is "compiles and instantiates", as wazero
 // checks some rules (a constant expression naming an imported mutable
-// global) only when it instantiates. Where the pass rejects the module, the
-// instrumented runtime tries the original, so that both see the same
-// attempts.
+// global) only when it instantiates. Where the pass rejects the module, its
+// runtime tries the original, so that every runtime sees the same attempts.
 func (s *specRun) invalid(c *specCommand) {
 	if c.ModuleType != "binary" {
 		s.skip(c, c.ModuleType+" module")
 		return
 	}
 	wasm := s.read(c)
-	s.stats.count(&s.stats.ran, c.Type)
 	if _, err := s.instantiate(s.orig, wasm, ""); err == nil {
 		s.disagree(c, "%s (%s) instantiates", c.Filename, c.Text)
 	}
-	out, _, err := Instrument(wasm, specConfig)
-	s.resetFuel()
-	if err != nil {
-		_, _ = s.instantiate(s.inst, wasm, "")
-		return
+	for _, w := range s.worlds {
+		out, _, err := Instrument(wasm, w.cfg)
+		w.resetFuel()
+		if err != nil {
+			_, _ = s.instantiate(w.r, wasm, "")
+			continue
+		}
+		if _, err := s.instantiate(w.r, out, ""); err == nil {
+			s.mismatch(w, c, "%s (%s): the pass made it valid", c.Filename, c.Text)
+		}
 	}
-	if _, err := s.instantiate(s.inst, out, ""); err == nil {
-		s.mismatch(c, "%s (%s): the pass made it valid", c.Filename, c.Text)
-	}
+	s.compared(c, nil)
 }
 
 // uninstantiable checks that a module whose linking or start fails fails
-// instrumented too. A module the pass refuses runs as the original in the
-// instrumented runtime, so that what its failed instantiation wrote to
-// imported memories and tables is the same in both.
+// instrumented too. A module the pass refuses runs as the original in its
+// runtime, so that what its failed instantiation wrote to imported memories
+// and tables is the same in every runtime.
 func (s *specRun) uninstantiable(c *specCommand) {
 	if c.ModuleType != "" && c.ModuleType != "binary" {
 		s.skip(c, c.ModuleType+" module")
@@ -522,21 +596,21 @@ func (s *specRun) uninstantiable(c *specCommand) {
 	}
 	wasm := s.read(c)
 	_, origErr := s.instantiate(s.orig, wasm, "")
-	out, refused := s.instrument(c, wasm)
-	s.resetFuel()
-	_, instErr := s.instantiate(s.inst, out, "")
-	if refused {
-		s.skip(c, "on a module the pass refused")
-		return
-	}
-	s.stats.count(&s.stats.ran, c.Type)
 	if origErr == nil && c.Text != "out of bounds table access" {
 		// wazero keeps such a module's instance, as its own runner notes.
 		s.disagree(c, "%s (%s) instantiates", c.Filename, c.Text)
 	}
-	if (origErr == nil) != (instErr == nil) {
-		s.mismatch(c, "%s (%s): original %v, instrumented %v", c.Filename, c.Text, origErr, instErr)
+	refused := make([]bool, len(s.worlds))
+	for i, w := range s.worlds {
+		var out []byte
+		out, refused[i] = s.instrument(w, c, wasm)
+		w.resetFuel()
+		_, instErr := s.instantiate(w.r, out, "")
+		if !refused[i] && (origErr == nil) != (instErr == nil) {
+			s.mismatch(w, c, "%s (%s): original %v, instrumented %v", c.Filename, c.Text, origErr, instErr)
+		}
 	}
+	s.compared(c, refused)
 }
 
 // specMatches reports whether r is the results exp expects.
