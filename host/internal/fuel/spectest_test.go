@@ -46,10 +46,10 @@ var specSuites = []struct {
 //
 // Under the race detector only the first runs (race set), and the original
 // runtime skips assert_exhaustion, whose trap is then the spec's (wazero's
-// stack overflow): each exhaustion grows a wazero stack to its 400 MB
-// ceiling, which the race detector's shadow memory makes cost about 1.5 s of
-// CPU, and all variants made the test take 330 s of CPU instead of about
-// 110 (COSTS.md, "Spec testsuite").
+// stack overflow): each exhaustion doubles a wazero stack up to its ceiling
+// (about 100 MB), which the race detector's shadow memory makes cost up to
+// seconds of CPU, and everything under -race took 330 s of CPU instead of
+// 124 (COSTS.md, "Spec testsuite").
 var specVariants = []struct {
 	name string
 	cfg  Config
