@@ -60,7 +60,7 @@ func BenchmarkCheck(b *testing.B) {
 	goWasm, err := os.ReadFile("../examples/go-contract/freeware.wasm")
 	require.NoError(b, err)
 	for _, mod := range []struct {
-		name string
+		name    string
 		wasm    []byte
 		cfg     host.Config
 		noReset bool // the per-call reset off (host.SetNoReset), to measure its cost
