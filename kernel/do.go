@@ -59,16 +59,18 @@ func (k *Kernel) Do(ctx context.Context, a Action) Result {
 			// the next attempt, which records the failure and the charge.
 			h, init, perr := k.prepare(ctx, a.Content)
 			ds.compileCPU = ds.compileHold.settle(init)
-			ds.compileHold, ds.compileBilled = nil, true
+			ds.compileHold = nil
 			if perr != nil {
 				ds.prepErr = perr
 			} else {
 				ds.prepared, ds.modHash = true, h
 			}
+			ds.retry()
 			continue
 		}
 		if errors.Is(err, store.ErrConflict) && attempt < k.cfg.MaxConflictRetries {
 			conflictBackoff(attempt)
+			ds.retry()
 			continue
 		}
 		if err != nil {
@@ -110,13 +112,17 @@ func (k *Kernel) recordRollback(w *work) Result {
 // contracts (a contract is deterministic: the same code asked the same
 // request answers the same, so a retry reuses the answer and its charge).
 type doState struct {
-	prepared      bool         // a.Content is a prepared module
-	modHash       [32]byte     // its hash
-	prepErr       *Error       // a.Content did not compile: the action fails with it
-	compileBilled bool         // the deploy charge of a.Content was billed
-	compileCPU    int64        // what it billed, in µs of cpu_rate
-	compileHold   *compileHold // held by the attempt that aborted to prepare
-	evals         map[[32]byte]memoEval
+	prepared    bool         // a.Content is a prepared module
+	modHash     [32]byte     // its hash
+	prepErr     *Error       // a.Content did not compile: the action fails with it
+	compileCPU  int64        // what deploying it billed, in µs of cpu_rate
+	compileHold *compileHold // held by the attempt that aborted to prepare
+	// The contract runs of earlier attempts: kept as they happen in
+	// pending (no hashing on the path of an action that commits at its
+	// first attempt), keyed by memoKey in evals once an attempt retries.
+	pending []pendingEval
+	evals   map[[32]byte]memoEval
+	retried bool
 }
 
 // memoEval is one contract run of an earlier attempt.
@@ -127,9 +133,59 @@ type memoEval struct {
 	err   error
 }
 
-// maxMemoEvals bounds doState.evals: an invocation tree makes at most
-// maxHostCalls nested actions, each judged once.
+// pendingEval is a contract run not yet keyed.
+type pendingEval struct {
+	code [32]byte
+	req  abi.Request
+	memoEval
+}
+
+// maxMemoEvals bounds the runs a doState keeps: an invocation tree makes at
+// most maxHostCalls nested actions, each judged once.
 const maxMemoEvals = 2 * maxHostCalls
+
+// retry is called before every attempt after the first: the runs so far
+// are keyed, so that the attempt can find them.
+func (ds *doState) retry() {
+	ds.retried = true
+	for _, p := range ds.pending {
+		ds.store(p.code, &p.req, p.memoEval)
+	}
+	ds.pending = nil
+}
+
+// remember keeps a contract run for later attempts.
+func (ds *doState) remember(code [32]byte, req *abi.Request, m memoEval) {
+	switch {
+	case len(ds.pending)+len(ds.evals) >= maxMemoEvals:
+	case ds.retried:
+		ds.store(code, req, m)
+	default:
+		ds.pending = append(ds.pending, pendingEval{code: code, req: *req, memoEval: m})
+	}
+}
+
+func (ds *doState) store(code [32]byte, req *abi.Request, m memoEval) {
+	if k, ok := memoKey(code, req); ok {
+		if ds.evals == nil {
+			ds.evals = make(map[[32]byte]memoEval)
+		}
+		ds.evals[k] = m
+	}
+}
+
+// recall finds the run of an earlier attempt that asked code req.
+func (ds *doState) recall(code [32]byte, req *abi.Request) (memoEval, bool) {
+	if !ds.retried || len(ds.evals) == 0 {
+		return memoEval{}, false
+	}
+	k, ok := memoKey(code, req)
+	if !ok {
+		return memoEval{}, false
+	}
+	m, hit := ds.evals[k]
+	return m, hit
+}
 
 // conflictBackoff waits a little before attempt+1 of a transaction that
 // conflicted, longer each time (50µs, 100µs, ... up to 5ms), so that
@@ -317,9 +373,6 @@ func (w *work) needPrepared() *Error {
 	top := w.depth == 0
 	if top && w.ds.prepErr != nil {
 		return w.ds.prepErr
-	}
-	if top && w.ds.compileBilled {
-		return nil // unreachable: a billed attempt was prepared or failed
 	}
 	hold, err := w.holdCompile()
 	if err != nil {
@@ -608,8 +661,7 @@ func (w *work) judge(id string, art *artifactRec, payload uint64) (*abi.Decision
 	}
 	// An earlier attempt of this Do that asked the same code the same
 	// request got the answer this attempt would get, and paid for it.
-	memoKey, ok := w.memoKey(c.Hash, &req)
-	if m, hit := w.ds.evals[memoKey]; ok && hit {
+	if m, hit := w.ds.recall(c.Hash, &req); hit {
 		return w.judged(art.Contract, m.d, m.usage, m.cpu, m.err)
 	}
 	// The contract may run no longer than the caller's remaining cpu_rate,
@@ -637,11 +689,8 @@ func (w *work) judge(id string, art *artifactRec, payload uint64) (*abi.Decision
 	// never more than was reserved.
 	cpu := w.k.cpuCharge(usage, got)
 	release(cpu)
-	if ok && (err == nil || codeOf(err) != abi.Internal) && len(w.ds.evals) < maxMemoEvals {
-		if w.ds.evals == nil {
-			w.ds.evals = make(map[[32]byte]memoEval)
-		}
-		w.ds.evals[memoKey] = memoEval{d: d, usage: usage, cpu: cpu, err: err}
+	if err == nil || codeOf(err) != abi.Internal {
+		w.ds.remember(c.Hash, &req, memoEval{d: d, usage: usage, cpu: cpu, err: err})
 	}
 	return w.judged(art.Contract, d, usage, cpu, err)
 }
@@ -649,7 +698,7 @@ func (w *work) judge(id string, art *artifactRec, payload uint64) (*abi.Decision
 // memoKey identifies a contract run by the sha256 of its code hash and
 // encoded request (32 bytes however large the request); ok is false when
 // the request does not encode (the run then fails anyway).
-func (w *work) memoKey(code [32]byte, req *abi.Request) ([32]byte, bool) {
+func memoKey(code [32]byte, req *abi.Request) ([32]byte, bool) {
 	b, err := abi.AppendRequest(append(make([]byte, 0, 512), code[:]...), req)
 	return sha256.Sum256(b), err == nil
 }
