@@ -99,27 +99,36 @@ func (r *resetState) clearDirty() {
 }
 
 // restore puts inst back in its snapshot's state before a call: the bytes
-// written since (the union of the guest's and the host's dirty ranges,
-// clamped to memory) copied back, the mutable globals written back and the
+// written since (the guest's dirty range and the host's, clamped to memory)
+// copied back, the mutable globals written back and the
 // request region back to initialisation's. An instance that cannot be
 // restored (restorable false) never reaches here: it was discarded.
 func (inst *instance) restore() {
 	if inst.snap == nil {
 		return
 	}
-	lo, hi := min(inst.loG.Get(), inst.hostLo), max(inst.hiG.Get(), inst.hostHi)
-	if hi > uint64(len(inst.snap.mem)) {
-		hi = uint64(len(inst.snap.mem))
-	}
-	if lo < hi {
+	// The guest's range and the host's are copied back apart: the request
+	// region and the guest's stack lie kilobytes apart (16 KiB in the C
+	// genesis contracts), and their union would copy everything between.
+	if glo, ghi := inst.loG.Get(), inst.hiG.Get(); glo < ghi || inst.hostLo < inst.hostHi {
 		mem, _ := inst.mem.Read(0, uint32(len(inst.snap.mem)))
-		copy(mem[lo:hi], inst.snap.mem[lo:hi])
+		inst.snap.copyBack(mem, glo, ghi)
+		inst.snap.copyBack(mem, inst.hostLo, inst.hostHi)
 	}
 	for i, g := range inst.globals {
 		g.Set(inst.snap.globals[i])
 	}
 	inst.reqPtr, inst.reqCap, inst.allocFuel = inst.snap.reqPtr, inst.snap.reqCap, 0
 	inst.clearDirty()
+}
+
+// copyBack copies the snapshot's bytes [lo, hi), clamped to its memory,
+// back into mem.
+func (s *snapshot) copyBack(mem []byte, lo, hi uint64) {
+	hi = min(hi, uint64(len(s.mem)))
+	if lo < hi {
+		copy(mem[lo:hi], s.mem[lo:hi])
+	}
 }
 
 // hostWrote widens inst's host dirty range by the n bytes at ptr, which the
