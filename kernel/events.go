@@ -3,7 +3,6 @@ package kernel
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"sync"
 	"time"
@@ -97,11 +96,8 @@ func (k *Kernel) lastEventSeq() (uint64, error) {
 }
 
 func (k *Kernel) appendEvent(tx store.Txn, ev *Event) error {
-	b, err := json.Marshal(ev)
-	if err != nil {
-		return err
-	}
-	return tx.Set(eventKey(ev.Seq), b)
+	key, value := encodeEvent(ev) // eventcodec.go
+	return tx.Set(key, value)
 }
 
 // Events returns up to limit audit events with sequence numbers greater than
@@ -123,9 +119,9 @@ func (k *Kernel) Events(ctx context.Context, since uint64, limit int) ([]Event, 
 			if binary.BigEndian.Uint64(key[len(prefixEvent):]) > wm || len(out) >= limit {
 				return store.ErrStop
 			}
-			var ev Event
-			if err := json.Unmarshal(value, &ev); err != nil {
-				return errors.Join(errCorrupt, err)
+			ev, err := decodeEvent(value) // eventcodec.go; errCorrupt
+			if err != nil {
+				return err
 			}
 			out = append(out, ev)
 			return nil
@@ -220,9 +216,9 @@ func (k *Kernel) eventsFor(ctx context.Context, principal string, since uint64, 
 				return store.ErrStop
 			}
 			scanned++
-			var ev Event
-			if err := json.Unmarshal(value, &ev); err != nil {
-				return errors.Join(errCorrupt, err)
+			ev, err := decodeEvent(value) // eventcodec.go; errCorrupt
+			if err != nil {
+				return err
 			}
 			next = seq
 			if ev.Involves(principal) {

@@ -14,11 +14,12 @@ import "encoding/binary"
 //	d/<principal>             default spending limit per action (u64 LE), set by the principal
 //	s/<principal>\x00<exe>    standing grant: principal lets executable exe act as it; terms hash at grant time
 //	r/<holder>\x00<right>     rights-by-holder index: resource and amount of a right (rights.go)
-//	e/<seq: 8 bytes BE>       audit event (JSON)
+//	e/<seq: 8 bytes BE>       audit event (binary record, eventcodec.go)
 //	l/minted, l/burned        ledger totals (u64 LE)
 //
 // Values are little-endian binary records with a leading version byte
-// (records.go), except events, which are JSON so that tools can read them.
+// (records.go; events: eventcodec.go). Events are not JSON in the store
+// (schema 3): the CLI and the HTTP API render them as JSON.
 var (
 	keySchema = []byte("m/schema")
 	keyMinted = []byte("l/minted")
@@ -37,7 +38,7 @@ var (
 
 // SchemaVersion is the version of the key layout and record encodings. Open
 // refuses a store written with another version.
-const SchemaVersion = "2"
+const SchemaVersion = "3"
 
 func key(prefix []byte, id string) []byte {
 	k := make([]byte, 0, len(prefix)+len(id))

@@ -24,8 +24,12 @@ import (
 
 // TestMain points every world of the tests at one shared compilation cache,
 // so that the genesis rights registry (a 3.4 MB Go module) compiles once per
-// machine, not once per world.
+// machine, not once per world. With $KERNELHOST_TEST_RUN_MAIN=1 the binary
+// is kernelhost instead (runMainEnv, crash_test.go).
 func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
 	if dir := testenv.CacheDir(); dir != "" {
 		os.Setenv(demo.CacheEnv, dir)
 	}
