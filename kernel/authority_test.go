@@ -266,8 +266,10 @@ func TestConflictRetriesNotBilled(t *testing.T) {
 	require.NoError(t, err)
 	calls0 := w.Eval.Calls()
 
+	// A write: reads run on a snapshot and commit nothing, so they never
+	// conflict.
 	cs.n.Store(5)
-	res := w.Do(kernel.Action{Kind: kernel.KindRead, Caller: "alice", Target: "doc"})
+	res := w.Do(write("alice", "doc", "y", nil))
 	requireCode(t, abi.OK, res)
 	require.Zero(t, cs.n.Load(), "five attempts conflicted")
 	require.Equal(t, calls0+1, w.Eval.Calls(), "the contract ran once")
@@ -280,7 +282,7 @@ func TestConflictRetriesNotBilled(t *testing.T) {
 
 	// More conflicts than retries: CONFLICT, still billed once.
 	cs.n.Store(1000)
-	res = w.Do(kernel.Action{Kind: kernel.KindRead, Caller: "alice", Target: "doc"})
+	res = w.Do(write("alice", "doc", "z", nil))
 	requireCode(t, abi.Conflict, res)
 	require.Equal(t, calls0+2, w.Eval.Calls())
 	cpu2, err := w.K.QuotaStatus(ctx, "alice", kernel.CPURate)

@@ -34,15 +34,46 @@ func (k *Kernel) Do(ctx context.Context, a Action) Result {
 	// errNeedPrepare, Do compiles, and the action runs again from the start.
 	ds := &doState{}
 	now := k.nowNanos()
+	// A read runs first on a snapshot (commits nothing); one that turns out
+	// to write more than its audit event (a read with a price) runs again
+	// through the committer, reusing its contract decisions.
+	view := a.Kind == KindRead
 	for attempt := 0; ; attempt++ {
 		seq := k.seq.begin()
 		st := &txnState{}
 		w := work{k: k, ctx: ctx, a: &a, now: now, seq: seq, prepared: ds.prepared, modHash: ds.modHash, st: st, ds: ds}
-		err := k.st.Update(w.run)
+		var err error
+		queued := false // the read's event waits for the committer, which releases seq
+		if view {
+			err = k.st.View(func(tx store.Txn) error {
+				ov := overlay{base: tx}
+				if err := w.run(&ov); err != nil {
+					return err
+				}
+				ev, ok := ov.only(eventKey(seq))
+				if !ok {
+					return errNeedsWrite
+				}
+				if ev != nil {
+					k.com.queueEvent(seq, ev)
+					queued = true
+				}
+				return nil
+			})
+		} else {
+			err = k.com.submit(w.run)
+		}
 		st.endHolds(err == nil) // quota.go: capacity held by the attempt's checks
-		k.seq.done(seq)
+		if !queued {
+			k.seq.done(seq)
+		}
 		for _, s := range st.seqs {
 			k.seq.done(s)
+		}
+		if errors.Is(err, errNeedsWrite) {
+			view = false
+			ds.retry()
+			continue
 		}
 		if err == nil {
 			for _, f := range st.afterCommit {
@@ -219,6 +250,10 @@ type txnState struct {
 	topLimit uint64 // its limit for this action (max_cost or its default)
 	topSpent uint64 // what the tree has debited from it so far
 }
+
+// errNeedsWrite ends a read's attempt on a snapshot that would write more
+// than its audit event: it runs again through the committer.
+var errNeedsWrite = errors.New("kernel: read needs a write transaction")
 
 // errNeedPrepare aborts an attempt that must compile contract code first.
 var errNeedPrepare = errors.New("kernel: contract code needs preparing")

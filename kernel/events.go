@@ -112,6 +112,9 @@ func (k *Kernel) Events(ctx context.Context, since uint64, limit int) ([]Event, 
 	if limit <= 0 {
 		limit = 1000
 	}
+	if err := k.com.sync(); err != nil {
+		return nil, storeErr(err)
+	}
 	wm := k.seq.watermark()
 	var out []Event
 	err := k.st.View(func(tx store.Txn) error {
@@ -198,6 +201,9 @@ func (k *Kernel) eventsFor(ctx context.Context, principal string, since uint64, 
 	defer k.exit()
 	if limit <= 0 {
 		limit = 1000
+	}
+	if err := k.com.sync(); err != nil {
+		return nil, since, storeErr(err)
 	}
 	wm := k.seq.watermark()
 	var out []Event

@@ -1,11 +1,8 @@
 package kernel
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/kernelhost/kernelhost/abi"
@@ -108,7 +105,7 @@ func (k *Kernel) Explain(ctx context.Context, a Action) (Explanation, error) {
 		ex = Explanation{Action: a}
 		// prepared: a contract's new code is not compiled here; the outcome
 		// of a deploy does not depend on it (use host Validate for that).
-		w := &work{k: k, ctx: ctx, a: &a, now: now, tx: newDryTxn(tx), prepared: true, st: &txnState{}, ds: &doState{}}
+		w := &work{k: k, ctx: ctx, a: &a, now: now, tx: &overlay{base: tx}, prepared: true, st: &txnState{}, ds: &doState{}}
 		if err := w.explain(&ex); err != nil {
 			return err
 		}
@@ -307,73 +304,4 @@ func (w *work) outcome(err *Error) Result {
 	}
 	r.Content, r.Artifact, r.Event = nil, nil, 0
 	return r
-}
-
-// dryTxn lets an attempt run against a read-only snapshot: writes go to an
-// in-memory overlay that later reads see and that is dropped with the
-// transaction. It is not safe for concurrent use, like every Txn.
-type dryTxn struct {
-	base   store.Txn
-	writes map[string][]byte // nil value: deleted
-}
-
-func newDryTxn(base store.Txn) *dryTxn { return &dryTxn{base: base, writes: map[string][]byte{}} }
-
-func (t *dryTxn) Get(key []byte) ([]byte, error) {
-	if v, ok := t.writes[string(key)]; ok {
-		if v == nil {
-			return nil, store.ErrNotFound
-		}
-		return bytes.Clone(v), nil
-	}
-	return t.base.Get(key)
-}
-
-func (t *dryTxn) Set(key, value []byte) error {
-	v := make([]byte, len(value))
-	copy(v, value)
-	t.writes[string(key)] = v
-	return nil
-}
-
-func (t *dryTxn) Delete(key []byte) error {
-	t.writes[string(key)] = nil
-	return nil
-}
-
-// Iterate merges the overlay into the snapshot's keys. It collects the range
-// first, so it is meant for the small ranges actions iterate over.
-func (t *dryTxn) Iterate(prefix, start []byte, fn func(key, value []byte) error) error {
-	merged := map[string][]byte{}
-	err := t.base.Iterate(prefix, start, func(k, v []byte) error {
-		merged[string(k)] = bytes.Clone(v)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for k, v := range t.writes {
-		if !bytes.HasPrefix([]byte(k), prefix) || (start != nil && k < string(start)) {
-			continue
-		}
-		if v == nil {
-			delete(merged, k)
-		} else {
-			merged[k] = v
-		}
-	}
-	keys := make([]string, 0, len(merged))
-	for k := range merged {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if err := fn([]byte(k), merged[k]); err != nil {
-			if errors.Is(err, store.ErrStop) {
-				return nil
-			}
-			return err
-		}
-	}
-	return nil
 }

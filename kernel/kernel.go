@@ -166,6 +166,7 @@ type Kernel struct {
 
 	seq   seqTracker
 	rates rates
+	com   *committer // every write goes through it (commit.go)
 
 	// life guards closing: Do and the methods hold it shared for their whole
 	// run; Close takes it exclusively, so it waits for in-flight actions.
@@ -200,15 +201,19 @@ func Open(ctx context.Context, cfg Config) (*Kernel, error) {
 		return nil, fmt.Errorf("kernel: open: find last event: %w", err)
 	}
 	k.seq.init(last)
+	k.com = newCommitter(k.st, &k.seq)
 	return k, nil
 }
 
-// Close waits for in-flight actions and stops the kernel; later calls fail
-// with UNAVAILABLE. It does not close the store or the evaluator.
+// Close waits for in-flight actions, writes the audit events of reads still
+// queued, and stops the kernel; later calls fail with UNAVAILABLE. It does
+// not close the store or the evaluator.
 func (k *Kernel) Close(ctx context.Context) error {
 	k.life.Lock()
 	defer k.life.Unlock()
-	k.closed.Store(true)
+	if !k.closed.Swap(true) {
+		k.com.close()
+	}
 	return nil
 }
 
@@ -224,10 +229,10 @@ func (k *Kernel) enter() bool {
 
 func (k *Kernel) exit() { k.life.RUnlock() }
 
-// update runs fn in a store transaction, retrying on conflicts.
+// update runs fn in a transaction of the committer, retrying on conflicts.
 func (k *Kernel) update(fn func(tx store.Txn) error) error {
 	for attempt := 0; ; attempt++ {
-		err := k.st.Update(fn)
+		err := k.com.submit(fn)
 		if !errors.Is(err, store.ErrConflict) {
 			return err
 		}

@@ -515,6 +515,10 @@ func runCorpus(t *testing.T, metered bool, attacks []attack) {
 func testFlip(t *testing.T, w *world) {
 	const reader = "d-reader"
 	require.NoError(t, w.k.CreatePrincipal(ctx, reader, 0))
+	// Each run reserves up to the world's ContractTimeout (30 s) of
+	// cpu_rate: five concurrent readers need room for five reservations,
+	// or a read that overlaps another is refused with QUOTA_EXCEEDED.
+	require.NoError(t, w.k.SetQuota(ctx, reader, kernel.CPURate, 6*30_000_000))
 	w.ok(t, kernel.Action{Kind: kernel.KindWrite, Caller: reader, Target: "c/flip", Type: kernel.TypeContract, Content: readModule(t, "flip")})
 	w.ok(t, kernel.Action{Kind: kernel.KindWrite, Caller: reader, Target: "d/flip", Type: "data", Contract: "c/flip", Content: []byte("coin")})
 	before := w.snapshot(t)

@@ -1,0 +1,267 @@
+package kernel
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"github.com/kernelhost/kernelhost/store"
+)
+
+// Group commit. Every write of the kernel goes through one committer
+// goroutine, which runs the attempts waiting for it one after another, each
+// on its own overlay over one store transaction, and commits them together:
+// one transaction and one fsync for the whole batch. An attempt that fails
+// drops its overlay and leaves the others alone. Nobody is answered before
+// the batch is durable.
+//
+// Because the committer is the only writer, actions never conflict with
+// each other: actions on the same principal are ordered, not failed (a
+// store shared with another writer can still conflict; the whole batch then
+// fails with store.ErrConflict and each action retries). Batching happens by
+// itself: while one batch commits, the next one queues.
+//
+// Reads commit nothing (Do runs them on a snapshot). Their audit events are
+// queued here and written with the next batch; a crash can lose the events
+// of reads not yet flushed (CommitStats.EventsPending), never an
+// acknowledged write.
+type committer struct {
+	st   store.Store
+	seq  *seqTracker
+	jobs chan *commitJob
+	wake chan struct{} // a read event was queued
+	stop chan struct{}
+	done chan struct{} // closed when the loop has flushed and returned
+
+	mu     sync.Mutex
+	events []queuedEvent // read events awaiting a batch
+	// eventsRoom is signalled, with mu held, when a flush empties events.
+	eventsRoom sync.Cond
+
+	batches, actions, queued, flushed atomic.Uint64
+}
+
+// commitJob is one attempt waiting for the committer.
+type commitJob struct {
+	body  func(store.Txn) error
+	first bool // put at the head of its batch (it was too big to share one)
+	err   error
+	done  chan struct{}
+	ov    overlay
+}
+
+type queuedEvent struct {
+	seq uint64
+	val []byte
+}
+
+const (
+	// maxBatchJobs bounds the attempts in one batch.
+	maxBatchJobs = 512
+	// maxBatchBytes bounds the bytes an attempt may add to a batch that
+	// already holds others: Badger refuses a transaction past ~15% of its
+	// memtable (64 MiB by default). An attempt alone in its batch may be
+	// bigger (a module up to MaxModuleBytes).
+	maxBatchBytes = 4 << 20
+	// maxBatchEvents bounds the read events one batch writes.
+	maxBatchEvents = 8192
+	// maxPendingEvents bounds the read events waiting: a reader waits for
+	// room past it, so a crash loses at most this many.
+	maxPendingEvents = 4 * maxBatchEvents
+)
+
+// errBatchFull tells an attempt that its writes did not fit in the batch
+// it ran in: it runs again, at the head of the next batch.
+var errBatchFull = errors.New("kernel: batch full")
+
+var jobPool = sync.Pool{New: func() any { return &commitJob{done: make(chan struct{}, 1)} }}
+
+func newCommitter(st store.Store, seq *seqTracker) *committer {
+	c := &committer{st: st, seq: seq, jobs: make(chan *commitJob, maxBatchJobs), wake: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	c.eventsRoom.L = &c.mu
+	go c.loop()
+	return c
+}
+
+// submit runs body in the next batch and returns once the batch has
+// committed: nil when body returned nil and its writes are durable, body's
+// error (its writes dropped), or the batch's commit error. It retries by
+// itself an attempt that did not fit in a shared batch.
+func (c *committer) submit(body func(store.Txn) error) error {
+	j := jobPool.Get().(*commitJob)
+	j.body, j.first = body, false
+	for {
+		c.jobs <- j
+		<-j.done
+		if j.err != errBatchFull {
+			break
+		}
+		j.first = true
+	}
+	err := j.err
+	j.body, j.err = nil, nil
+	j.ov.reset(nil)
+	jobPool.Put(j)
+	return err
+}
+
+// queueEvent queues a read's audit event, already encoded, for the next
+// batch; the committer releases seq once it is durable. It waits while
+// maxPendingEvents are queued.
+func (c *committer) queueEvent(seq uint64, val []byte) {
+	c.mu.Lock()
+	for len(c.events) >= maxPendingEvents {
+		c.eventsRoom.Wait()
+	}
+	c.events = append(c.events, queuedEvent{seq: seq, val: val})
+	c.queued.Add(1)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// sync returns once every read event queued before it was called is
+// durable, so that a reader of the audit log sees the events of the reads
+// it has been answered for.
+func (c *committer) sync() error {
+	target := c.queued.Load()
+	for c.flushed.Load() < target {
+		if err := c.submit(func(store.Txn) error { return nil }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// close flushes the queued events and stops the loop. The kernel calls it
+// once no action is in flight.
+func (c *committer) close() {
+	close(c.stop)
+	<-c.done
+}
+
+func (c *committer) loop() {
+	defer close(c.done)
+	batch := make([]*commitJob, 0, maxBatchJobs)
+	for {
+		batch = batch[:0]
+		select {
+		case j := <-c.jobs:
+			batch = append(batch, j)
+		case <-c.wake:
+		case <-c.stop:
+			for c.pendingEvents() > 0 {
+				if err := c.commit(nil); err != nil {
+					return // the store is gone: the events are lost, as on a crash
+				}
+			}
+			return
+		}
+	drain:
+		for len(batch) < maxBatchJobs {
+			select {
+			case j := <-c.jobs:
+				batch = append(batch, j)
+			default:
+				break drain
+			}
+		}
+		_ = c.commit(batch)
+	}
+}
+
+func (c *committer) pendingEvents() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.events)
+}
+
+// commit runs batch and the queued read events in one transaction and
+// answers every job. It returns the transaction's error.
+func (c *committer) commit(batch []*commitJob) error {
+	// An attempt that was too big for a shared batch goes first.
+	for i, j := range batch {
+		if j.first && i > 0 {
+			batch[0], batch[i] = batch[i], batch[0]
+			break
+		}
+	}
+	c.mu.Lock()
+	n := min(len(c.events), maxBatchEvents)
+	events := c.events[:n:n]
+	c.mu.Unlock()
+
+	size := 0
+	err := c.st.Update(func(tx store.Txn) error {
+		for _, e := range events {
+			if err := tx.Set(eventKey(e.seq), e.val); err != nil {
+				return err
+			}
+		}
+		size = 0
+		for i, j := range batch {
+			j.ov.reset(tx)
+			j.err = j.body(&j.ov)
+			if j.err != nil {
+				continue
+			}
+			if i > 0 && size+j.ov.bytes > maxBatchBytes {
+				j.err = errBatchFull
+				continue
+			}
+			size += j.ov.bytes
+			if err := j.ov.flush(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil && n > 0 {
+		for _, e := range events { // before the slice below reuses their room
+			c.seq.done(e.seq)
+		}
+		c.flushed.Add(uint64(n))
+		c.mu.Lock()
+		c.events = append(c.events[:0], c.events[n:]...)
+		c.eventsRoom.Broadcast()
+		c.mu.Unlock()
+	}
+	committed := 0
+	for _, j := range batch {
+		if err != nil && j.err == nil {
+			j.err = err
+			if errors.Is(err, store.ErrTxnTooBig) && len(batch) > 1 {
+				j.err = errBatchFull // alone in a batch of its own, it may fit
+			}
+		}
+		if j.err == nil {
+			committed++
+		}
+		j.done <- struct{}{}
+	}
+	if err == nil {
+		c.batches.Add(1)
+		c.actions.Add(uint64(committed))
+	}
+	return err
+}
+
+// CommitStats counts the committer's work since the kernel opened.
+type CommitStats struct {
+	// Batches is the number of store transactions committed for actions
+	// and read events; Actions the attempts they committed.
+	Batches, Actions uint64
+	// EventsFlushed counts read audit events written; EventsPending those
+	// queued, which a crash would lose.
+	EventsFlushed, EventsPending uint64
+}
+
+// CommitStats returns the group commit's counters, for metrics.
+func (k *Kernel) CommitStats() CommitStats {
+	c := k.com
+	return CommitStats{Batches: c.batches.Load(), Actions: c.actions.Load(),
+		EventsFlushed: c.flushed.Load(), EventsPending: uint64(c.pendingEvents())}
+}
