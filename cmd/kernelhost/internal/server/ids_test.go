@@ -137,7 +137,7 @@ func TestIDsHaveOneMeaning(t *testing.T) {
 		} {
 			resp, body := e.send(t, false, http.MethodPost, tc.path, tc.token, tc.body)
 			require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s %s: %s", tc.path, tc.body, body)
-			require.Contains(t, string(body), `"error_code": "INVALID_ARGUMENT"`)
+			require.Contains(t, string(body), `"error_code":"INVALID_ARGUMENT"`)
 		}
 	}
 	ids, err := e.w.K.ArtifactIDs(ctx)

@@ -228,8 +228,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		s.metrics.request(sw.status)
-		s.cfg.Logger.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
-			"duration", s.cfg.Now().Sub(start), "remote", r.RemoteAddr)
+		// Enabled first: the arguments would be boxed (allocated) on every
+		// request even when the level drops the line (the default).
+		if s.cfg.Logger.Enabled(ctx, slog.LevelInfo) {
+			s.cfg.Logger.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+				"duration", s.cfg.Now().Sub(start), "remote", r.RemoteAddr)
+		}
 	}()
 	if !canonicalPath(r.URL.Path) {
 		writeError(sw, http.StatusBadRequest, api.NewError(abi.InvalidArgument,
@@ -239,16 +243,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(&jsonOnly{ResponseWriter: sw, path: r.URL.Path}, r.WithContext(ctx))
 }
 
+// writeJSON writes v as the JSON body of an answer with status: compact,
+// one line, encoded whole into a pooled buffer and written once with its
+// Content-Length (see encode.go).
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
+	buf := getBuf()
+	defer putBuf(buf)
+	if err := encodeJSON(buf, v); err != nil {
 		status = http.StatusInternalServerError
-		b, _ = json.Marshal(api.NewError(abi.Internal, "encode response: "+err.Error()))
+		buf.Reset()
+		_ = encodeJSON(buf, api.NewError(abi.Internal, "encode response: "+err.Error()))
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	writeBody(w, status, buf.Bytes())
 }
 
 func writeError(w http.ResponseWriter, status int, e api.Error) {
