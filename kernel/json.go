@@ -33,6 +33,15 @@ type actionJSON struct {
 // Byte fields ("content", "args") are base64; "text" and "args_text" give
 // them as plain text instead.
 func DecodeAction(b []byte) (Action, error) {
+	if a, ok := decodeActionFast(b); ok {
+		return a, nil // the common shape, decoded alike in one pass (json_fast.go)
+	}
+	return decodeActionFull(b)
+}
+
+// decodeActionFull is DecodeAction's full decoder: every input, every
+// refusal.
+func decodeActionFull(b []byte) (Action, error) {
 	if len(b) > MaxActionJSON {
 		return Action{}, errf(abi.InvalidArgument, "action of %d bytes exceeds %d", len(b), MaxActionJSON)
 	}
