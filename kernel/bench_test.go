@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/kernelhost/kernelhost/abi"
 	"github.com/kernelhost/kernelhost/genesis"
 	"github.com/kernelhost/kernelhost/host"
 	"github.com/kernelhost/kernelhost/kernel"
@@ -44,7 +45,7 @@ const (
 	storeMem                      // store.NewMem
 )
 
-func openBenchStore(b *testing.B, kind benchStore) store.Store {
+func openBenchStore(b testing.TB, kind benchStore) store.Store {
 	b.Helper()
 	var (
 		st  store.Store
@@ -78,7 +79,7 @@ var (
 // descheduled mid-check for longer than 100ms, measures rather than fails
 // with CONTRACT_TIMEOUT. A deadline's value does not change what arming it
 // costs.
-func benchHost(b *testing.B) *host.Host {
+func benchHost(b testing.TB) *host.Host {
 	benchHostOnce.Do(func() {
 		benchHostVal, benchHostErr = host.New(context.Background(), host.Config{Timeout: time.Second})
 	})
@@ -90,7 +91,7 @@ func benchHost(b *testing.B) *host.Host {
 // genesis contracts installed, the wall clock, and the bench principals. The
 // cpu_rate quota is raised so that a long run measures the steady state
 // rather than the quota running out; the pre-check runs all the same.
-func newBenchKernel(b *testing.B, st store.Store) *kernel.Kernel {
+func newBenchKernel(b testing.TB, st store.Store) *kernel.Kernel {
 	b.Helper()
 	ctx := context.Background()
 	h := benchHost(b)
@@ -151,18 +152,20 @@ func benchDoParallel(b *testing.B, k *kernel.Kernel, each func(g int) kernel.Act
 
 // BenchmarkAction measures whole actions through Kernel.Do with the wasm host
 // and the C genesis freeware contract, on a durable Badger store in a
-// temporary directory (SyncWrites on unless the name says nosync):
+// temporary directory (SyncWrites on unless the name says nosync), except
+// read, which is on the in-memory store:
 //
-//   - read: a read of a 1834-byte artifact by a non-controller (contract
-//     check, store view, and the audit event every action appends, which
-//     makes every read a committed, synced transaction);
+//   - read, read-durable: a read of a 1834-byte artifact by a
+//     non-controller (contract check and a store snapshot; its audit event
+//     goes out with the committer's next batch);
 //   - write-sync, write-nosync: the controller replaces its content with
 //     2048 bytes;
 //   - transfer: 1 scrip from one principal to another (kernel-judged, no
 //     contract runs).
 //
 // Each has a -parallel twin under b.RunParallel, where every goroutine uses
-// its own artifact or pair of principals.
+// its own artifact or pair of principals; transfer-durable-64 and
+// transfer-durable-hot are 64 writers over 10,000 and over 20 principals.
 func BenchmarkAction(b *testing.B) {
 	ctx := context.Background()
 	read := kernel.Action{Kind: kernel.KindRead, Caller: benchReader, Target: benchTarget}
@@ -170,7 +173,14 @@ func BenchmarkAction(b *testing.B) {
 	transfer := kernel.Action{Kind: kernel.KindTransfer, Caller: benchCreator, To: benchController, Amount: 1}
 
 	b.Run("read", func(b *testing.B) {
+		benchDo(b, newBenchKernel(b, openBenchStore(b, storeMem)), read)
+	})
+	b.Run("read-durable", func(b *testing.B) {
 		benchDo(b, newBenchKernel(b, openBenchStore(b, storeSync)), read)
+	})
+	b.Run("read-durable-parallel", func(b *testing.B) {
+		k := newBenchKernel(b, openBenchStore(b, storeSync))
+		benchDoParallel(b, k, func(int) kernel.Action { return read })
 	})
 	b.Run("read-nosync", func(b *testing.B) {
 		benchDo(b, newBenchKernel(b, openBenchStore(b, storeNoSync)), read)
@@ -185,10 +195,6 @@ func BenchmarkAction(b *testing.B) {
 		benchDo(b, newBenchKernel(b, openBenchStore(b, storeSync)), transfer)
 	})
 
-	b.Run("read-parallel", func(b *testing.B) {
-		k := newBenchKernel(b, openBenchStore(b, storeSync))
-		benchDoParallel(b, k, func(int) kernel.Action { return read })
-	})
 	b.Run("read-nosync-parallel", func(b *testing.B) {
 		k := newBenchKernel(b, openBenchStore(b, storeNoSync))
 		benchDoParallel(b, k, func(int) kernel.Action { return read })
@@ -213,6 +219,15 @@ func BenchmarkAction(b *testing.B) {
 	b.Run("write-nosync-parallel", func(b *testing.B) {
 		parallelWrite(b, newBenchKernel(b, openBenchStore(b, storeNoSync)))
 	})
+	// 64 writers over 10,000 principals, then over 20 (every transfer
+	// touches a principal others are touching): transfers/s and the
+	// CONFLICT results per transfer, which must be 0.
+	b.Run("transfer-durable-64", func(b *testing.B) {
+		benchTransfers(b, newBenchKernel(b, openBenchStore(b, storeSync)), 64, 10_000)
+	})
+	b.Run("transfer-durable-hot", func(b *testing.B) {
+		benchTransfers(b, newBenchKernel(b, openBenchStore(b, storeSync)), 64, 20)
+	})
 	b.Run("transfer-parallel", func(b *testing.B) {
 		k := newBenchKernel(b, openBenchStore(b, storeSync))
 		benchDoParallel(b, k, func(g int) kernel.Action {
@@ -225,6 +240,61 @@ func BenchmarkAction(b *testing.B) {
 			return kernel.Action{Kind: kernel.KindTransfer, Caller: from, To: to, Amount: 1}
 		})
 	})
+}
+
+// benchTransfers runs b.N transfers of 1 scrip from writers goroutines
+// over principals principals, each transfer between a pseudo-random pair,
+// and reports actions/s and conflicts/op (CONFLICT results per transfer).
+// Any other failure fails the benchmark.
+func benchTransfers(b *testing.B, k *kernel.Kernel, writers, principals int) {
+	ctx := context.Background()
+	ids := make([]string, principals)
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < principals; i += writers {
+				ids[i] = fmt.Sprintf("bench-p%d", i)
+				if err := k.CreatePrincipal(ctx, ids[i], benchRich); err != nil {
+					b.Errorf("principal %s: %v", ids[i], err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	var next, conflicts atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	for g := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			x := uint64(g)*0x9e3779b97f4a7c15 + 1
+			for next.Add(1) <= int64(b.N) {
+				x ^= x << 13
+				x ^= x >> 7
+				x ^= x << 17
+				from, to := int(x%uint64(principals)), int((x>>32)%uint64(principals-1))
+				if to >= from {
+					to++
+				}
+				res := k.Do(ctx, kernel.Action{Kind: kernel.KindTransfer, Caller: ids[from], To: ids[to], Amount: 1})
+				switch {
+				case res.OK:
+				case res.Code == abi.Conflict:
+					conflicts.Add(1)
+				default:
+					b.Errorf("transfer: %s %s", res.ErrorCode, res.Message)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "actions/s")
+	b.ReportMetric(float64(conflicts.Load())/float64(b.N), "conflicts/op")
 }
 
 // BenchmarkKernelCheck is one permission check through the full kernel path:
