@@ -7,20 +7,27 @@ BENCHTIME     ?= 1s
 FUZZTIME      ?= 20s
 STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build test test-allocs vet fmt fmt-check lint bench demo contracts examples testdata tools clean check fuzz
+.PHONY: all build test test-warm test-allocs vet fmt fmt-check lint bench demo contracts examples testdata tools clean check fuzz
 
 all: build
 
 build:
 	$(GO) build ./...
 
-## test: gofmt check, go vet, every test under the race detector, then
-## test-allocs. The race run goes through internal/testenv/gotest: plain go
-## test output, then one line naming every skipped test; a failure still
-## fails.
-test: fmt-check vet
+## test: gofmt check, go vet, test-warm, every test under the race
+## detector, then test-allocs. The race run goes through
+## internal/testenv/gotest: plain go test output, then one line naming every
+## skipped test; a failure still fails.
+test: fmt-check vet test-warm
 	GO=$(GO) $(GO) run ./internal/testenv/gotest $(GO_TEST_FLAGS) ./...
 	@$(MAKE) --no-print-directory test-allocs
+
+## test-warm: compile the large Go guests into the tests' shared wazero
+## cache without the race detector (internal/testworld's TestWarmCache):
+## under -race each took ~80 s of CPU to compile, once per test process that
+## met it first on an empty cache (CI), ~8 s without.
+test-warm:
+	$(GO) test -count=1 -run '^TestWarmCache$$' ./internal/testworld
 
 ## test-allocs: the allocation-count tests (func TestX_allocs or
 ## TestXAllocations in a _test.go file) without the race detector, which

@@ -11,9 +11,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"github.com/tetratelabs/wazero"
 
 	contracts "github.com/kernelhost/kernelhost/contracts-wasm"
+	"github.com/kernelhost/kernelhost/internal/testenv"
 )
 
 // rightsBuiltWith is the Go release that built the committed
@@ -56,7 +56,9 @@ var goWASI = []string{
 // executable (kh_invoke) whose only kernel imports are the host API's.
 func TestRightsRegistryShape(t *testing.T) {
 	ctx := context.Background()
-	r := wazero.NewRuntime(ctx)
+	// The shared compilation cache: the registry (3.4 MB) compiles once per
+	// machine, not once per run (tens of seconds under -race).
+	r := testenv.NewRuntime(ctx)
 	defer r.Close(ctx)
 	cm, err := r.CompileModule(ctx, contracts.RightsRegistry())
 	require.NoError(t, err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kernelhost/kernelhost/abi"
 	contracts "github.com/kernelhost/kernelhost/contracts-wasm"
+	"github.com/kernelhost/kernelhost/internal/testenv"
 )
 
 // buildArgs is the README's build command, minus the output path.
@@ -47,7 +48,9 @@ type instance struct {
 func newInstance(t *testing.T, wasm []byte) *instance {
 	t.Helper()
 	ctx := context.Background()
-	r := wazero.NewRuntime(ctx)
+	// The shared compilation cache: the Go guest (2.7 MB) compiles once per
+	// machine, not once per runtime (tens of seconds under -race).
+	r := testenv.NewRuntime(ctx)
 	t.Cleanup(func() { require.NoError(t, r.Close(ctx)) })
 	wasi_snapshot_preview1.MustInstantiate(ctx, r)
 	// NB: no start functions: a reactor is initialised with _initialize.
@@ -169,7 +172,7 @@ func Test_main(t *testing.T) {
 // which.
 func TestImports(t *testing.T) {
 	ctx := context.Background()
-	r := wazero.NewRuntime(ctx)
+	r := testenv.NewRuntime(ctx)
 	defer r.Close(ctx)
 	cm, err := r.CompileModule(ctx, committed(t))
 	require.NoError(t, err)
