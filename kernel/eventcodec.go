@@ -157,17 +157,6 @@ func decodeEvent(b []byte) (Event, error) {
 	return e, nil
 }
 
-// sub reads a length-prefixed string as a substring of s, which holds the
-// same bytes as r.b: no copy of its own.
-func (r *reader) sub(s string) string {
-	n := int(r.u32())
-	start := r.off
-	if r.take(n); r.err {
-		return ""
-	}
-	return s[start : start+n]
-}
-
 // count reads a list's length (u32) and checks that what is left of the
 // record can hold that many elements of at least size bytes each, so that
 // a corrupt count never becomes a huge allocation.

@@ -98,15 +98,19 @@ func (a *artifactRec) encode() []byte {
 	return appendStr(b, a.DiskPayer)
 }
 
+// decodeArtifact decodes an artifact record. Its strings share one copy of
+// b (a check decodes two records, each of about ten strings, and this is on
+// the path of every artifact action), so b may be reused once it returns.
 func decodeArtifact(b []byte) (artifactRec, error) {
 	r := reader{b: b}
 	if r.byte() != recordVersion {
 		return artifactRec{}, fmt.Errorf("artifact record version: %w", errCorrupt)
 	}
+	s := string(b)
 	var a artifactRec
-	a.Type = r.str()
-	a.CreatedBy = r.str()
-	a.Contract = r.str()
+	a.Type = r.sub(s)
+	a.CreatedBy = r.sub(s)
+	a.Contract = r.sub(s)
 	copy(a.Hash[:], r.take(32))
 	a.Size = r.u64()
 	a.Revision = r.u64()
@@ -119,10 +123,10 @@ func decodeArtifact(b []byte) (artifactRec, error) {
 	if !r.err && n > 0 {
 		a.Meta = make([]abi.KV, n)
 		for i := range a.Meta {
-			a.Meta[i] = abi.KV{Key: r.str(), Value: r.str()}
+			a.Meta[i] = abi.KV{Key: r.sub(s), Value: r.sub(s)}
 		}
 	}
-	a.DiskPayer = r.str()
+	a.DiskPayer = r.sub(s)
 	if r.err || r.off != len(b) {
 		return artifactRec{}, fmt.Errorf("artifact record: %w", errCorrupt)
 	}
@@ -261,4 +265,15 @@ func (r *reader) str() string {
 		return ""
 	}
 	return string(r.take(int(n)))
+}
+
+// sub reads a length-prefixed string as a substring of s, which holds the
+// same bytes as r.b: no copy of its own.
+func (r *reader) sub(s string) string {
+	n := int(r.u32())
+	start := r.off
+	if r.take(n); r.err {
+		return ""
+	}
+	return s[start : start+n]
 }
