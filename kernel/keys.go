@@ -45,6 +45,15 @@ func key(prefix []byte, id string) []byte {
 	return append(append(k, prefix...), id...)
 }
 
+// keyPrefix is the prefix of every key2(prefix, id, ...), in one
+// allocation: a scan of it (a caller's rights, on every check) is on the
+// path of every action.
+func keyPrefix(prefix []byte, id string) []byte {
+	k := make([]byte, 0, len(prefix)+len(id)+1)
+	k = append(append(k, prefix...), id...)
+	return append(k, 0)
+}
+
 func key2(prefix []byte, a, b string) []byte {
 	k := make([]byte, 0, len(prefix)+len(a)+1+len(b))
 	k = append(append(k, prefix...), a...)
@@ -52,27 +61,22 @@ func key2(prefix []byte, a, b string) []byte {
 	return append(k, b...)
 }
 
-func principalKey(id string) []byte        { return key(prefixPrincipal, id) }
-func artifactKey(id string) []byte         { return key(prefixArtifact, id) }
-func contentKey(id string) []byte          { return key(prefixContent, id) }
-func governsKey(contract, a string) []byte { return key2(prefixGoverns, contract, a) }
-func governsPrefix(contract string) []byte {
-	return append(key(prefixGoverns, contract), 0)
-}
+func principalKey(id string) []byte            { return key(prefixPrincipal, id) }
+func artifactKey(id string) []byte             { return key(prefixArtifact, id) }
+func contentKey(id string) []byte              { return key(prefixContent, id) }
+func governsKey(contract, a string) []byte     { return key2(prefixGoverns, contract, a) }
+func governsPrefix(contract string) []byte     { return keyPrefix(prefixGoverns, contract) }
 func grantKey(payer, contract string) []byte   { return key2(prefixGrant, payer, contract) }
 func spendingLimitKey(principal string) []byte { return key(prefixSpending, principal) }
 func standingKey(principal, exe string) []byte {
 	return key2(prefixStanding, principal, exe)
 }
-func standingPrefix(principal string) []byte {
-	return append(key(prefixStanding, principal), 0)
-}
+func standingPrefix(principal string) []byte { return keyPrefix(prefixStanding, principal) }
 
-func rightKey(holder, right string) []byte { return key2(prefixRight, holder, right) }
-func rightHolderPrefix(holder string) []byte {
-	return append(key(prefixRight, holder), 0)
-}
+func rightKey(holder, right string) []byte   { return key2(prefixRight, holder, right) }
+func rightHolderPrefix(holder string) []byte { return keyPrefix(prefixRight, holder) }
 
 func eventKey(seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(append([]byte(nil), prefixEvent...), seq)
+	k := make([]byte, 0, len(prefixEvent)+8)
+	return binary.BigEndian.AppendUint64(append(k, prefixEvent...), seq)
 }

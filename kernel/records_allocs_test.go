@@ -49,3 +49,26 @@ func TestDecodeArtifact_allocs(t *testing.T) {
 		}
 	}))
 }
+
+// TestKeys_allocs: every key, and every prefix a scan starts from, is one
+// allocation (eventKey and the NUL-terminated prefixes were two).
+func TestKeys_allocs(t *testing.T) {
+	require.Equal(t, []byte("r/agent-0042\x00"), rightHolderPrefix("agent-0042"))
+	require.Equal(t, []byte("u/c\x00"), governsPrefix("c"))
+	require.Equal(t, []byte("s/p\x00"), standingPrefix("p"))
+	require.Equal(t, append([]byte("e/"), 0, 0, 0, 0, 0, 0, 1, 2), eventKey(258))
+	if raceEnabled {
+		t.Skip("the race detector allocates on its own: make test-allocs")
+	}
+	for name, f := range map[string]func() []byte{
+		"eventKey":          func() []byte { return eventKey(1 << 40) },
+		"rightHolderPrefix": func() []byte { return rightHolderPrefix("agent-0099") },
+		"governsPrefix":     func() []byte { return governsPrefix("genesis/freeware") },
+		"standingPrefix":    func() []byte { return standingPrefix("agent-0099") },
+		"principalKey":      func() []byte { return principalKey("agent-0099") },
+		"artifactKey":       func() []byte { return artifactKey("workspace/agent-0042/notes.md") },
+		"grantKey":          func() []byte { return grantKey("agent-0099", "genesis/freeware") },
+	} {
+		require.Equal(t, 1.0, testing.AllocsPerRun(100, func() { _ = f() }), name)
+	}
+}
