@@ -258,15 +258,6 @@ func (r *reader) u64() uint64 {
 	return 0
 }
 
-func (r *reader) str() string {
-	n := r.u32()
-	if n > 1<<20 {
-		r.err = true
-		return ""
-	}
-	return string(r.take(int(n)))
-}
-
 // sub reads a length-prefixed string as a substring of s, which holds the
 // same bytes as r.b: no copy of its own.
 func (r *reader) sub(s string) string {

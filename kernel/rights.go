@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"sync"
 
 	"github.com/kernelhost/kernelhost/abi"
 	"github.com/kernelhost/kernelhost/store"
@@ -87,11 +88,23 @@ func decodeRightIndex(b []byte) (rightIndexRec, error) {
 	if r.byte() != recordVersion {
 		return rightIndexRec{}, fmt.Errorf("right index version: %w", errCorrupt)
 	}
-	out := rightIndexRec{Resource: Resource(r.str()), Amount: int64(r.u64())}
-	if _, ok := out.Resource.index(); r.err || r.off != len(b) || !ok || out.Amount <= 0 {
+	res, ok := resourceNamed(r.take(int(r.u32())))
+	out := rightIndexRec{Resource: res, Amount: int64(r.u64())}
+	if r.err || r.off != len(b) || !ok || out.Amount <= 0 {
 		return rightIndexRec{}, fmt.Errorf("right index record: %w", errCorrupt)
 	}
 	return out, nil
+}
+
+// resourceNamed is the Resource named b, without allocating: every check
+// decodes the index entries of the caller's rights.
+func resourceNamed(b []byte) (Resource, bool) {
+	for _, x := range Resources {
+		if string(x) == string(b) {
+			return x, true
+		}
+	}
+	return "", false
 }
 
 // Right describes one outstanding right.
@@ -506,29 +519,64 @@ func (w *work) callerRights(holder string) ([]abi.RightAmount, *Error) {
 }
 
 func holderSums(tx store.Txn, holder string) ([]abi.RightAmount, error) {
-	var sums [numResources]int64
-	found := false
-	err := tx.Iterate(rightHolderPrefix(holder), nil, func(_, v []byte) error {
-		r, err := decodeRightIndex(v)
-		if err != nil {
-			return err
-		}
-		i, _ := r.Resource.index()
-		sums[i] += r.Amount
-		found = true
-		return nil
-	})
-	if err != nil || !found {
+	// A closure passed to Iterate escapes, and so would everything it
+	// captures: a pooled scan with its method value bound once costs no
+	// allocation on the path of every check.
+	s := holderScans.Get().(*holderScan)
+	defer holderScans.Put(s)
+	s.sums, s.found = [numResources]int64{}, false
+	err := tx.Iterate(rightHolderPrefix(holder), nil, s.visit)
+	if err != nil || !s.found {
 		return nil, err
 	}
-	var out []abi.RightAmount
-	for i, r := range Resources {
-		if sums[i] > 0 {
-			out = append(out, abi.RightAmount{Resource: string(r), Amount: uint64(sums[i])})
+	n := 0
+	for _, v := range s.sums {
+		if v > 0 {
+			n++
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Resource < out[j].Resource })
+	out := make([]abi.RightAmount, 0, n)
+	for _, i := range resourcesByName {
+		if s.sums[i] > 0 {
+			out = append(out, abi.RightAmount{Resource: string(Resources[i]), Amount: uint64(s.sums[i])})
+		}
+	}
 	return out, nil
+}
+
+// resourcesByName are the indexes of Resources in the order of their names,
+// the order of caller_rights.
+var resourcesByName = func() []int {
+	idx := make([]int, len(Resources))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return Resources[idx[a]] < Resources[idx[b]] })
+	return idx
+}()
+
+// holderScan sums the index entries of one holder's rights (holderSums).
+type holderScan struct {
+	sums  [numResources]int64
+	found bool
+	visit func(key, value []byte) error // s.add, bound once
+}
+
+var holderScans = sync.Pool{New: func() any {
+	s := &holderScan{}
+	s.visit = s.add
+	return s
+}}
+
+func (s *holderScan) add(_, v []byte) error {
+	r, err := decodeRightIndex(v)
+	if err != nil {
+		return err
+	}
+	i, _ := r.Resource.index()
+	s.sums[i] += r.Amount
+	s.found = true
+	return nil
 }
 
 // RightTotals returns, for every resource, the sum of the amounts of all
