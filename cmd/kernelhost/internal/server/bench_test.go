@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"github.com/kernelhost/kernelhost/host"
 	"github.com/kernelhost/kernelhost/internal/testenv"
 	"github.com/kernelhost/kernelhost/kernel"
+	"github.com/kernelhost/kernelhost/kernel/kerneltest"
 	"github.com/kernelhost/kernelhost/store"
 )
 
@@ -148,6 +150,7 @@ func (w *benchWorld) run(b *testing.B, req func(i int) benchRequest) {
 	errs := make(chan error, benchClients)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0, cpuOK := processCPU()
 	start := time.Now()
 	for i, c := range clients {
 		wg.Add(1)
@@ -164,18 +167,25 @@ func (w *benchWorld) run(b *testing.B, req func(i int) benchRequest) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu1, _ := processCPU()
 	b.StopTimer()
 	close(errs)
 	for err := range errs {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "actions/s")
+	if cpuOK {
+		// Client, server, kernel and store together, over every core.
+		b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
+	}
 }
 
 // BenchmarkHTTP measures the HTTP API end to end on a durable Badger store
 // (SyncWrites on, as 'kernelhost serve' runs by default), with 16
 // goroutines, each a keep-alive http.Client, against a real listener on
-// 127.0.0.1 (issue 17). allocs/op counts client and server together.
+// 127.0.0.1 (issue 17). allocs/op and cpu-ns/op (the process's CPU time,
+// user and system, per action) count client, server, kernel and store
+// together; ns/op is wall time per action, the inverse of actions/s.
 //
 //   - read-16: POST /v1/actions {"kind":"read"} of a 1834-byte artifact
 //     under the C genesis freeware contract;
@@ -200,4 +210,58 @@ func BenchmarkHTTP(b *testing.B) {
 			return benchRequest{http.MethodGet, fmt.Sprintf("/v1/principals/payee-%d", i), ""}
 		})
 	})
+}
+
+// BenchmarkServeHTTP is what the server adds to an action, without network
+// or disk: Server.ServeHTTP into an httptest.ResponseRecorder on a
+// kerneltest world (in-memory store, the fake freeware contract), beside
+// the same action through Kernel.Do (the /kernel rows). The difference is
+// the server's own work per request: routing, authentication, reading and
+// decoding the body, metrics, encoding the answer.
+func BenchmarkServeHTTP(b *testing.B) {
+	ctx := context.Background()
+	w := kerneltest.NewWorld(b, func(c *kernel.Config) {
+		c.DefaultQuotas = map[kernel.Resource]int64{kernel.CPURate: 1 << 50, kernel.LLMRate: 1 << 50}
+	})
+	w.Principal(b, "alice", 1<<40)
+	w.Principal(b, "bob", 1<<40)
+	res := w.Do(kernel.Action{Kind: kernel.KindWrite, Caller: "bob", Target: "bob/notes", Type: "data",
+		Content: bytes.Repeat([]byte("n"), 1834)})
+	require.True(b, res.OK, res.Message)
+	a, _, err := auth.Create(filepath.Join(b.TempDir(), "auth.json"))
+	require.NoError(b, err)
+	tok, err := a.Issue("alice")
+	require.NoError(b, err)
+	s, err := server.New(server.Config{Kernel: w.K, Auth: a})
+	require.NoError(b, err)
+	serve := func(b *testing.B, method, path, body string) {
+		b.ReportAllocs()
+		for b.Loop() {
+			req := httptest.NewRequest(method, path, strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+tok)
+			rec := httptest.NewRecorder()
+			s.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				b.Fatalf("%s %s: %d %s", method, path, rec.Code, rec.Body)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name, body string
+		action     kernel.Action
+	}{
+		{"read", `{"kind":"read","target":"bob/notes"}`, kernel.Action{Kind: kernel.KindRead, Caller: "alice", Target: "bob/notes"}},
+		{"transfer", `{"kind":"transfer","to":"bob","amount":1}`, kernel.Action{Kind: kernel.KindTransfer, Caller: "alice", To: "bob", Amount: 1}},
+	} {
+		b.Run(tc.name+"/kernel", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if res := w.K.Do(ctx, tc.action); !res.OK {
+					b.Fatalf("%s: %s", tc.name, res.Message)
+				}
+			}
+		})
+		b.Run(tc.name+"/server", func(b *testing.B) { serve(b, http.MethodPost, "/v1/actions", tc.body) })
+	}
+	b.Run("get/server", func(b *testing.B) { serve(b, http.MethodGet, "/v1/principals/bob", "") })
 }
