@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -26,12 +27,18 @@ import (
 // of reads not yet flushed (CommitStats.EventsPending), never an
 // acknowledged write.
 type committer struct {
-	st   store.Store
-	seq  *seqTracker
-	jobs chan *commitJob
-	wake chan struct{} // a read event was queued
-	stop chan struct{}
-	done chan struct{} // closed when the loop has flushed and returned
+	st  store.Store
+	seq *seqTracker
+	// deferred is st's split commit and sync, when it has one: batch n+1
+	// then runs while batch n is being synced (syncLoop), and each batch
+	// is answered once a sync after it returned.
+	deferred store.DeferredSync
+	synced   chan *syncBatch // committed batches waiting for a sync
+	syncDone chan struct{}   // closed when syncLoop has answered all
+	jobs     chan *commitJob
+	wake     chan struct{} // a read event was queued
+	stop     chan struct{}
+	done     chan struct{} // closed when the loop has flushed and returned
 
 	mu     sync.Mutex
 	events []queuedEvent // read events awaiting a batch
@@ -48,6 +55,12 @@ type commitJob struct {
 	err   error
 	done  chan struct{}
 	ov    overlay
+}
+
+// syncBatch is a committed batch waiting to be durable.
+type syncBatch struct {
+	jobs []*commitJob
+	seqs []uint64 // its read events
 }
 
 type queuedEvent struct {
@@ -80,6 +93,11 @@ func newCommitter(st store.Store, seq *seqTracker) *committer {
 	c := &committer{st: st, seq: seq, jobs: make(chan *commitJob, maxBatchJobs), wake: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	c.eventsRoom.L = &c.mu
+	if d, ok := st.(store.DeferredSync); ok {
+		c.deferred = d
+		c.synced, c.syncDone = make(chan *syncBatch, 64), make(chan struct{})
+		go c.syncLoop()
+	}
 	go c.loop()
 	return c
 }
@@ -145,6 +163,12 @@ func (c *committer) close() {
 
 func (c *committer) loop() {
 	defer close(c.done)
+	if c.deferred != nil {
+		defer func() {
+			close(c.synced)
+			<-c.syncDone
+		}()
+	}
 	batch := make([]*commitJob, 0, maxBatchJobs)
 	for {
 		batch = batch[:0]
@@ -194,8 +218,12 @@ func (c *committer) commit(batch []*commitJob) error {
 	events := c.events[:n:n]
 	c.mu.Unlock()
 
+	update := c.st.Update
+	if c.deferred != nil {
+		update = c.deferred.UpdateDeferred
+	}
 	size := 0
-	err := c.st.Update(func(tx store.Txn) error {
+	err := update(func(tx store.Txn) error {
 		for _, e := range events {
 			if err := tx.Set(eventKey(e.seq), e.val); err != nil {
 				return err
@@ -219,17 +247,17 @@ func (c *committer) commit(batch []*commitJob) error {
 		}
 		return nil
 	})
+	var seqs []uint64
 	if err == nil && n > 0 {
-		for _, e := range events { // before the slice below reuses their room
-			c.seq.done(e.seq)
+		seqs = make([]uint64, n)
+		for i, e := range events {
+			seqs[i] = e.seq
 		}
-		c.flushed.Add(uint64(n))
 		c.mu.Lock()
 		c.events = append(c.events[:0], c.events[n:]...)
 		c.eventsRoom.Broadcast()
 		c.mu.Unlock()
 	}
-	committed := 0
 	for _, j := range batch {
 		if err != nil && j.err == nil {
 			j.err = err
@@ -237,16 +265,64 @@ func (c *committer) commit(batch []*commitJob) error {
 				j.err = errBatchFull // alone in a batch of its own, it may fit
 			}
 		}
+	}
+	if err == nil && c.deferred != nil {
+		c.synced <- &syncBatch{jobs: slices.Clone(batch), seqs: seqs}
+		return nil
+	}
+	c.finish(batch, seqs, err == nil)
+	return err
+}
+
+// syncLoop makes committed batches durable, one sync for all the batches
+// committed meanwhile, and answers them.
+func (c *committer) syncLoop() {
+	defer close(c.syncDone)
+	var pending []*syncBatch
+	for sb := range c.synced {
+		pending = append(pending[:0], sb)
+	drain:
+		for {
+			select {
+			case sb, ok := <-c.synced:
+				if !ok {
+					break drain
+				}
+				pending = append(pending, sb)
+			default:
+				break drain
+			}
+		}
+		err := c.deferred.Sync()
+		for _, sb := range pending {
+			for _, j := range sb.jobs {
+				if err != nil && j.err == nil {
+					j.err = err // committed but maybe not durable: the store is failing
+				}
+			}
+			c.finish(sb.jobs, sb.seqs, true)
+		}
+	}
+}
+
+// finish answers the jobs of a batch and releases its read events'
+// numbers; committed tells whether the batch's transaction committed.
+func (c *committer) finish(jobs []*commitJob, seqs []uint64, committed bool) {
+	for _, s := range seqs {
+		c.seq.done(s)
+	}
+	c.flushed.Add(uint64(len(seqs)))
+	n := 0
+	for _, j := range jobs {
 		if j.err == nil {
-			committed++
+			n++
 		}
 		j.done <- struct{}{}
 	}
-	if err == nil {
+	if committed {
 		c.batches.Add(1)
-		c.actions.Add(uint64(committed))
+		c.actions.Add(uint64(n))
 	}
-	return err
 }
 
 // CommitStats counts the committer's work since the kernel opened.

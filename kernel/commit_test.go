@@ -238,3 +238,68 @@ func TestHotTransfersNeverConflict(t *testing.T) {
 	require.Equal(t, writers*each, n, "every success is in the audit log")
 	require.NoError(t, w.K.CheckLedger(ctx))
 }
+
+// syncStore is a store whose commits are durable only at Sync, which waits
+// while the gate is shut: Badger's split of commit and fsync, made slow.
+type syncStore struct {
+	store.Store
+	commits, syncs atomic.Int64
+	gate           atomic.Pointer[chan struct{}] // nil: open
+}
+
+func (s *syncStore) UpdateDeferred(fn func(store.Txn) error) error {
+	err := s.Store.Update(fn)
+	s.commits.Add(1)
+	return err
+}
+
+func (s *syncStore) Sync() error {
+	if g := s.gate.Load(); g != nil {
+		<-*g
+	}
+	s.syncs.Add(1)
+	return nil
+}
+
+// TestAnsweredAfterSync: on a store that syncs apart from committing, an
+// action is answered only once a sync after its commit returned, and the
+// committer runs the next batch while the last one is being synced.
+func TestAnsweredAfterSync(t *testing.T) {
+	ss := &syncStore{}
+	w := kerneltest.NewWorld(t, func(c *kernel.Config) {
+		ss.Store = c.Store
+		c.Store = ss
+	})
+	w.Principal(t, "alice", 100)
+	w.Principal(t, "bob", 0)
+	gate := make(chan struct{})
+	ss.gate.Store(&gate)
+	open := func() {
+		if ss.gate.Swap(nil) != nil {
+			close(gate)
+		}
+	}
+	defer open()
+
+	commits := ss.commits.Load()
+	var answered atomic.Int64
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			requireCode(t, abi.OK, w.Do(kernel.Action{Kind: kernel.KindTransfer, Caller: "alice", To: "bob", Amount: 5}))
+			answered.Add(1)
+		}()
+		// Each transfer commits (in a batch of its own or not) while the
+		// sync of the first is held.
+		require.Eventually(t, func() bool { return ss.commits.Load() > commits }, 30*time.Second, 100*time.Microsecond)
+		commits = ss.commits.Load()
+	}
+	require.Zero(t, answered.Load(), "committed, not yet durable: nobody is answered")
+	require.Equal(t, uint64(10), w.Balance(t, "bob"), "a snapshot sees the commits already")
+	open()
+	wg.Wait()
+	require.Equal(t, int64(2), answered.Load())
+	require.NoError(t, w.K.CheckLedger(ctx))
+}

@@ -144,6 +144,29 @@ func (s *badgerStore) View(fn func(Txn) error) error {
 }
 
 func (s *badgerStore) Update(fn func(Txn) error) error {
+	return s.update(fn, s.sync)
+}
+
+// UpdateDeferred commits like Update but returns before the fsync; Sync
+// makes it durable.
+func (s *badgerStore) UpdateDeferred(fn func(Txn) error) error { return s.update(fn, false) }
+
+// Sync fsyncs Badger's logs: every commit before it is durable.
+func (s *badgerStore) Sync() error {
+	if err := s.gate.enter(); err != nil {
+		return err
+	}
+	defer s.gate.exit()
+	if !s.sync {
+		return nil
+	}
+	if err := s.db.Sync(); err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
+	return nil
+}
+
+func (s *badgerStore) update(fn func(Txn) error, sync bool) error {
 	if err := s.gate.enter(); err != nil {
 		return err
 	}
@@ -161,7 +184,7 @@ func (s *badgerStore) Update(fn func(Txn) error) error {
 	if err := bt.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", mapErr(err))
 	}
-	if s.sync && txn.wrote {
+	if sync && txn.wrote {
 		if err := s.db.Sync(); err != nil {
 			return fmt.Errorf("sync: %w", err)
 		}

@@ -32,6 +32,19 @@ type Store interface {
 	Close() error
 }
 
+// DeferredSync is implemented by a Store whose commits can be made durable
+// apart from committing them (Badger's): a group committer runs its next
+// batch while the last one is being synced, instead of waiting.
+type DeferredSync interface {
+	// UpdateDeferred is Update, except that it may return before the
+	// commit is durable: the writes are visible to later transactions at
+	// once, and durable once a later Sync returns nil.
+	UpdateDeferred(fn func(Txn) error) error
+	// Sync returns once every commit that returned before it was called is
+	// durable. It returns ErrClosed after Close.
+	Sync() error
+}
+
 // Txn is a transaction handed to the closure of [Store.View] or
 // [Store.Update]. It reads its own writes.
 //
