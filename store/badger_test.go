@@ -174,3 +174,33 @@ func (h *recordHandler) Handle(_ context.Context, r slog.Record) error {
 	h.records = append(h.records, r)
 	return nil
 }
+
+// TestBadgerDeferredSync: UpdateDeferred's writes are visible at once and
+// survive a reopen after Sync; Sync after Close is ErrClosed.
+func TestBadgerDeferredSync(t *testing.T) {
+	dir := t.TempDir()
+	s, err := store.OpenBadger(dir, store.BadgerOptions{})
+	require.NoError(t, err)
+	d, ok := s.(store.DeferredSync)
+	require.True(t, ok, "Badger splits commit and sync")
+	require.NoError(t, d.UpdateDeferred(func(tx store.Txn) error { return tx.Set([]byte("k"), []byte("v")) }))
+	require.NoError(t, s.View(func(tx store.Txn) error {
+		v, err := tx.Get([]byte("k"))
+		require.NoError(t, err)
+		require.Equal(t, "v", string(v))
+		return nil
+	}))
+	require.NoError(t, d.Sync())
+	require.NoError(t, s.Close())
+	require.ErrorIs(t, d.Sync(), store.ErrClosed)
+
+	s, err = store.OpenBadger(dir, store.BadgerOptions{})
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.View(func(tx store.Txn) error {
+		v, err := tx.Get([]byte("k"))
+		require.NoError(t, err)
+		require.Equal(t, "v", string(v))
+		return nil
+	}))
+}
