@@ -19,6 +19,7 @@ var benchStores = []opener{
 	}},
 	{"badger-inmemory", func(t testing.TB) store.Store { return openBadger(t, "", store.BadgerOptions{InMemory: true}) }},
 	{"mem", func(testing.TB) store.Store { return store.NewMem() }},
+	{"postgres", openPostgres},
 }
 
 const benchKeys = 1024

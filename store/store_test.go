@@ -385,6 +385,7 @@ func TestStore_hammer(t *testing.T) {
 		{"badger-disk-nosync", func(t testing.TB) store.Store {
 			return openBadger(t, t.TempDir(), store.BadgerOptions{NoSync: true})
 		}},
+		{"postgres", openPostgres},
 	} {
 		t.Run(o.name, func(t *testing.T) {
 			s := o.open(t)
