@@ -106,6 +106,9 @@ fuzz:
 tools:
 	@command -v clang >/dev/null && command -v wasm-ld >/dev/null && command -v wat2wasm >/dev/null || \
 	  { echo "installing clang lld wabt with apt"; apt-get update -qq && apt-get install -y -qq clang lld wabt; }
+	@# PostgreSQL for store/postgres's tests (internal/testenv/pgtest); Debian keeps initdb off PATH.
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { echo "installing postgresql with apt"; apt-get update -qq && apt-get install -y -qq postgresql; }
 
 check: lint fmt-check
 	$(GO) mod tidy
