@@ -2,10 +2,13 @@ package kernel
 
 import (
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
 
+	"github.com/kernelhost/kernelhost/abi"
 	"github.com/kernelhost/kernelhost/store"
 )
 
@@ -232,7 +235,7 @@ func (c *committer) commit(batch []*commitJob) error {
 		size = 0
 		for i, j := range batch {
 			j.ov.reset(tx)
-			j.err = j.body(&j.ov)
+			j.err = runBody(j.body, &j.ov)
 			if j.err != nil {
 				continue
 			}
@@ -272,6 +275,19 @@ func (c *committer) commit(batch []*commitJob) error {
 	}
 	c.finish(batch, seqs, err == nil)
 	return err
+}
+
+// runBody runs one attempt's body on its overlay. A panic in it (a bug,
+// in the kernel or in an Evaluator) fails that attempt with INTERNAL and
+// drops its overlay instead of taking down the committer, and with it
+// every other action of the process.
+func runBody(body func(store.Txn) error, ov *overlay) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &Error{Code: abi.Internal, Msg: "internal error", Err: fmt.Errorf("kernel: panic in a committed action: %v\n%s", r, debug.Stack())}
+		}
+	}()
+	return body(ov)
 }
 
 // syncLoop makes committed batches durable, one sync for all the batches

@@ -303,3 +303,29 @@ func TestAnsweredAfterSync(t *testing.T) {
 	require.Equal(t, int64(2), answered.Load())
 	require.NoError(t, w.K.CheckLedger(ctx))
 }
+
+// TestPanicInCommittedAction: an Evaluator that panics while the committer
+// runs an action fails that action with INTERNAL, changes nothing, and
+// leaves the kernel serving: the actions batched with it and after it
+// commit.
+func TestPanicInCommittedAction(t *testing.T) {
+	w := kerneltest.NewWorld(t, nil)
+	w.Principal(t, "alice", 100)
+	w.Principal(t, "bob", 0)
+	w.Deploy(t, "alice", "boom", "allow-all", func(req *abi.Request) (abi.Decision, error) {
+		if req.Action != abi.ActionRead {
+			panic("contract host bug")
+		}
+		return abi.Decision{Allowed: true}, nil
+	})
+	requireCode(t, abi.OK, w.Do(kernel.Action{Kind: kernel.KindWrite, Caller: "alice", Target: "doc", Type: "data", Contract: "boom", Content: []byte("x")}))
+	res := w.Do(write("alice", "doc", "y", nil)) // judged by boom: it panics
+	requireCode(t, abi.Internal, res)
+	require.Zero(t, res.Event, "no event for an INTERNAL abort")
+	read := w.Do(kernel.Action{Kind: kernel.KindRead, Caller: "alice", Target: "doc"})
+	requireCode(t, abi.OK, read)
+	require.Equal(t, "x", string(read.Content), "the write changed nothing")
+	requireCode(t, abi.OK, w.Do(kernel.Action{Kind: kernel.KindTransfer, Caller: "alice", To: "bob", Amount: 7}))
+	require.Equal(t, uint64(7), w.Balance(t, "bob"))
+	require.NoError(t, w.K.CheckLedger(ctx))
+}
