@@ -35,7 +35,7 @@ const (
 	inlineMax     = 16 << 10
 	inlineMaxText = "16384" // inlineMax in the SQL text
 	// firstPage rows are asked for first: many iterations stop after a few
-	// keys. Each later page is 4× the last, up to maxPage.
+	// keys. Each later page is twice the last, up to maxPage.
 	firstPage = 64
 	maxPage   = 512
 	// flushRows and flushBytes bound the writes buffered in a Txn: past
@@ -359,7 +359,7 @@ func (t *txn) Iterate(prefix, start []byte, fn func(key, value []byte) error) er
 	limit := firstPage
 	for page := 0; stopped == nil; page++ {
 		if page > 0 {
-			limit = min(4*limit, maxPage)
+			limit = min(2*limit, maxPage)
 		}
 		rows, err := t.page(lo, hi, limit)
 		if err != nil {
