@@ -371,10 +371,21 @@ func sweep() {
 	}
 }
 
-// alive reports whether process pid exists.
+// alive reports whether process pid exists and is not a zombie (a dead
+// process that nobody has reaped yet).
 func alive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true // no /proc: kill's answer stands
+	}
+	// The state follows the command name, which is in parentheses.
+	if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) {
+		return b[i+2] != 'Z'
+	}
+	return true
 }
 
 // isPostgres reports whether process pid is a postgres (not a process that
