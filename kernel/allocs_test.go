@@ -97,7 +97,7 @@ func TestKernelRead_allocs(t *testing.T) {
 	if kernel.RaceEnabled || testing.Short() {
 		t.Skip("needs a run without the race detector and -short: make test-allocs")
 	}
-	const maxKernelAllocs = 38
+	const maxKernelAllocs = 28
 	cs := &countingStore{Store: store.NewMem()}
 	k := newBenchKernel(t, cs)
 	read := kernel.Action{Kind: kernel.KindRead, Caller: benchReader, Target: benchTarget}

@@ -3,9 +3,11 @@ package kernel
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/kernelhost/kernelhost/abi"
@@ -27,12 +29,76 @@ func (k *Kernel) Do(ctx context.Context, a Action) Result {
 	if err := k.validate(&a); err != nil {
 		return failResult(err)
 	}
+	f := doFrames.Get().(*doFrame)
+	f.a = a
+	res := k.do(ctx, f)
+	f.release()
+	return res
+}
+
+// doFrame is what one Do call works in, reused across calls (doFrames) so
+// that an action allocates none of it: the action, the state kept across
+// attempts, the attempt's transaction state, work and read overlay, and
+// the bodies handed to the store and the committer.
+type doFrame struct {
+	k        *Kernel
+	a        Action
+	ds       doState
+	st       txnState
+	w        work
+	ov       overlay
+	rb       *rollbackErr // errors.As target
+	queued   bool         // the read's event waits for the committer, which releases its number
+	viewBody func(store.Txn) error
+	runBody  func(store.Txn) error
+}
+
+var doFrames = sync.Pool{New: func() any {
+	f := new(doFrame)
+	f.viewBody = f.view
+	f.runBody = f.w.run
+	return f
+}}
+
+// release clears f, keeping its buffers, and returns it to doFrames.
+func (f *doFrame) release() {
+	clear(f.ds.pending)
+	pending := f.ds.pending[:0]
+	f.ds = doState{pending: pending}
+	f.st = txnState{}
+	f.w = work{}
+	f.ov.reset(nil)
+	f.a, f.k, f.rb, f.queued = Action{}, nil, nil, false
+	doFrames.Put(f)
+}
+
+// view is the body of a read's attempt on a snapshot: the action runs on
+// an overlay, and it is done there if the only write was its audit event,
+// which is queued for the committer.
+func (f *doFrame) view(tx store.Txn) error {
+	f.ov.reset(tx)
+	if err := f.w.run(&f.ov); err != nil {
+		return err
+	}
+	ev, ok := f.ov.only(f.w.st.eventKey(f.w.seq))
+	if !ok {
+		return errNeedsWrite
+	}
+	if ev != nil {
+		f.k.com.queueEvent(f.w.seq, ev)
+		f.queued = true
+	}
+	return nil
+}
+
+func (k *Kernel) do(ctx context.Context, f *doFrame) Result {
 	// New contract code is compiled outside any transaction (compiling can
 	// take milliseconds and must not widen the conflict window), and only
 	// once the caller passed every check before it (existence, permission,
 	// disk, the compile charge): an attempt that gets that far aborts with
 	// errNeedPrepare, Do compiles, and the action runs again from the start.
-	ds := &doState{}
+	f.k = k
+	a, ds, st := &f.a, &f.ds, &f.st
 	now := k.nowNanos()
 	// A read runs first on a snapshot (commits nothing); one that turns out
 	// to write more than its audit event (a read with a price) runs again
@@ -40,31 +106,17 @@ func (k *Kernel) Do(ctx context.Context, a Action) Result {
 	view := a.Kind == KindRead
 	for attempt := 0; ; attempt++ {
 		seq := k.seq.begin()
-		st := &txnState{}
-		w := work{k: k, ctx: ctx, a: &a, now: now, seq: seq, prepared: ds.prepared, modHash: ds.modHash, st: st, ds: ds}
+		f.w = work{k: k, ctx: ctx, a: a, now: now, seq: seq, prepared: ds.prepared, modHash: ds.modHash, st: st, ds: ds}
+		w := &f.w
 		var err error
-		queued := false // the read's event waits for the committer, which releases seq
+		f.queued = false
 		if view {
-			err = k.st.View(func(tx store.Txn) error {
-				ov := overlay{base: tx}
-				if err := w.run(&ov); err != nil {
-					return err
-				}
-				ev, ok := ov.only(eventKey(seq))
-				if !ok {
-					return errNeedsWrite
-				}
-				if ev != nil {
-					k.com.queueEvent(seq, ev)
-					queued = true
-				}
-				return nil
-			})
+			err = k.st.View(f.viewBody)
 		} else {
-			err = k.com.submit(w.run)
+			err = k.com.submit(f.runBody)
 		}
 		st.endHolds(err == nil) // quota.go: capacity held by the attempt's checks
-		if !queued {
+		if !f.queued {
 			k.seq.done(seq)
 		}
 		for _, s := range st.seqs {
@@ -80,9 +132,8 @@ func (k *Kernel) Do(ctx context.Context, a Action) Result {
 				f()
 			}
 		}
-		var rb *rollbackErr
-		if errors.As(err, &rb) {
-			return k.recordRollback(&w)
+		if errors.As(err, &f.rb) {
+			return k.recordRollback(w)
 		}
 		if errors.Is(err, errNeedPrepare) && ds.compileHold != nil {
 			// Authority passed and the deploy charge is held: prepare,
@@ -246,9 +297,26 @@ type txnState struct {
 	// The spending limit of the top-level action's caller covers the whole
 	// tree: what the caller pays for its decisions and, inside an
 	// invocation, what executables transfer as the caller.
+	// kbuf is scratch room for the keys of Gets (the store keeps no key it
+	// is asked for), so that a lookup builds its key without allocating.
+	kbuf []byte
+
 	top      string // the top-level caller
 	topLimit uint64 // its limit for this action (max_cost or its default)
 	topSpent uint64 // what the tree has debited from it so far
+}
+
+// key returns prefix+id in st's scratch buffer, valid until the next call:
+// for Gets only, never for a Set.
+func (st *txnState) key(prefix []byte, id string) []byte {
+	st.kbuf = append(append(st.kbuf[:0], prefix...), id...)
+	return st.kbuf
+}
+
+// eventKey returns eventKey(seq) in st's scratch buffer, like key.
+func (st *txnState) eventKey(seq uint64) []byte {
+	st.kbuf = binary.BigEndian.AppendUint64(append(st.kbuf[:0], prefixEvent...), seq)
+	return st.kbuf
 }
 
 // errNeedsWrite ends a read's attempt on a snapshot that would write more
@@ -302,7 +370,7 @@ func (w *work) del(k []byte) *Error {
 // run is the transaction body of a top-level action.
 func (w *work) run(tx store.Txn) error {
 	w.tx = tx
-	*w.st = txnState{}
+	*w.st = txnState{kbuf: w.st.kbuf[:0]}
 	err := w.exec()
 	if err == errNeedPrepareErr {
 		return errNeedPrepare
@@ -502,7 +570,7 @@ func (w *work) checkKind(typ string) *Error {
 }
 
 func (w *work) principal(id string) (principalRec, *Error) {
-	b, err := w.tx.Get(principalKey(id))
+	b, err := w.tx.Get(w.st.key(prefixPrincipal, id))
 	if errors.Is(err, store.ErrNotFound) {
 		return principalRec{}, errf(abi.NotFound, "principal %q does not exist", id)
 	}
@@ -522,7 +590,7 @@ func (w *work) putPrincipal(id string, p principalRec) *Error {
 
 // artifact loads an artifact record; ok is false when it does not exist.
 func (w *work) artifact(id string) (artifactRec, bool, *Error) {
-	b, err := w.tx.Get(artifactKey(id))
+	b, err := w.tx.Get(w.st.key(prefixArtifact, id))
 	if errors.Is(err, store.ErrNotFound) {
 		return artifactRec{}, false, nil
 	}
@@ -905,7 +973,7 @@ func (w *work) apply(art *artifactRec) *Error {
 	a := w.a
 	switch a.Kind {
 	case KindRead:
-		content, err := w.tx.Get(contentKey(a.Target))
+		content, err := w.tx.Get(w.st.key(prefixContent, a.Target))
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return storeErr(err)
 		}
@@ -1189,7 +1257,7 @@ func (w *work) spendingLimit(principal string, max *int64) (uint64, *Error) {
 	if max != nil {
 		return uint64(*max), nil
 	}
-	b, err := w.tx.Get(spendingLimitKey(principal))
+	b, err := w.tx.Get(w.st.key(prefixSpending, principal))
 	if errors.Is(err, store.ErrNotFound) {
 		return uint64(w.k.cfg.DefaultSpendingLimit), nil
 	}
