@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"slices"
-	"strings"
 
 	"github.com/kernelhost/kernelhost/store"
 )
@@ -19,7 +18,8 @@ import (
 //
 // Like every Txn it is not safe for concurrent use. Following the Txn
 // contract (the caller does not modify a key or value after Set), it keeps
-// the slices it is given without copying them.
+// the slices it is given without copying them, and hands them on to the
+// base at flush.
 type overlay struct {
 	base   store.Txn
 	writes []ovWrite
@@ -28,7 +28,7 @@ type overlay struct {
 }
 
 type ovWrite struct {
-	key string
+	key []byte // kept as given: the caller does not modify it after Set
 	val []byte
 	del bool
 }
@@ -50,7 +50,7 @@ func (o *overlay) find(key []byte) int {
 		return -1
 	}
 	for i := range o.writes {
-		if o.writes[i].key == string(key) {
+		if bytes.Equal(o.writes[i].key, key) {
 			return i
 		}
 	}
@@ -64,7 +64,7 @@ func (o *overlay) put(key []byte, val []byte, del bool) error {
 		w.val, w.del = val, del
 		return nil
 	}
-	o.writes = append(o.writes, ovWrite{key: string(key), val: val, del: del})
+	o.writes = append(o.writes, ovWrite{key: key, val: val, del: del})
 	o.bytes += len(key) + len(val)
 	switch {
 	case o.idx != nil:
@@ -72,7 +72,7 @@ func (o *overlay) put(key []byte, val []byte, del bool) error {
 	case len(o.writes) > ovLinear:
 		o.idx = make(map[string]int, 2*len(o.writes))
 		for i := range o.writes {
-			o.idx[o.writes[i].key] = i
+			o.idx[string(o.writes[i].key)] = i
 		}
 	}
 	return nil
@@ -106,14 +106,14 @@ func (o *overlay) Iterate(prefix, start []byte, fn func(key, value []byte) error
 	var mine []*ovWrite
 	for i := range o.writes {
 		w := &o.writes[i]
-		if strings.HasPrefix(w.key, string(prefix)) && (start == nil || w.key >= string(start)) {
+		if bytes.HasPrefix(w.key, prefix) && (start == nil || bytes.Compare(w.key, start) >= 0) {
 			mine = append(mine, w)
 		}
 	}
 	if len(mine) == 0 {
 		return o.base.Iterate(prefix, start, fn)
 	}
-	slices.SortFunc(mine, func(a, b *ovWrite) int { return strings.Compare(a.key, b.key) })
+	slices.SortFunc(mine, func(a, b *ovWrite) int { return bytes.Compare(a.key, b.key) })
 	var stopped error // fn's error, or store.ErrStop
 	emit := func(k, v []byte) bool {
 		if err := fn(k, v); err != nil {
@@ -123,14 +123,14 @@ func (o *overlay) Iterate(prefix, start []byte, fn func(key, value []byte) error
 		return true
 	}
 	err := o.base.Iterate(prefix, start, func(k, v []byte) error {
-		for len(mine) > 0 && mine[0].key < string(k) {
+		for len(mine) > 0 && bytes.Compare(mine[0].key, k) < 0 {
 			w := mine[0]
 			mine = mine[1:]
-			if !w.del && !emit([]byte(w.key), w.val) {
+			if !w.del && !emit(w.key, w.val) {
 				return store.ErrStop
 			}
 		}
-		if len(mine) > 0 && mine[0].key == string(k) {
+		if len(mine) > 0 && bytes.Equal(mine[0].key, k) {
 			w := mine[0]
 			mine = mine[1:]
 			if w.del {
@@ -151,7 +151,7 @@ func (o *overlay) Iterate(prefix, start []byte, fn func(key, value []byte) error
 			break
 		}
 		if !w.del {
-			emit([]byte(w.key), w.val)
+			emit(w.key, w.val)
 		}
 	}
 	if stopped != nil && !errors.Is(stopped, store.ErrStop) {
@@ -167,9 +167,9 @@ func (o *overlay) flush(tx store.Txn) error {
 		w := &o.writes[i]
 		var err error
 		if w.del {
-			err = tx.Delete([]byte(w.key))
+			err = tx.Delete(w.key)
 		} else {
-			err = tx.Set([]byte(w.key), w.val)
+			err = tx.Set(w.key, w.val)
 		}
 		if err != nil {
 			return err
@@ -184,7 +184,7 @@ func (o *overlay) only(key []byte) ([]byte, bool) {
 	switch {
 	case len(o.writes) == 0:
 		return nil, true
-	case len(o.writes) == 1 && o.writes[0].key == string(key) && !o.writes[0].del:
+	case len(o.writes) == 1 && bytes.Equal(o.writes[0].key, key) && !o.writes[0].del:
 		return o.writes[0].val, true
 	}
 	return nil, false
