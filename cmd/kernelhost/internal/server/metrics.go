@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kernelhost/kernelhost/host"
+	"github.com/kernelhost/kernelhost/kernel"
 )
 
 // latencyBuckets are the upper bounds, in seconds, of the action latency
@@ -59,7 +60,7 @@ func (m *metrics) request(status int) {
 }
 
 // write renders every metric; pools may be nil.
-func (m *metrics) write(w io.Writer, pools *host.Stats) error {
+func (m *metrics) write(w io.Writer, pools *host.Stats, commit kernel.CommitStats) error {
 	var b strings.Builder
 	m.mu.Lock()
 	b.WriteString("# HELP kernelhost_actions_total Kernel actions handled, by kind and result code.\n")
@@ -127,6 +128,18 @@ func (m *metrics) write(w io.Writer, pools *host.Stats) error {
 		b.WriteString("# TYPE kernelhost_contract_watchdog_stops_total counter\n")
 		fmt.Fprintf(&b, "kernelhost_contract_watchdog_stops_total %d\n", pools.WatchdogStops)
 	}
+	b.WriteString("# HELP kernelhost_commit_batches_total Store transactions the kernel's group commit committed.\n")
+	b.WriteString("# TYPE kernelhost_commit_batches_total counter\n")
+	fmt.Fprintf(&b, "kernelhost_commit_batches_total %d\n", commit.Batches)
+	b.WriteString("# HELP kernelhost_commit_actions_total Action attempts committed in those batches.\n")
+	b.WriteString("# TYPE kernelhost_commit_actions_total counter\n")
+	fmt.Fprintf(&b, "kernelhost_commit_actions_total %d\n", commit.Actions)
+	b.WriteString("# HELP kernelhost_read_events_flushed_total Audit events of reads written to the store (reads commit nothing themselves).\n")
+	b.WriteString("# TYPE kernelhost_read_events_flushed_total counter\n")
+	fmt.Fprintf(&b, "kernelhost_read_events_flushed_total %d\n", commit.EventsFlushed)
+	b.WriteString("# HELP kernelhost_read_events_pending Audit events of answered reads not yet written: what a crash now would lose.\n")
+	b.WriteString("# TYPE kernelhost_read_events_pending gauge\n")
+	fmt.Fprintf(&b, "kernelhost_read_events_pending %d\n", commit.EventsPending)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -434,7 +434,7 @@ func (s *Server) metricsHandler(w http.ResponseWriter, r *http.Request) {
 		pools = &st
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	if err := s.metrics.write(w, pools); err != nil {
+	if err := s.metrics.write(w, pools, s.cfg.Kernel.CommitStats()); err != nil {
 		s.cfg.Logger.Warn("write metrics", "err", err)
 	}
 }
