@@ -67,8 +67,10 @@ func startServer(t *testing.T) *server {
 	dataDir := filepath.Join(tmp, "world")
 	gen := filepath.Join(tmp, "genesis.json")
 	require.NoError(t, os.WriteFile(gen, []byte(`{"principals": [{"id": "alice", "balance": 1000}, {"id": "bob", "balance": 1000}]}`), 0o600))
-	// The genesis Go executables compile once per machine in the tests' cache.
-	env := append(os.Environ(), "KERNELHOST_WAZERO_CACHE="+testenv.CacheDir())
+	// The genesis Go executables compile once per machine in the tests' cache
+	// (the one for built binaries: this binary's wazero version is not the
+	// test's).
+	env := append(os.Environ(), "KERNELHOST_WAZERO_CACHE="+testenv.BinaryCacheDir())
 	initCmd := exec.Command(bin, "--data-dir", dataDir, "--output", "json", "init", "--genesis", gen)
 	initCmd.Env = env
 	out, err = initCmd.Output()

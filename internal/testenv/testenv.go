@@ -5,19 +5,69 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"strings"
 )
 
 // CacheDir returns a wazero compilation cache directory shared by every test
-// process on this machine and user, creating it if needed. Go guests of a few
-// MB take seconds to compile (tens of seconds under the race detector); with
-// the cache each compiles once per machine and wazero version. wazero keys
-// its cache by version and writes entries atomically, so concurrent test
-// binaries may share it. It returns "" (no cache) if the directory cannot be
-// made.
+// process on this machine and user that runs the same wazero version,
+// creating it if needed. Go guests of a few MB take seconds to compile (tens
+// of seconds under the race detector); with the cache each compiles once
+// per machine and wazero version. wazero keys its cache by version and
+// writes entries atomically, so concurrent test binaries may share it. It
+// returns "" (no cache) if the directory cannot be made.
+//
+// The directory is one per wazero version as this process reports it
+// (wazeroVersion): a test binary of a library package says "dev", one of a
+// main package that imports wazero (cmd/kernelhost) and any built binary
+// say the module's version. A host removes the cache directories of other
+// wazero versions that sat idle for ten minutes (host/cache.go), so two
+// versions sharing one directory removed each other's caches, and every
+// test process that came next compiled its modules again.
 func CacheDir() string {
-	dir := filepath.Join(os.TempDir(), fmt.Sprintf("kernelhost-test-wazero-cache-%d", os.Getuid()))
+	return cacheDir(wazeroVersion())
+}
+
+// BinaryCacheDir is CacheDir for a kernelhost binary that a test builds and
+// runs (go build reports wazero's version in the binary, which the test
+// process itself may not): pass it to the child, e.g. as
+// $KERNELHOST_WAZERO_CACHE.
+func BinaryCacheDir() string {
+	return cacheDir("bin")
+}
+
+func cacheDir(version string) string {
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("kernelhost-test-wazero-cache-%d", os.Getuid()), version)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return ""
 	}
 	return dir
+}
+
+// wazeroVersion is the version wazero v1.11 names its cache by in this
+// process (internal/version of wazero): its module's version in the build
+// info, else the main module's, else "dev". Unlike wazero it maps any
+// character outside [A-Za-z0-9.+-] to '_', as the result names a directory.
+func wazeroVersion() string {
+	v := ""
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, dep := range info.Deps {
+			if strings.Contains(dep.Path, "github.com/tetratelabs/wazero") {
+				v = dep.Version
+			}
+		}
+		if v == "" || v == "(devel)" {
+			v = info.Main.Version
+		}
+	}
+	if v == "" || v == "(devel)" {
+		v = "dev"
+	}
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '+', r == '-':
+			return r
+		}
+		return '_'
+	}, v)
 }
