@@ -81,8 +81,11 @@ type Txn interface {
 }
 
 // MaxKeySize is the longest key a Store accepts, in bytes. Keys must also be
-// non-empty and must not start with "!badger!", which Badger reserves.
-const MaxKeySize = 65000
+// non-empty and must not start with "!badger!", which Badger reserves. It is
+// the same for every implementation and small enough for all of them:
+// PostgreSQL indexes an entry of at most about 2.7 KB; the kernel's longest
+// key is 259 bytes.
+const MaxKeySize = 2048
 
 // badgerPrefix is the key prefix Badger keeps for its own records.
 var badgerPrefix = []byte("!badger!")

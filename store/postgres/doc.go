@@ -25,10 +25,10 @@
 //
 // Values may be as large as the kernel's largest module (8 MiB) and more:
 // a transaction is bounded by [Options].MaxTxnBytes (64 MiB). Keys follow
-// store.MaxKeySize, with one limit of PostgreSQL's own: a key is an entry
-// of a B-tree index, at most about 2.7 KB once PostgreSQL has compressed
-// it. A longer key fails the Update at commit with store.ErrInvalidKey
-// (wrapped); the kernel's keys are at most 259 bytes.
+// store.MaxKeySize (2048 bytes), which keeps them under PostgreSQL's own
+// limit: a key is an entry of a B-tree index, at most about 2.7 KB once
+// compressed (a longer one would fail the Update at commit with
+// store.ErrInvalidKey).
 //
 // The SQL is kept portable to the PostgreSQL-wire distributed databases,
 // CockroachDB and YugabyteDB (no extensions; INSERT ... ON CONFLICT;

@@ -364,18 +364,16 @@ func TestMapErr(t *testing.T) {
 	}
 }
 
-// TestFailedTxnCannotCommit is a closure that ignores a failed write (a key
-// PostgreSQL's index refuses, sent when the write buffer fills) and returns
-// nil: the Update must fail with the write's error and commit nothing,
-// neither the writes sent before the failure nor those after.
+// TestFailedTxnCannotCommit is a closure that ignores a failed write (a
+// statement the database refuses, sent when the write buffer fills) and
+// returns nil: the Update must fail with the write's error and commit
+// nothing, neither the writes sent before the failure nor those after.
 func TestFailedTxnCannotCommit(t *testing.T) {
 	s, _ := open(t, Options{})
-	long := make([]byte, 4000) // random: PostgreSQL cannot compress it under its index limit
-	_, _ = rand.Read(long)
-	long[0] = 'L'
 	var setErrs []error
 	err := s.Update(func(tx store.Txn) error {
-		require.NoError(t, tx.Set(long, []byte("x")))
+		require.NoError(t, tx.Set([]byte("first"), []byte("x")))
+		failNextSend.Store(true) // the buffer's first flush fails in PostgreSQL
 		for i := range flushRows + 10 {
 			if err := tx.Set(fmt.Appendf(nil, "k/%05d", i), []byte("v")); err != nil {
 				setErrs = append(setErrs, err)
@@ -385,18 +383,32 @@ func TestFailedTxnCannotCommit(t *testing.T) {
 		setErrs = append(setErrs, err)
 		return nil // ignores every error
 	})
-	require.ErrorIs(t, err, store.ErrInvalidKey)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "division by zero", "the database's own error")
 	require.NotEmpty(t, setErrs)
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
 	for _, e := range setErrs {
-		require.ErrorIs(t, e, store.ErrInvalidKey, "every call after the failure reports it")
+		var got *pgconn.PgError
+		require.ErrorAs(t, e, &got, "every call after the failure reports it")
+		require.Same(t, pgErr, got, "the same failure")
 	}
 	require.Empty(t, keys(t, s, nil, nil))
+}
 
-	// A long key that compresses (store.MaxKeySize bytes of one letter, as
-	// the shared suite writes) fits, and commits.
-	ok := bytes.Repeat([]byte("k"), store.MaxKeySize)
-	require.NoError(t, s.Update(func(tx store.Txn) error { return tx.Set(ok, nil) }))
-	require.Equal(t, [][]byte{ok}, keys(t, s, nil, nil))
+// TestLongestKeyIndexes: a key of store.MaxKeySize random bytes (which
+// PostgreSQL cannot compress) fits PostgreSQL's index and commits; one
+// byte more is refused before anything is sent.
+func TestLongestKeyIndexes(t *testing.T) {
+	s, _ := open(t, Options{})
+	long := make([]byte, store.MaxKeySize)
+	_, _ = rand.Read(long)
+	long[0] = 'L'
+	require.NoError(t, s.Update(func(tx store.Txn) error { return tx.Set(long, []byte("x")) }))
+	require.Equal(t, [][]byte{long}, keys(t, s, nil, nil))
+	err := s.Update(func(tx store.Txn) error { return tx.Set(append(long, 'x'), nil) })
+	require.ErrorIs(t, err, store.ErrInvalidKey)
+	require.Equal(t, [][]byte{long}, keys(t, s, nil, nil))
 }
 
 // TestLargeValues stores values around the inline limit of a page and one

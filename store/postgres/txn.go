@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -451,6 +452,11 @@ func (t *txn) snapshot() error {
 	})
 }
 
+// failNextSend makes the next send fail in the database (a division by
+// zero ahead of its statements): a test hook, so that a test can fail a
+// statement for real in the middle of a transaction.
+var failNextSend atomic.Bool
+
 // send runs the statements queue adds in one round trip, preceded by BEGIN
 // when the transaction has not begun, and hands their results to read. A
 // failure aborts the database transaction: it is kept in t.err and returned
@@ -478,6 +484,10 @@ func (t *txn) send(queue func(*pgx.Batch), read func(pgx.BatchResults) error) er
 			b.Queue(t.s.beginView)
 		}
 	}
+	broken := failNextSend.CompareAndSwap(true, false)
+	if broken {
+		b.Queue("SELECT 1/0")
+	}
 	queue(b)
 	br := t.conn.SendBatch(ctx, b)
 	err := func() error {
@@ -486,6 +496,11 @@ func (t *txn) send(queue func(*pgx.Batch), read func(pgx.BatchResults) error) er
 				return err
 			}
 			t.begun = true
+		}
+		if broken {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
 		}
 		return read(br)
 	}()
