@@ -3,7 +3,8 @@ package store
 import (
 	"bytes"
 	"fmt"
-	"sync"
+
+	gatepkg "github.com/kernelhost/kernelhost/store/internal/gate"
 )
 
 // Store is an ordered key-value store with closure transactions.
@@ -90,9 +91,9 @@ const MaxKeySize = 2048
 // badgerPrefix is the key prefix Badger keeps for its own records.
 var badgerPrefix = []byte("!badger!")
 
-// checkKey returns ErrInvalidKey (wrapped) for a key no implementation can
-// store, so that both implementations reject the same keys.
-func checkKey(key []byte) error {
+// CheckKey returns ErrInvalidKey (wrapped) for a key no Store may accept
+// (see [MaxKeySize]), so that every implementation rejects the same keys.
+func CheckKey(key []byte) error {
 	switch {
 	case len(key) == 0:
 		return fmt.Errorf("%w: empty", ErrInvalidKey)
@@ -104,6 +105,9 @@ func checkKey(key []byte) error {
 	return nil
 }
 
+// checkKey is CheckKey, for the implementations in this package.
+func checkKey(key []byte) error { return CheckKey(key) }
+
 // seekKey returns where an iteration over prefix starting at start begins.
 func seekKey(prefix, start []byte) []byte {
 	if bytes.Compare(start, prefix) < 0 {
@@ -112,53 +116,26 @@ func seekKey(prefix, start []byte) []byte {
 	return start
 }
 
-// gate counts running transactions so that Close can refuse new ones and wait
-// for the running ones, without the deadlock a RWMutex would risk when a
-// closure starts a nested View while Close is waiting.
-type gate struct {
-	// mu guards closed and running; it is taken briefly by every View,
-	// Update and Close.
-	mu      sync.Mutex
-	idle    sync.Cond // signalled, with mu held, when running drops to 0
-	closed  bool
-	running int
-}
+// gate counts running transactions so that Close can refuse new ones and
+// wait for the running ones (package gate), answering ErrClosed.
+type gate struct{ g gatepkg.Gate }
 
 // enter registers a transaction, or returns ErrClosed.
 func (g *gate) enter() error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.closed {
+	if !g.g.Enter() {
 		return ErrClosed
 	}
-	g.running++
 	return nil
 }
 
 // exit unregisters a transaction registered by enter.
-func (g *gate) exit() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.running--
-	if g.running == 0 && g.idle.L != nil {
-		g.idle.Broadcast()
-	}
-}
+func (g *gate) exit() { g.g.Exit() }
 
 // close refuses new transactions and waits for the running ones. It returns
 // ErrClosed if the gate was already closed.
 func (g *gate) close() error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.closed {
+	if !g.g.Close() {
 		return ErrClosed
-	}
-	g.closed = true
-	if g.idle.L == nil {
-		g.idle.L = &g.mu
-	}
-	for g.running > 0 {
-		g.idle.Wait()
 	}
 	return nil
 }

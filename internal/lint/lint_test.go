@@ -46,8 +46,9 @@ var kernelBans = []string{"os", "net", "math/rand", "syscall", "unsafe", "plugin
 var rules = []rule{
 	{pkg: "abi", std: true},
 	{pkg: "abi/guest", std: true, module: []string{"abi"}},
-	{pkg: "store", std: true, module: []string{"abi"}, external: []string{"github.com/dgraph-io/badger/v4"}, externalDeps: true},
-	{pkg: "store/postgres", std: true, module: []string{"store"}, external: []string{"github.com/jackc/pgx/v5"}, externalDeps: true},
+	{pkg: "store/internal/gate", std: true},
+	{pkg: "store", std: true, module: []string{"abi", "store/internal/gate"}, external: []string{"github.com/dgraph-io/badger/v4"}, externalDeps: true},
+	{pkg: "store/postgres", std: true, module: []string{"store", "store/internal/gate"}, external: []string{"github.com/jackc/pgx/v5"}, externalDeps: true},
 	{pkg: "host", std: true, module: []string{"abi"}, external: []string{"github.com/tetratelabs/wazero"}},
 	{pkg: "kernel", std: true, banned: kernelBans, module: []string{"abi", "store"}},
 	// The harness may also use testing and testify's require (STYLE.md 22),

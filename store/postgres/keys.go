@@ -2,28 +2,7 @@ package postgres
 
 import (
 	"bytes"
-	"fmt"
-
-	"github.com/kernelhost/kernelhost/store"
 )
-
-// badgerPrefix is the prefix store.MaxKeySize forbids (Badger keeps it for
-// itself): every Store refuses the same keys.
-var badgerPrefix = []byte("!badger!")
-
-// checkKey returns store.ErrInvalidKey (wrapped) for a key that breaks the
-// rules of store.MaxKeySize, like the store package's own implementations.
-func checkKey(key []byte) error {
-	switch {
-	case len(key) == 0:
-		return fmt.Errorf("%w: empty", store.ErrInvalidKey)
-	case len(key) > store.MaxKeySize:
-		return fmt.Errorf("%w: %d bytes, over %d", store.ErrInvalidKey, len(key), store.MaxKeySize)
-	case bytes.HasPrefix(key, badgerPrefix):
-		return fmt.Errorf("%w: reserved prefix %q", store.ErrInvalidKey, badgerPrefix)
-	}
-	return nil
-}
 
 // bounds returns the key range [lo, hi) that Iterate(prefix, start) visits:
 // lo is the later of prefix and start (never nil: a NULL parameter would

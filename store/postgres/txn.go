@@ -86,7 +86,7 @@ func (t *txn) check(key []byte, write bool) error {
 	case t.err != nil:
 		return t.err
 	}
-	return checkKey(key)
+	return store.CheckKey(key)
 }
 
 // find returns where key is or would be in pending.
