@@ -232,18 +232,26 @@ func (m *module) instrumentBody(st *bodyState, dst, body []byte, fn, base, param
 			if (op == opCall || op == opRefFunc) && idx >= m.funcs() {
 				return nil, 0, errf(ErrMalformed, base+at, "function index %d out of range", idx)
 			}
+			// NB: so is the page table (pages.go), after the input's.
+			if (op == opTableGet || op == opTableSet) && idx >= m.tables {
+				return nil, 0, errf(ErrMalformed, base+at, "table index %d out of range", idx)
+			}
 			calls = calls || op == opCall
 		case op == opCallIndirect:
 			calls = true
 			t, ok := r.u32()
+			var tab uint32
 			if ok {
-				_, ok = r.u32()
+				tab, ok = r.u32()
 			}
 			if !ok {
 				return nil, 0, errf(ErrMalformed, base+at, "bad call_indirect")
 			}
 			if t >= uint32(len(m.typeParams)) {
 				return nil, 0, errf(ErrMalformed, base+at, "type index %d of call_indirect out of range", t)
+			}
+			if tab >= m.tables {
+				return nil, 0, errf(ErrMalformed, base+at, "table index %d of call_indirect out of range", tab)
 			}
 		case op == 0x01, op == 0x1a, op == 0x1b: // nop, drop, select
 		case op == opSelectT:
@@ -285,6 +293,10 @@ func (m *module) instrumentBody(st *bodyState, dst, body []byte, fn, base, param
 			if m.track && op >= 0x36 {
 				sh := storeShape[op-0x36]
 				marks = append(marks, mark{pos: at, kind: markTrackStore, off: off, size: sh.size, vt: sh.vt})
+				if m.paged() {
+					// After the store: it succeeded (pages.go).
+					marks = append(marks, mark{pos: r.off, kind: markPageStore, off: off})
+				}
 			}
 		case op == opMemorySize, op == opMemoryGrow:
 			if b, ok := r.byte(); !ok || b != 0 {
@@ -337,7 +349,11 @@ func (m *module) instrumentBody(st *bodyState, dst, body []byte, fn, base, param
 				c = CostBulkMemory
 				perUnit(at, CostBulkMemoryPerByte)
 			case miscDataDrop, miscElemDrop, miscTableSize:
-				_, ok = r.u32()
+				var idx uint32
+				idx, ok = r.u32()
+				if ok && sub == miscTableSize && idx >= m.tables {
+					return nil, 0, errf(ErrMalformed, base+at, "table index %d out of range", idx)
+				}
 				c = CostDefault
 			case miscMemoryCopy:
 				b1, ok1 := r.byte()
@@ -351,14 +367,25 @@ func (m *module) instrumentBody(st *bodyState, dst, body []byte, fn, base, param
 				c = CostBulkMemory
 				perUnit(at, CostBulkMemoryPerByte)
 			case miscTableInit, miscTableCopy:
-				_, ok = r.u32()
+				var a, b uint32
+				a, ok = r.u32()
 				if ok {
-					_, ok = r.u32()
+					b, ok = r.u32()
+				}
+				if ok && sub == miscTableCopy && a >= m.tables {
+					b = a
+				}
+				if ok && b >= m.tables {
+					return nil, 0, errf(ErrMalformed, base+at, "table index %d out of range", b)
 				}
 				c = CostTableGrow
 				perUnit(at, CostTablePerElement)
 			case miscTableGrow, miscTableFill:
-				_, ok = r.u32()
+				var tab uint32
+				tab, ok = r.u32()
+				if ok && tab >= m.tables {
+					return nil, 0, errf(ErrMalformed, base+at, "table index %d out of range", tab)
+				}
 				c = CostTableGrow
 				perUnit(at, CostTablePerElement)
 				if sub == miscTableGrow {
@@ -377,6 +404,9 @@ func (m *module) instrumentBody(st *bodyState, dst, body []byte, fn, base, param
 				switch sub {
 				case miscMemoryInit, miscMemoryCopy, miscMemoryFill:
 					marks = append(marks, mark{pos: at, kind: markTrackBulk})
+					if m.paged() {
+						marks = append(marks, mark{pos: r.off, kind: markPageBulk})
+					}
 				case miscTableGrow:
 					// Before the mark after it (markTableGrown): marks
 					// stay in order of position.
@@ -460,10 +490,24 @@ func (m *module) instrumentBody(st *bodyState, dst, body []byte, fn, base, param
 			out = m.appendTableGrown(out, uint32(scratch))
 			continue
 		case markTrackStore:
-			out = m.appendTrackStore(out, track, mk)
+			if m.paged() {
+				out = appendPagePre(out, trackValueLocal(track, mk.vt), track)
+			} else {
+				out = m.appendTrackStore(out, track, mk)
+			}
 			continue
 		case markTrackBulk:
-			out = m.appendTrackBulk(out, track)
+			if m.paged() {
+				out = appendPageBulkPre(out, track)
+			} else {
+				out = m.appendTrackBulk(out, track)
+			}
+			continue
+		case markPageStore:
+			out = m.appendPageStore(out, track, mk.off)
+			continue
+		case markPageBulk:
+			out = m.appendPageBulk(out, track)
 			continue
 		case markSticky:
 			out = m.appendSticky(out)

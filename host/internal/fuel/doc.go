@@ -38,4 +38,12 @@
 // limit such as wazero's WithMemoryLimitPages cannot differ per call.
 // [TableElemsExportName] counts the tables' elements for the host. The
 // checks cost no fuel: fuel used never depends on the caller's cap.
+//
+// # Write tracking
+//
+// With [Config.TrackWrites] the module also records where it writes, for a
+// host that restores every instance to its post-initialisation state before
+// each call: one dirty range (track.go), or with [Config.TrackPages] the
+// pages of [PageSize] bytes it wrote (pages.go). Tracking costs no fuel
+// either.
 package fuel

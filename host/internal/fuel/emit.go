@@ -1,17 +1,26 @@
 package fuel
 
-// rewritten are the sections emit writes anew (or inserts when the input
-// has none), in section order.
-var rewritten = [...]byte{secType, secFunction, secGlobal, secExport, secCode}
+// rewritten returns the sections emit writes anew (or inserts when the
+// input has none), in section order: the table section only with page
+// tracking (pages.go).
+func (m *module) rewritten() []byte {
+	if m.paged() {
+		return []byte{secType, secFunction, secTable, secGlobal, secExport, secCode}
+	}
+	return []byte{secType, secFunction, secGlobal, secExport, secCode}
+}
 
 // emit writes the instrumented module: every section of the input in order,
-// with the type, function, global, export and code sections rewritten (or
-// inserted when absent).
+// with the type, function, (table,) global, export and code sections
+// rewritten (or inserted when absent).
 func (m *module) emit() ([]byte, Info, error) {
 	info := Info{CostTableVersion: CostTableVersion, Functions: len(m.funcTypes), FuelGlobal: m.fuelGlobal,
 		CapGlobal: m.capGlobal(), TableElems: m.tableElems}
 	if m.track {
 		info.MutableGlobals = m.mutGlobals
+	}
+	if m.paged() {
+		info.PageList = m.listGlobal()
 	}
 	out := make([]byte, 0, len(m.in)*7/4+128)
 	out = append(out, header...)
@@ -22,7 +31,8 @@ func (m *module) emit() ([]byte, Info, error) {
 			sec = make([]byte, 0, (s.end-s.body)*7/4)
 		}
 	}
-	var wrote [len(rewritten)]bool
+	rewritten := m.rewritten()
+	wrote := make([]bool, len(rewritten))
 	write := func(i int) error {
 		var err error
 		sec, err = m.appendSection(sec[:0], rewritten[i], &info)
@@ -90,6 +100,13 @@ func (m *module) appendSection(dst []byte, id byte, info *Info) ([]byte, error) 
 		if m.metered {
 			added = 1 // the tick's type or function
 		}
+		if m.paged() && id == secType {
+			added += m.pageTypeCount() // pages.go
+		} else if m.paged() {
+			added += m.pageFuncCount()
+		}
+	case secTable:
+		added = 1 // the page table
 	case secGlobal, secExport:
 		added = 3 // cap, table elements, denied
 		if m.metered {
@@ -99,6 +116,11 @@ func (m *module) appendSection(dst []byte, id byte, info *Info) ([]byte, error) 
 		if id == secExport && m.track {
 			added += uint32(len(m.mutGlobals))
 		}
+		if id == secGlobal {
+			added += m.pageGlobals() // pages.go
+		} else {
+			added += m.pageExports()
+		}
 	}
 	dst = appendU32(dst, n+added)
 	dst = append(dst, entries...)
@@ -107,10 +129,18 @@ func (m *module) appendSection(dst []byte, id byte, info *Info) ([]byte, error) 
 	}
 	switch id {
 	case secType:
-		// (type (func)): the tick's
-		return append(dst, 0x60, 0, 0), nil
+		if m.metered {
+			// (type (func)): the tick's
+			dst = append(dst, 0x60, 0, 0)
+		}
+		return m.appendPageTypes(dst), nil
 	case secFunction:
-		return appendU32(dst, m.tickType()), nil
+		if m.metered {
+			dst = appendU32(dst, m.tickType())
+		}
+		return m.appendPageFuncs(dst), nil
+	case secTable:
+		return m.appendPageTable(dst), nil
 	case secGlobal:
 		if m.metered {
 			// (global (mut i64) (i64.const startFuel)), then the mark
@@ -126,7 +156,7 @@ func (m *module) appendSection(dst []byte, id byte, info *Info) ([]byte, error) 
 		dst = append(dst, valTypeI64, 0x01, opI64Const)
 		dst = append(appendS64(dst, int64(m.tableElems)), opEnd)
 		dst = append(dst, valTypeI32, 0x01, opI32Const, 0, opEnd)
-		return m.appendTrackGlobals(dst), nil
+		return m.appendPageGlobals(m.appendTrackGlobals(dst)), nil
 	}
 	type export struct {
 		name   string
@@ -145,7 +175,7 @@ func (m *module) appendSection(dst []byte, id byte, info *Info) ([]byte, error) 
 		dst = append(dst, 0x03)
 		dst = appendU32(dst, e.global)
 	}
-	return dst, nil
+	return m.appendPageExports(dst), nil
 }
 
 // appendCode appends the contents of the code section: every body of the
@@ -154,6 +184,9 @@ func (m *module) appendCode(dst []byte, info *Info) ([]byte, error) {
 	bodies := uint32(len(m.funcTypes))
 	if m.metered {
 		bodies++
+	}
+	if m.paged() {
+		bodies += m.pageFuncCount()
 	}
 	dst = appendU32(dst, bodies)
 	var r reader
@@ -187,12 +220,12 @@ func (m *module) appendCode(dst []byte, info *Info) ([]byte, error) {
 		return nil, malformed(r.pos(), "trailing bytes in code section")
 	}
 	info.MemoryGrows, info.TableGrows = st.memoryGrows, st.tableGrows
-	if !m.metered {
-		return dst, nil
+	if m.metered {
+		body := m.appendTick(nil)
+		dst = appendU32(dst, uint32(len(body)))
+		dst = append(dst, body...)
 	}
-	body := m.appendTick(nil)
-	dst = appendU32(dst, uint32(len(body)))
-	return append(dst, body...), nil
+	return m.appendPageBodies(dst), nil
 }
 
 // appendTick appends the body of the tick function, which charges call when

@@ -49,7 +49,9 @@ func compiles(wasm []byte) error {
 // must fail with an *Error, and when it succeeds its output must compile
 // exactly when its input does (the pass neither breaks a valid module nor
 // mends an invalid one). Inputs of odd length are instrumented without
-// metering (only the memory cap), the others with it.
+// metering (only the memory cap), the others with it; inputs whose length
+// is 2 or 3 modulo 4 also with write tracking, by pages when the length is
+// even (as the host ships both), by range when it is odd.
 func FuzzInstrument(f *testing.F) {
 	seeds, err := filepath.Glob("testdata/*.wasm")
 	require.NoError(f, err)
@@ -60,7 +62,8 @@ func FuzzInstrument(f *testing.F) {
 		f.Add(readFile(f, p))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		out, info, err := Instrument(in, Config{NoMetering: len(in)%2 == 1})
+		track := len(in)%4 >= 2
+		out, info, err := Instrument(in, Config{NoMetering: len(in)%2 == 1, TrackWrites: track, TrackPages: track && len(in)%2 == 0})
 		if err != nil {
 			require.Nil(t, out)
 			var e *Error

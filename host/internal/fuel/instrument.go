@@ -99,6 +99,11 @@ type Config struct {
 	// restore cannot undo, and exports of the input's mutable globals, so
 	// that a host can restore an instance to its snapshot before each call.
 	TrackWrites bool
+	// TrackPages makes write tracking page-granular (pages.go): every
+	// write also marks its pages of [PageSize] bytes in an added table and
+	// lists them, so that a host copies back only those. It needs
+	// TrackWrites, and its output needs reference types (WebAssembly 2.0).
+	TrackPages bool
 
 	// Tuning.
 
@@ -152,6 +157,10 @@ type Info struct {
 	// defines, each exported as [GlobalExportName] of it; set only with
 	// [Config.TrackWrites].
 	MutableGlobals []uint32
+	// PageList is the index of the first of the [PageListLen] i32 globals
+	// of the page list, with [Config.TrackPages] (and a memory); 0
+	// otherwise. A host reads them by index (they are not exported).
+	PageList uint32
 }
 
 // Section ids of WebAssembly 2.0.
@@ -205,7 +214,9 @@ type module struct {
 	hasMemory   bool     // the module defines or imports a memory: the tick can step out
 	tableElems  uint64   // sum of the declared minimums of its tables
 	track       bool     // Config.TrackWrites
+	pages       bool     // Config.TrackPages
 	mutGlobals  []uint32 // indices of the mutable globals it defines
+	tables      uint32   // tables, imported and defined
 }
 
 // The added entries: the tick's type and function come after every type and
@@ -267,7 +278,8 @@ func Instrument(wasm []byte, cfg Config) ([]byte, Info, error) {
 	if len(wasm) > cfg.MaxModuleSize {
 		return nil, Info{}, unsupported(0, "module of %d bytes is larger than %d", len(wasm), cfg.MaxModuleSize)
 	}
-	m := &module{in: wasm, startFuel: cfg.StartFuel, memoryCap: cfg.MemoryCap, metered: !cfg.NoMetering, track: cfg.TrackWrites}
+	m := &module{in: wasm, startFuel: cfg.StartFuel, memoryCap: cfg.MemoryCap, metered: !cfg.NoMetering, track: cfg.TrackWrites,
+		pages: cfg.TrackWrites && cfg.TrackPages}
 	if err := m.parse(); err != nil {
 		return nil, Info{}, err
 	}
@@ -507,6 +519,7 @@ func (m *module) parseImports(r *reader) error {
 				var n uint32
 				n, err = limits(r)
 				m.tableElems += uint64(n)
+				m.tables++
 			}
 		case 0x02:
 			_, err = limits(r)
@@ -560,6 +573,7 @@ func (m *module) parseTables(r *reader) error {
 			return err
 		}
 		m.tableElems += uint64(min)
+		m.tables++
 	}
 	return endOfSection(r, "table")
 }
@@ -668,8 +682,8 @@ func (m *module) parseExports(r *reader) error {
 		}
 		switch name := string(r.b[r.off-l : r.off]); name {
 		case ExportName, MarkExportName, CapExportName, TableElemsExportName, DeniedExportName,
-			DirtyLoExportName, DirtyHiExportName, StickyExportName:
-			return unsupported(at, "module already exports %q, the name of a global the pass adds", name)
+			DirtyLoExportName, DirtyHiExportName, StickyExportName, DirtyCountExportName, DirtyLastExportName, ClearExportName, ScanExportName:
+			return unsupported(at, "module already exports %q, a name the pass adds", name)
 		default:
 			if m.track && strings.HasPrefix(name, globalExportPrefix) {
 				return unsupported(at, "module exports %q: names starting with %q are reserved for the globals the pass exports", name, globalExportPrefix)
@@ -686,6 +700,9 @@ func (m *module) parseExports(r *reader) error {
 		}
 		if kind == 0x03 && idx >= m.globals {
 			return malformed(kat, "global index %d of export %d out of range", idx, i)
+		}
+		if kind == 0x01 && idx >= m.tables {
+			return malformed(kat, "table index %d of export %d out of range", idx, i)
 		}
 	}
 	m.exports = uint32(n)
@@ -706,7 +723,8 @@ func (m *module) parseElements(r *reader) error {
 			return malformed(at, "bad flags of element segment %d", i)
 		}
 		if flags&0x02 != 0 && flags&0x01 == 0 { // explicit table index
-			if _, ok := r.u32(); !ok {
+			// NB: the page table (pages.go) is out of range for the input.
+			if tab, ok := r.u32(); !ok || tab >= m.tables {
 				return malformed(r.pos(), "bad table index of element segment %d", i)
 			}
 		}

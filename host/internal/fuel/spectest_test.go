@@ -40,9 +40,13 @@ var specSuites = []struct {
 
 // specVariants are the configurations of the pass the suite runs, each in a
 // runtime of its own: metered as the host ships it (with write tracking, for
-// its per-call reset), metered without tracking, and the cap-only pass of a
+// its per-call reset: by pages, as for a large memory, and by one range, as
+// for a small one), metered without tracking, and the cap-only pass of a
 // host that disables metering. A start function runs on MaxFuel, and the cap
-// never binds (MemoryCap 0 is none).
+// never binds (MemoryCap 0 is none). Page tracking needs reference types,
+// which a v1 runtime lacks: on the v1 suite the variants track by range
+// (pages false), and fuel+range, the same there as fuel+track, does not
+// run (v2only).
 //
 // Under the race detector only the first runs (race set), and the original
 // runtime skips assert_exhaustion, whose trap is then the spec's (wazero's
@@ -51,13 +55,15 @@ var specSuites = []struct {
 // seconds of CPU, and everything under -race took 330 s of CPU instead of
 // 124 (COSTS.md, "Spec testsuite").
 var specVariants = []struct {
-	name string
-	cfg  Config
-	race bool // runs under the race detector too
+	name   string
+	cfg    Config
+	race   bool // runs under the race detector too
+	v2only bool // runs on the v2 suite only
 }{
-	{"fuel+track", Config{StartFuel: MaxFuel, TrackWrites: true}, true},
-	{"fuel", Config{StartFuel: MaxFuel}, false},
-	{"caps+track", Config{NoMetering: true, TrackWrites: true}, false},
+	{"fuel+track", Config{StartFuel: MaxFuel, TrackWrites: true, TrackPages: true}, true, false},
+	{"fuel+range", Config{StartFuel: MaxFuel, TrackWrites: true}, false, true},
+	{"fuel", Config{StartFuel: MaxFuel}, false, false},
+	{"caps+track", Config{NoMetering: true, TrackWrites: true, TrackPages: true}, false, false},
 }
 
 // specStackOverflow is the kind of trap (specResult.trap) of wazero's error
@@ -310,12 +316,18 @@ func newSpecRun(t *testing.T, name, file string, features api.CoreFeatures, spec
 	cfg := wazero.NewRuntimeConfig().WithCompilationCache(testCache).WithCoreFeatures(features)
 	s.orig = wazero.NewRuntimeWithConfig(ctx, cfg)
 	runtimes := []wazero.Runtime{s.orig}
+	v2 := features.IsEnabled(api.CoreFeatureReferenceTypes)
 	for _, v := range specVariants {
+		if v.v2only && !v2 {
+			continue
+		}
 		if raceEnabled && !v.race {
 			s.notRun = append(s.notRun, v.name)
 			continue
 		}
-		w := &specWorld{name: v.name, cfg: v.cfg, r: wazero.NewRuntimeWithConfig(ctx, cfg)}
+		vcfg := v.cfg
+		vcfg.TrackPages = vcfg.TrackPages && v2
+		w := &specWorld{name: v.name, cfg: vcfg, r: wazero.NewRuntimeWithConfig(ctx, cfg)}
 		s.worlds = append(s.worlds, w)
 		runtimes = append(runtimes, w.r)
 	}

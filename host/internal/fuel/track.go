@@ -24,13 +24,22 @@ import (
 // The globals are out of the input's index range, like the fuel global, so
 // no guest code can read or reset them. The added code costs no fuel: fuel
 // used is the same with or without tracking.
+//
+// With [Config.TrackPages] as well (pages.go) the writes are tracked by
+// pages of [PageSize] bytes instead: each store and bulk write marks its
+// pages after it succeeded, and the dirty range, widened by whole pages as
+// they are first written, only bounds the host's scan after the page list
+// overflowed. A store writes [PageStraddle] bytes past its page at most.
 const (
 	// DirtyLoExportName is a mutable i64: the lowest address written since
-	// the host last reset it (to math.MaxInt64, its initial value).
+	// the host last reset it (to math.MaxInt64, its initial value). With
+	// page tracking, the start of the lowest page written.
 	DirtyLoExportName = "kh_dirty_lo"
 	// DirtyHiExportName is a mutable i64: one past the highest address
 	// written since the host last reset it (to 0, its initial value). It may
 	// exceed the memory's size (a write that trapped): the host clamps it.
+	// With page tracking, the end of the highest page written plus
+	// PageStraddle.
 	DirtyHiExportName = "kh_dirty_hi"
 	// StickyExportName is a mutable i32 set to 1 by any instruction whose
 	// effect a restore of memory and globals cannot undo (tables, dropped
@@ -52,6 +61,8 @@ const (
 	markTrackStore = 5 // before a store: widen the dirty range by its bytes
 	markTrackBulk  = 6 // before memory.fill/copy/init: by its destination range
 	markSticky     = 7 // before an instruction a restore cannot undo
+	markPageStore  = 8 // after a store: mark its page (pages.go)
+	markPageBulk   = 9 // after memory.fill/copy/init: mark their pages
 )
 
 // trackLocals is the number of scratch locals a body with tracked writes
@@ -124,15 +135,7 @@ type trackExport struct {
 //	(if (i64.gt_u (local.get $e) (global.get $hi)) (then (global.set $hi (local.get $e))))
 //	local.get $a  local.get $v
 func (m *module) appendTrackStore(b []byte, t uint32, mk mark) []byte {
-	v := t + 1
-	switch mk.vt {
-	case valTypeI64:
-		v = t + 3
-	case 0x7d:
-		v = t + 4
-	case 0x7c:
-		v = t + 5
-	}
+	v := trackValueLocal(t, mk.vt)
 	b = appendU32(append(b, opLocalSet), v)
 	b = appendU32(append(b, opLocalTee), t)
 	b = append(b, opI64ExtendI32U)
@@ -145,6 +148,20 @@ func (m *module) appendTrackStore(b []byte, t uint32, mk mark) []byte {
 	})
 	b = appendU32(append(b, opLocalGet), t)
 	return appendU32(append(b, opLocalGet), v)
+}
+
+// trackValueLocal is the tracking local, from the first t, that keeps a
+// stored value of type vt.
+func trackValueLocal(t uint32, vt byte) uint32 {
+	switch vt {
+	case valTypeI64:
+		return t + 3
+	case 0x7d:
+		return t + 4
+	case 0x7c:
+		return t + 5
+	}
+	return t + 1
 }
 
 // appendTrackBulk appends, before memory.fill, memory.copy or memory.init

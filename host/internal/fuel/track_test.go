@@ -78,7 +78,7 @@ func TestTrackWrites(t *testing.T) {
 	_ = ctx
 
 	// Every testdata module and contract still instruments and compiles,
-	// and a name in the reserved prefix is refused.
+	// tracked by range and by pages.
 	paths, err := filepath.Glob("testdata/*.wasm")
 	require.NoError(t, err)
 	for _, p := range append(paths, contractPaths...) {
@@ -86,5 +86,6 @@ func TestTrackWrites(t *testing.T) {
 			continue // refused without tracking too (simd, atomics)
 		}
 		mustInstrument(t, readFile(t, p), Config{TrackWrites: true})
+		mustInstrument(t, readFile(t, p), pagesConfig)
 	}
 }
