@@ -414,7 +414,9 @@ func (h *Host) callGuest(ctx context.Context, inst *instance, fn api.Function, n
 	}
 	inst.buf = buf
 	n := uint32(len(buf))
-	inst.restore() // every call starts from the snapshot (reset.go)
+	if err := inst.restore(); err != nil { // every call starts from the snapshot (reset.go)
+		return nil, use, false, err
+	}
 
 	// Wall time is measured only without metering: metered calls are
 	// accounted in fuel, and two clock reads are a sixth of a warm check.

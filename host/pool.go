@@ -28,6 +28,7 @@ type module struct {
 	// The reset (reset.go): the module's mutable globals (set before it is
 	// shared) and the snapshot its instances share, under snapMu.
 	mutGlobals []uint32
+	pageList   uint32 // fuel.Info.PageList: the first global of its page list
 	snapMu     sync.Mutex
 	snap       *snapshot
 	codeBytes  uint64 // estimated size of its compiled code (Config.MaxCodeBytes)

@@ -3,10 +3,12 @@ package host
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"slices"
 
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/kernelhost/kernelhost/host/internal/fuel"
 )
@@ -19,17 +21,33 @@ import (
 // warm its instance was (1,817,994 fuel on a first get_quota, ~207k later).
 //
 // The deploy-time pass tracks writes (fuel.Config.TrackWrites): every store
-// and bulk memory write widens a dirty range kept in two globals the guest
-// cannot name, and anything a restore cannot undo through wazero's API
+// and bulk memory write is recorded where the guest cannot name it, and
+// anything a restore cannot undo through wazero's API
 // (table.set/grow/fill/copy/init, elem.drop, data.drop) sets a sticky flag.
-// The host widens the same range for what it writes itself (the request,
-// WASI results, kernel responses). Before each call the host copies the
-// dirty range back from a snapshot taken after initialisation and writes the
+// A module whose memory is larger than rangeMaxBytes (128 KiB) after
+// initialisation has its writes tracked by 1 KiB pages (TrackPages,
+// host/internal/fuel/pages.go): each page written is marked in a table and
+// listed, up to fuel.PageListLen, in globals. A smaller one (the C genesis
+// contracts: 64 KiB) has one dirty range widened by every write, which is
+// cheaper there: no call out of the write's function, nothing to list. The
+// host keeps a dirty range of its own for what it writes (the request,
+// WASI results, kernel responses).
+//
+// Before each call the host copies back from a snapshot taken after
+// initialisation the listed pages (each plus the 7 bytes a store may write
+// past its end) or the guest's range, and its own range, and writes the
 // mutable globals back; an instance whose memory grew or whose sticky flag
 // is set is discarded after its call instead (the pool makes a fresh one).
-// A check of the C genesis contract writes a few hundred bytes (its shadow
-// stack, the request, the decision): restoring costs a copy of those, not
-// of its memory.
+// A check of the Go SDK contract writes 5 pages of its 3 MiB memory (its
+// stack and its heap, a megabyte apart): restoring copies 5 KiB, where
+// one range copied 1 MiB (21 µs). One of the C genesis contract writes a
+// few hundred bytes and the request.
+//
+// When a call writes more pages than the list holds, the host has the
+// guest's scan function (fuel.ScanExportName) list them from the table,
+// one list at a time, within the dirty range: the host copies no page that
+// no write touched, so that a guest writing a few bytes far apart cannot
+// make the host copy the megabytes between them.
 
 // snapshot is the state of an instance right after initialisation, shared
 // by every instance of a module whose initial state is the same (it is,
@@ -45,32 +63,60 @@ type snapshot struct {
 // resetState is an instance's side of the reset.
 type resetState struct {
 	snap           *snapshot
-	loG, hiG       api.MutableGlobal // the dirty range the guest widened
+	loG, hiG       api.MutableGlobal // the guest's dirty range (by range, or of its pages)
 	stickyG        api.MutableGlobal
 	globals        []api.MutableGlobal
 	hostLo, hostHi uint64 // the dirty range the host widened
+	// With page tracking (countG not nil): the count of listed pages, the
+	// page last written (set to noPage after a restore), the module's
+	// globals by index (the list is not exported) and the first of the
+	// list, and the functions that list the pages after an overflow and
+	// that clear all of it.
+	countG, lastG   api.MutableGlobal
+	globalsX        experimental.InternalModule
+	pageList        uint32
+	scanFn, clearFn api.Function
+	// restored is the bytes the last restore copied back, for tests.
+	restored uint64
 }
 
-// takeSnapshot binds inst's tracking globals and records its state, right
-// after initialisation, as m's snapshot (or its own, when it differs from
-// m's). On a host with the reset disabled (a test hook) it does nothing.
+// noPage is what the host sets the guest's last written page to after a
+// restore: no page has it, so the guest's next write clears the stale list
+// first (fuel.DirtyLastExportName).
+const noPage = math.MaxUint32
+
+// takeSnapshot binds inst's tracking globals and functions and records its
+// state, right after initialisation, as m's snapshot (or its own, when it
+// differs from m's). On a host with the reset disabled (a test hook) it
+// does nothing.
 func (h *Host) takeSnapshot(m *module, inst *instance) error {
 	if h.noReset {
 		return nil
 	}
-	lo, ok1 := inst.mod.ExportedGlobal(fuel.DirtyLoExportName).(api.MutableGlobal)
-	hi, ok2 := inst.mod.ExportedGlobal(fuel.DirtyHiExportName).(api.MutableGlobal)
-	st, ok3 := inst.mod.ExportedGlobal(fuel.StickyExportName).(api.MutableGlobal)
-	if !ok1 || !ok2 || !ok3 {
+	g := func(name string) api.MutableGlobal {
+		v, _ := inst.mod.ExportedGlobal(name).(api.MutableGlobal)
+		return v
+	}
+	inst.loG, inst.hiG, inst.stickyG = g(fuel.DirtyLoExportName), g(fuel.DirtyHiExportName), g(fuel.StickyExportName)
+	if inst.loG == nil || inst.hiG == nil || inst.stickyG == nil {
 		return invalid("instrumented module lacks its write-tracking globals")
 	}
-	inst.loG, inst.hiG, inst.stickyG = lo, hi, st
+	if m.pageList != 0 {
+		inst.countG, inst.lastG = g(fuel.DirtyCountExportName), g(fuel.DirtyLastExportName)
+		inst.scanFn, inst.clearFn = inst.mod.ExportedFunction(fuel.ScanExportName), inst.mod.ExportedFunction(fuel.ClearExportName)
+		x, ok := inst.mod.(experimental.InternalModule)
+		if inst.countG == nil || inst.lastG == nil || inst.scanFn == nil || inst.clearFn == nil ||
+			!ok || x.NumGlobal() < int(m.pageList)+fuel.PageListLen {
+			return invalid("instrumented module lacks its page-tracking globals or functions")
+		}
+		inst.globalsX, inst.pageList = x, m.pageList
+	}
 	inst.globals = make([]api.MutableGlobal, len(m.mutGlobals))
 	vals := make([]uint64, len(m.mutGlobals))
-	for i, g := range m.mutGlobals {
-		v, ok := inst.mod.ExportedGlobal(fuel.GlobalExportName(g)).(api.MutableGlobal)
-		if !ok {
-			return invalid("instrumented module lacks the export of its global %d", g)
+	for i, gi := range m.mutGlobals {
+		v := g(fuel.GlobalExportName(gi))
+		if v == nil {
+			return invalid("instrumented module lacks the export of its global %d", gi)
 		}
 		inst.globals[i], vals[i] = v, v.Get()
 	}
@@ -86,50 +132,104 @@ func (h *Host) takeSnapshot(m *module, inst *instance) error {
 	}
 	m.snapMu.Unlock()
 	inst.snap = snap
-	inst.clearDirty()
+	// What initialisation wrote is in the snapshot: forget it.
+	inst.hostLo, inst.hostHi = math.MaxUint64, 0
 	inst.stickyG.Set(0)
+	if inst.countG != nil {
+		return inst.callTracking(inst.clearFn, 0)
+	}
+	inst.loG.Set(math.MaxInt64)
+	inst.hiG.Set(0)
 	return nil
 }
 
-// clearDirty empties both dirty ranges.
-func (r *resetState) clearDirty() {
-	r.loG.Set(math.MaxInt64)
-	r.hiG.Set(0)
-	r.hostLo, r.hostHi = math.MaxUint64, 0
+// callTracking calls fn, one of the functions the pass added for page
+// tracking, with the argument arg; its result, if any, is left in
+// inst.stack[0]. They run no guest code and cost no fuel; a failure (none
+// is known) ends the instance.
+func (inst *instance) callTracking(fn api.Function, arg uint64) error {
+	inst.stack[0] = arg
+	if err := fn.CallWithStack(context.Background(), inst.stack[:]); err != nil {
+		return newError(ErrTrap, fmt.Errorf("page tracking: %w", err))
+	}
+	return nil
 }
 
-// restore puts inst back in its snapshot's state before a call: the bytes
-// written since (the guest's dirty range and the host's, clamped to memory)
-// copied back, the mutable globals written back and the
-// request region back to initialisation's. An instance that cannot be
-// restored (restorable false) never reaches here: it was discarded.
-func (inst *instance) restore() {
+// restore puts inst back in its snapshot's state before a call: what the
+// guest wrote since (its pages or its range) and what the host wrote (its
+// range, clamped to memory) copied back, the mutable globals written back
+// and the request region back to initialisation's. An instance that cannot
+// be restored (restorable false) never reaches here: it was discarded. A
+// failure ends the instance.
+func (inst *instance) restore() error {
 	if inst.snap == nil {
-		return
+		return nil
 	}
-	// The guest's range and the host's are copied back apart: the request
+	mem, _ := inst.mem.Read(0, uint32(len(inst.snap.mem)))
+	inst.restored = 0
+	// The guest's writes and the host's are copied back apart: the request
 	// region and the guest's stack lie kilobytes apart (16 KiB in the C
 	// genesis contracts), and their union would copy everything between.
-	if glo, ghi := inst.loG.Get(), inst.hiG.Get(); glo < ghi || inst.hostLo < inst.hostHi {
-		mem, _ := inst.mem.Read(0, uint32(len(inst.snap.mem)))
-		inst.snap.copyBack(mem, glo, ghi)
-		inst.snap.copyBack(mem, inst.hostLo, inst.hostHi)
+	if inst.countG == nil {
+		if lo, hi := inst.loG.Get(), inst.hiG.Get(); lo < hi {
+			inst.copyBack(mem, lo, hi)
+			inst.loG.Set(math.MaxInt64)
+			inst.hiG.Set(0)
+		}
+	} else if n := inst.countG.Get(); n > 0 && n&fuel.PageStale == 0 {
+		if n > fuel.PageListLen {
+			// More pages than the list holds: list them from the table,
+			// one list at a time.
+			for from := inst.loG.Get() >> fuel.PageShift; ; {
+				if err := inst.callTracking(inst.scanFn, from); err != nil {
+					return err
+				}
+				from = uint64(uint32(inst.stack[0]))
+				if inst.copyListed(mem) < fuel.PageListLen {
+					break
+				}
+			}
+		} else {
+			inst.copyListed(mem)
+		}
+		// The guest's next write clears the listed entries; until it
+		// writes, the count says that nothing was written.
+		inst.lastG.Set(noPage)
+		inst.countG.Set(inst.countG.Get() | fuel.PageStale)
+	}
+	if inst.hostLo < inst.hostHi {
+		inst.copyBack(mem, inst.hostLo, inst.hostHi)
+		inst.hostLo, inst.hostHi = math.MaxUint64, 0
 	}
 	for i, g := range inst.globals {
 		g.Set(inst.snap.globals[i])
 	}
 	inst.reqPtr, inst.reqCap, inst.allocFuel = inst.snap.reqPtr, inst.snap.reqCap, 0
-	inst.clearDirty()
+	return nil
+}
+
+// copyListed copies the pages of the guest's list back into mem, each with
+// the bytes a store that starts in it may write past its end, and returns
+// how many there were.
+func (inst *instance) copyListed(mem []byte) uint32 {
+	n := uint32(min(inst.countG.Get(), fuel.PageListLen))
+	for i := range n {
+		lo := inst.globalsX.Global(int(inst.pageList+i)).Get() << fuel.PageShift
+		inst.copyBack(mem, lo, lo+fuel.PageSize+fuel.PageStraddle)
+	}
+	return n
 }
 
 // copyBack copies the snapshot's bytes [lo, hi), clamped to its memory,
 // back into mem.
-func (s *snapshot) copyBack(mem []byte, lo, hi uint64) {
-	hi = min(hi, uint64(len(s.mem)))
+func (inst *instance) copyBack(mem []byte, lo, hi uint64) {
+	hi = min(hi, uint64(len(inst.snap.mem)))
 	if lo < hi {
-		copy(mem[lo:hi], s.mem[lo:hi])
+		inst.restored += hi - lo
+		copy(mem[lo:hi], inst.snap.mem[lo:hi])
 	}
 }
+
 
 // hostWrote widens inst's host dirty range by the n bytes at ptr, which the
 // host is about to write into its memory.

@@ -184,3 +184,63 @@ func TestNoStaleRequestBytes(t *testing.T) {
 	}
 	require.Equal(t, 1, h.Stats().Modules[hash].Live, "one instance served every call")
 }
+
+// TestFarApartPagesRestored: a contract with a 512 KiB memory
+// (testdata/farpages.wat) that allows a call only when the bytes it is
+// about to write are zero, then writes them, is allowed on every call of
+// one instance: two bytes 350 KiB apart, and one byte in each of 300 pages
+// (more than the guest's page list holds), are both restored. The restore
+// copies the pages written (1 KiB each), not the range between them; with
+// the reset off the second call is denied.
+func TestFarApartPagesRestored(t *testing.T) {
+	ctx := context.Background()
+	h := newHost(t, host.Config{MaxInstancesPerModule: 1})
+	hash := prepare(t, h, "farpages")
+	require.True(t, host.TracksPages(h, hash), "a 512 KiB memory is tracked by pages")
+	short := request(abi.ActionRead, "bob", "alice")
+	long := request(abi.ActionRead, "bob", "alice")
+	long.Config = []abi.KV{{Key: "padding", Value: strings.Repeat("x", 300)}}
+	reqBytes := func(req *abi.Request) uint64 {
+		b, err := abi.AppendRequest(nil, req)
+		require.NoError(t, err)
+		return uint64(len(b))
+	}
+	for i, tc := range []struct {
+		req *abi.Request
+		// the most the restore before the next call may copy: the
+		// pages this call wrote (the decision's, and those the length
+		// selects), plus the request the host wrote
+		most uint64
+	}{
+		{short, 3*(1024+7) + reqBytes(short)},
+		{long, 301*(1024+7) + reqBytes(long)},
+		{short, 3*(1024+7) + reqBytes(short)},
+		{short, 3*(1024+7) + reqBytes(short)},
+		{long, 301*(1024+7) + reqBytes(long)},
+		{long, 301*(1024+7) + reqBytes(long)},
+		{short, 3*(1024+7) + reqBytes(short)},
+	} {
+		d, _, err := h.Evaluate(ctx, hash, tc.req, abi.Limits{})
+		require.NoError(t, err)
+		require.True(t, d.Allowed, "call %d saw a byte an earlier call wrote", i)
+		// A call to restore what this one wrote.
+		_, _, err = h.Evaluate(ctx, hash, short, abi.Limits{})
+		require.NoError(t, err)
+		got, ok := host.RestoredBytes(h, hash)
+		require.True(t, ok)
+		require.LessOrEqual(t, got, tc.most, "call %d: the restore copies the pages written, not the range between them", i)
+		require.Greater(t, got, tc.most-2*(1024+7), "call %d: every page written is copied", i)
+	}
+	st := h.Stats().Modules[hash]
+	require.Equal(t, uint64(1), st.Instantiated, "one instance served every call")
+
+	off := newHost(t, host.Config{MaxInstancesPerModule: 1})
+	host.SetNoReset(off, true)
+	ohash := prepare(t, off, "farpages")
+	d, _, err := off.Evaluate(ctx, ohash, short, abi.Limits{})
+	require.NoError(t, err)
+	require.True(t, d.Allowed)
+	d, _, err = off.Evaluate(ctx, ohash, short, abi.Limits{})
+	require.NoError(t, err)
+	require.False(t, d.Allowed, "without the reset the second call sees the first's bytes")
+}

@@ -167,13 +167,41 @@ func (h *Host) checkFuel(ctx context.Context, wasm []byte, used *uint64) (*modul
 
 	// Every module is instrumented: with metering for fuel, and always so
 	// that memory.grow and table.grow hold to the call's memory cap
-	// (memcap.go).
+	// (memcap.go) and that writes are tracked for the per-call reset
+	// (reset.go): by pages, unless the memory is small (rangeMaxBytes). A
+	// module that declares a small memory and grows it during
+	// initialisation is instrumented again, by pages.
 	input, pass := started, "fuel metering"
 	if c.DisableMetering {
 		input, pass = wasm, "the memory-cap pass"
 	}
+	pages := uint64(shape.memoryPages)*pageSize > rangeMaxBytes
+	m, inst, err := h.compileChecked(ctx, input, pass, pages, used)
+	if err == nil && !pages && uint64(inst.mem.Size()) > rangeMaxBytes {
+		m.discard(inst)
+		m.closeCompiled()
+		*used = 0
+		m, inst, err = h.compileChecked(ctx, input, pass, true, used)
+	}
+	return m, inst, err
+}
+
+// rangeMaxBytes is the largest memory whose writes are tracked by one
+// dirty range (fuel.Config.TrackWrites alone) instead of by pages
+// (TrackPages): the range's restore copies at most this, and a small
+// module (the C genesis contracts have 64 KiB) is faster with it: no call
+// to note a page, no page list to read (BenchmarkCheck, README).
+const rangeMaxBytes = 2 * pageSize
+
+// compileChecked instruments input (tracking writes by pages or by one
+// range), compiles it, checks what needs the compiled module (imports,
+// exports) and initialises the module's first instance, adding the fuel it
+// runs to *used.
+func (h *Host) compileChecked(ctx context.Context, input []byte, pass string, pages bool, used *uint64) (*module, *instance, error) {
+	c := &h.cfg
+	var problems []string
 	code, info, ferr := fuel.Instrument(input, fuel.Config{StartFuel: int64(c.InitFuel), MaxModuleSize: c.MaxModuleBytes,
-		MemoryCap: int64(c.MemoryLimitBytes), NoMetering: c.DisableMetering, TrackWrites: true})
+		MemoryCap: int64(c.MemoryLimitBytes), NoMetering: c.DisableMetering, TrackWrites: true, TrackPages: pages})
 	if ferr != nil {
 		return nil, nil, invalid("%s cannot instrument the module: %v", pass, ferr)
 	}
@@ -237,6 +265,7 @@ func (h *Host) checkFuel(ctx context.Context, wasm []byte, used *uint64) (*modul
 	m.grows, m.tableGrows = info.MemoryGrows+info.TableGrows > 0, info.TableGrows > 0
 	m.tableBytes = info.TableElems * fuel.TableElemBytes
 	m.mutGlobals = info.MutableGlobals
+	m.pageList = info.PageList
 	m.codeBytes = codeBytesPerByte * uint64(len(code))
 	h.watchChecking(m)
 	defer h.unwatchChecking(m)
