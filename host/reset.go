@@ -230,7 +230,6 @@ func (inst *instance) copyBack(mem []byte, lo, hi uint64) {
 	}
 }
 
-
 // hostWrote widens inst's host dirty range by the n bytes at ptr, which the
 // host is about to write into its memory.
 func (inst *instance) hostWrote(ptr, n uint32) {
