@@ -244,3 +244,41 @@ func TestFarApartPagesRestored(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, d.Allowed, "without the reset the second call sees the first's bytes")
 }
+
+// TestTrackingChosenByMemory: a module whose memory is at most 128 KiB
+// once initialised has its writes tracked by one range, a larger one by
+// pages, also when it declares a small memory and grows it during
+// initialisation (instrumented again: preparing it reports the fuel of one
+// initialisation, the same as its twin that declares a large memory), and
+// every call of each is restored.
+func TestTrackingChosenByMemory(t *testing.T) {
+	ctx := context.Background()
+	h := newHost(t, host.Config{MaxInstancesPerModule: 1})
+	tests := []struct {
+		name  string
+		wasm  []byte
+		pages bool
+	}{
+		{"allow, 128 KiB", readWasm(t, "allow"), false},
+		{"C freeware, 64 KiB", contracts.Freeware(), false},
+		{"init_moderate, 192 KiB", readWasm(t, "init_moderate"), true},
+		{"grow_init_small, 64 KiB grown to 256 KiB", readWasm(t, "grow_init_small"), true},
+		{"grow_init_big, 192 KiB grown to 384 KiB", readWasm(t, "grow_init_big"), true},
+	}
+	fuel := map[string]uint64{}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			hash, used, err := h.PrepareMetered(ctx, tc.wasm)
+			require.NoError(t, err)
+			fuel[tc.name] = used
+			require.Equal(t, tc.pages, host.TracksPages(h, hash))
+			for i := 0; i < 3; i++ {
+				d, _, err := h.Evaluate(ctx, hash, request(abi.ActionRead, "bob", "alice"), abi.Limits{})
+				require.NoError(t, err)
+				require.True(t, d.Allowed, "call %d", i)
+			}
+		})
+	}
+	require.NotZero(t, fuel[tests[3].name])
+	require.Equal(t, fuel[tests[4].name], fuel[tests[3].name], "one initialisation's fuel, not two")
+}
