@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kernelhost/kernelhost/abi"
+	contracts "github.com/kernelhost/kernelhost/contracts-wasm"
 	"github.com/kernelhost/kernelhost/host"
 )
 
@@ -66,5 +67,43 @@ func BenchmarkPrepare_wat(b *testing.B) {
 		_, err = h.Prepare(context.Background(), wasm)
 		require.NoError(b, err)
 		require.NoError(b, h.Close(context.Background()))
+	}
+}
+
+// quotaCalls answers the rights registry's quota query and keeps nothing,
+// so that a benchmark's calls allocate nothing of its own.
+type quotaCalls struct{}
+
+func (quotaCalls) Call(req []byte) []byte { return quotaReply(req) }
+func (quotaCalls) Log([]byte)             {}
+
+// BenchmarkInvoke measures one invoke of the genesis rights registry (a Go
+// executable, contracts-wasm/rights) through a warm pooled instance: its
+// get_quota method, which makes one kernel call (answered here without a
+// kernel). The -noreset row switches the per-call reset off (host.SetNoReset),
+// everything else equal: with the reset every call runs from the
+// post-initialisation state, as the first call of a fresh instance does.
+func BenchmarkInvoke(b *testing.B) {
+	for _, noReset := range []bool{false, true} {
+		name := "rights-get_quota"
+		if noReset {
+			name += "-noreset"
+		}
+		b.Run(name, func(b *testing.B) {
+			h := newHost(b, host.Config{})
+			host.SetNoReset(h, noReset)
+			ctx := context.Background()
+			hash, err := h.Prepare(ctx, contracts.RightsRegistry())
+			require.NoError(b, err)
+			req := invokeReq("get_quota", `{"resource":"cpu_rate"}`)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				res, _, err := h.Invoke(ctx, hash, req, abi.Limits{}, quotaCalls{})
+				if err != nil || !res.OK {
+					b.Fatal(res, err)
+				}
+			}
+		})
 	}
 }

@@ -88,6 +88,12 @@ type ModuleStats struct {
 	Instantiated uint64 // instances created since Prepare
 	Discarded    uint64 // instances closed: after a failure or a memory cap, or by Close
 	Peak         int    // the most instances alive at once since Prepare
+	// SnapshotBytes is the post-initialisation state the module's
+	// instances are restored to before every call (reset.go), held once
+	// for the module: its linear memory and mutable globals. An instance
+	// whose initialisation differed holds a snapshot of its own, not
+	// counted here (none is known: initialisation is deterministic).
+	SnapshotBytes uint64
 }
 
 // New returns a Host configured by cfg, whose zero fields take their

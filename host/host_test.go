@@ -116,7 +116,7 @@ func TestEvaluate_poolReuse(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, d.Allowed)
 		st := h.Stats().Modules[hash]
-		require.Equal(t, host.ModuleStats{Live: 1, Idle: 1, Instantiated: 1, Peak: 1}, st, "call %d", i)
+		require.Equal(t, host.ModuleStats{Live: 1, Idle: 1, Instantiated: 1, Peak: 1, SnapshotBytes: 2 * 65536}, st, "call %d", i)
 	}
 }
 

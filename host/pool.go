@@ -231,11 +231,18 @@ func (m *module) stats() ModuleStats {
 	m.mu.Lock()
 	idle, peak := len(m.idle), m.peak
 	m.mu.Unlock()
+	var snap uint64
+	m.snapMu.Lock()
+	if m.snap != nil {
+		snap = uint64(len(m.snap.mem)) + 8*uint64(len(m.snap.globals))
+	}
+	m.snapMu.Unlock()
 	return ModuleStats{
-		Live:         int(m.live.Load()),
-		Idle:         idle,
-		Instantiated: m.instantiated.Load(),
-		Discarded:    m.discarded.Load(),
-		Peak:         peak,
+		Live:          int(m.live.Load()),
+		Idle:          idle,
+		Instantiated:  m.instantiated.Load(),
+		Discarded:     m.discarded.Load(),
+		Peak:          peak,
+		SnapshotBytes: snap,
 	}
 }
