@@ -68,9 +68,9 @@ func startServer(t *testing.T) *server {
 	gen := filepath.Join(tmp, "genesis.json")
 	require.NoError(t, os.WriteFile(gen, []byte(`{"principals": [{"id": "alice", "balance": 1000}, {"id": "bob", "balance": 1000}]}`), 0o600))
 	// The genesis Go executables compile once per machine in the tests' cache
-	// (the one for built binaries: this binary's wazero version is not the
-	// test's).
-	env := append(os.Environ(), "KERNELHOST_WAZERO_CACHE="+testenv.BinaryCacheDir())
+	// (the one for the binary's wazero version, which cmd/kernelhost's tests
+	// share; this test binary's is another).
+	env := append(os.Environ(), "KERNELHOST_WAZERO_CACHE="+testenv.BinaryCacheDir(bin))
 	initCmd := exec.Command(bin, "--data-dir", dataDir, "--output", "json", "init", "--genesis", gen)
 	initCmd.Env = env
 	out, err = initCmd.Output()

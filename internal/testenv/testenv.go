@@ -2,6 +2,7 @@
 package testenv
 
 import (
+	"debug/buildinfo"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,12 +29,18 @@ func CacheDir() string {
 	return cacheDir(wazeroVersion())
 }
 
-// BinaryCacheDir is CacheDir for a kernelhost binary that a test builds and
-// runs (go build reports wazero's version in the binary, which the test
-// process itself may not): pass it to the child, e.g. as
-// $KERNELHOST_WAZERO_CACHE.
-func BinaryCacheDir() string {
-	return cacheDir("bin")
+// BinaryCacheDir is CacheDir for the Go binary at path, which a test built
+// and runs: the directory of the wazero version in the binary's build info,
+// the one it will name its cache by (a built kernelhost says the module's
+// version, where the test process itself may say "dev"). Pass it to the
+// child, e.g. as $KERNELHOST_WAZERO_CACHE. It returns "" if path has no
+// build info.
+func BinaryCacheDir(path string) string {
+	info, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return cacheDir(versionOf(info))
 }
 
 func cacheDir(version string) string {
@@ -49,8 +56,14 @@ func cacheDir(version string) string {
 // info, else the main module's, else "dev". Unlike wazero it maps any
 // character outside [A-Za-z0-9.+-] to '_', as the result names a directory.
 func wazeroVersion() string {
+	info, _ := debug.ReadBuildInfo()
+	return versionOf(info)
+}
+
+// versionOf is wazeroVersion for the build info info (nil: none).
+func versionOf(info *debug.BuildInfo) string {
 	v := ""
-	if info, ok := debug.ReadBuildInfo(); ok {
+	if info != nil {
 		for _, dep := range info.Deps {
 			if strings.Contains(dep.Path, "github.com/tetratelabs/wazero") {
 				v = dep.Version
