@@ -47,7 +47,7 @@ var rules = []rule{
 	{pkg: "abi", std: true},
 	{pkg: "abi/guest", std: true, module: []string{"abi"}},
 	{pkg: "store/internal/gate", std: true},
-	{pkg: "store", std: true, module: []string{"abi", "store/internal/gate"}, external: []string{"github.com/dgraph-io/badger/v4"}, externalDeps: true},
+	{pkg: "store", std: true, module: []string{"abi", "store/internal/gate"}, external: []string{"github.com/dgraph-io/badger/v4", "github.com/google/btree"}, externalDeps: true},
 	{pkg: "store/postgres", std: true, module: []string{"store", "store/internal/gate"}, external: []string{"github.com/jackc/pgx/v5"}, externalDeps: true},
 	{pkg: "host", std: true, module: []string{"abi"}, external: []string{"github.com/tetratelabs/wazero"}},
 	{pkg: "kernel", std: true, banned: kernelBans, module: []string{"abi", "store"}},
