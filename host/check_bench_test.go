@@ -95,7 +95,8 @@ func BenchmarkCheck(b *testing.B) {
 
 // TestCheckAgreesWithNative: the benchmark's three paths decide alike.
 func TestCheckAgreesWithNative(t *testing.T) {
-	h, err := host.New(context.Background(), host.Config{Timeout: 10 * time.Second})
+	t.Parallel() // its host is its own; a Go guest is slow under -race
+	h, err := host.New(context.Background(), host.Config{Timeout: 10 * time.Second, CacheDir: goCache()})
 	require.NoError(t, err)
 	defer h.Close(context.Background())
 	goWasm, err := os.ReadFile("../examples/go-contract/freeware.wasm")

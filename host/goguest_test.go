@@ -52,8 +52,9 @@ func buildGoGuest(tb testing.TB) []byte {
 // TestGoGuest checks that a standard Go guest (fmt, time, package abi)
 // passes validation with the deterministic WASI subset and decides right.
 func TestGoGuest(t *testing.T) {
+	t.Parallel() // its host is its own; a Go guest is slow under -race
 	wasm := buildGoGuest(t)
-	h := newHost(t, host.Config{})
+	h := newHost(t, host.Config{CacheDir: goCache()})
 	hash, err := h.Prepare(context.Background(), wasm) // validates too
 	require.NoError(t, err)
 	tests := []struct {

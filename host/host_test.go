@@ -41,6 +41,14 @@ func newHost(tb testing.TB, cfg host.Config) *host.Host {
 	return h
 }
 
+// goCache is the compilation cache directory of the tests that prepare Go
+// guests (modules of a few MB, which take tens of seconds of CPU each to
+// compile under the race detector): shared by every test process on the
+// machine (testenv.CacheDir), so that each module compiles once. Every host
+// still makes its own instances; a fresh host is a fresh runtime whose
+// compiled code comes from the cache, as a restarted server's does.
+func goCache() string { return testenv.CacheDir() }
+
 func prepare(tb testing.TB, h *host.Host, name string) [32]byte {
 	tb.Helper()
 	hash, err := h.Prepare(context.Background(), readWasm(tb, name))

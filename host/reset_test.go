@@ -21,6 +21,7 @@ import (
 // over a pool of 4, each on a new instance, and on a fresh host. Before the
 // reset the second call of every instance was denied.
 func TestStatefulContractIsDeterministic(t *testing.T) {
+	t.Parallel() // its hosts are its own; Go guests are slow under -race
 	ctx := context.Background()
 	modules := []struct {
 		name string
@@ -32,13 +33,14 @@ func TestStatefulContractIsDeterministic(t *testing.T) {
 	}
 	for _, mod := range modules {
 		t.Run(mod.name, func(t *testing.T) {
+			t.Parallel() // hosts of its own
 			wasm := mod.wasm(t)
 			decide := func(h *host.Host, hash [32]byte) abi.Decision {
 				d, _, err := h.Evaluate(ctx, hash, mod.req, abi.Limits{})
 				require.NoError(t, err)
 				return d
 			}
-			h := newHost(t, host.Config{MaxInstancesPerModule: 4})
+			h := newHost(t, host.Config{MaxInstancesPerModule: 4, CacheDir: goCache()})
 			hash, err := h.Prepare(ctx, wasm)
 			require.NoError(t, err)
 			first := decide(h, hash)
@@ -64,7 +66,7 @@ func TestStatefulContractIsDeterministic(t *testing.T) {
 				require.Equal(t, first, d, "concurrent call %d", i)
 			}
 			// Every call on another instance: a pool that keeps none.
-			cold := newHost(t, host.Config{MaxPoolBytes: 1})
+			cold := newHost(t, host.Config{MaxPoolBytes: 1, CacheDir: goCache()})
 			chash, err := cold.Prepare(ctx, wasm)
 			require.NoError(t, err)
 			for i := 0; i < 20; i++ {
@@ -72,7 +74,7 @@ func TestStatefulContractIsDeterministic(t *testing.T) {
 			}
 			require.GreaterOrEqual(t, cold.Stats().Modules[chash].Instantiated, uint64(20))
 
-			fresh := newHost(t, host.Config{})
+			fresh := newHost(t, host.Config{CacheDir: goCache()})
 			fhash, err := fresh.Prepare(ctx, wasm)
 			require.NoError(t, err)
 			require.Equal(t, first, decide(fresh, fhash), "a fresh host decides alike")
@@ -118,6 +120,7 @@ func getQuota(t *testing.T, h *host.Host, hash [32]byte) uint64 {
 // reset, get_quota used 79 distinct amounts (1,817,994 fuel first, ~207k
 // later).
 func TestFuelDeterministic(t *testing.T) {
+	t.Parallel() // its hosts are its own; Go guests are slow under -race
 	goWasm := func(tb testing.TB) []byte {
 		b, err := os.ReadFile("../examples/go-contract/freeware.wasm")
 		require.NoError(tb, err)
@@ -131,11 +134,14 @@ func TestFuelDeterministic(t *testing.T) {
 	ctx := context.Background()
 	for _, run := range runs {
 		t.Run(run.name, func(t *testing.T) {
+			// Each run has hosts of its own: they run side by side.
+			t.Parallel()
 			wasm := run.wasm(t)
 			seen := map[uint64]int{}
-			// One compilation cache for the test's hosts: the Go modules
-			// compile once, each host still makes its own instances.
-			cache := t.TempDir()
+			// One compilation cache for the test's hosts (goCache): the Go
+			// modules compile once, each host still makes its own
+			// instances.
+			cache := goCache()
 			// Warm: one instance, 265 sequential calls.
 			h := newHost(t, host.Config{MaxInstancesPerModule: 1, CacheDir: cache})
 			hash, err := h.Prepare(ctx, wasm)
