@@ -32,13 +32,13 @@ test: fmt-check vet test-warm
 	@$(MAKE) --no-print-directory test-allocs
 
 ## test-warm: compile the large Go guests into the tests' shared wazero
-## caches without the race detector (TestWarmCache of internal/testworld
-## and of cmd/kernelhost, whose test binaries report different wazero
+## caches without the race detector (the -warm flag of the test binaries of
+## internal/testworld and cmd/kernelhost, which report different wazero
 ## versions and so use different caches): under -race each took ~80 s of
 ## CPU to compile, once per test process that met it first on an empty
 ## cache (CI), ~8 s without.
 test-warm:
-	$(GO) test -count=1 -run '^TestWarmCache$$' ./internal/testworld ./cmd/kernelhost
+	$(GO) test -count=1 -run '^$$' ./internal/testworld ./cmd/kernelhost -args -warm
 
 ## test-allocs: the allocation-count tests (func TestX_allocs or
 ## TestXAllocations in a _test.go file) without the race detector, which

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -25,10 +27,19 @@ import (
 // TestMain points every world of the tests at one shared compilation cache,
 // so that the genesis rights registry (a 3.4 MB Go module) compiles once per
 // machine, not once per world. With $KERNELHOST_TEST_RUN_MAIN=1 the binary
-// is kernelhost instead (runMainEnv, crash_test.go).
+// is kernelhost instead (runMainEnv, crash_test.go); with -warm it fills
+// that cache and exits (warm_test.go, make test-warm).
 func TestMain(m *testing.M) {
 	if os.Getenv(runMainEnv) == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	flag.Parse()
+	if *warm {
+		if err := warmCache(); err != nil {
+			fmt.Fprintln(os.Stderr, "warm:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
 	if dir := testenv.CacheDir(); dir != "" {
 		os.Setenv(demo.CacheEnv, dir)

@@ -2,6 +2,7 @@ package testworld
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -77,21 +78,21 @@ func HostWorld(t *testing.T, spec genesis.Spec) *kernel.Kernel {
 // (testenv.CacheDir) as the tests that use them compile them: each of
 // hosted prepared by a host with HostConfig (instrumented), each of raw in
 // a plain wazero runtime with testenv.RuntimeConfig (as committed); as many
-// at once as there are CPUs, since each compilation is one thread. It fails
-// t if any does not compile, and skips it when there is no cache directory
-// to fill. `make test-warm` runs it without the race detector, under which
-// a 3 MB Go guest takes about ten times as long.
-func WarmCache(t *testing.T, hosted, raw [][]byte) {
-	t.Helper()
+// at once as there are CPUs, since each compilation is one thread. It
+// returns the errors of those that did not compile, and does nothing when
+// there is no cache directory to fill. A package's TestMain calls it for
+// its -warm flag, which `make test-warm` sets, without the race detector:
+// under it a 3 MB Go guest takes about ten times as long to compile.
+func WarmCache(hosted, raw [][]byte) error {
 	if testenv.CacheDir() == "" {
-		t.Skip("no compilation cache directory (testenv.CacheDir): nothing to warm")
+		return nil
 	}
 	ctx := context.Background()
 	h, err := host.New(ctx, HostConfig())
-	require.NoError(t, err)
-	defer func() { require.NoError(t, h.Close(ctx)) }()
+	if err != nil {
+		return err
+	}
 	r := testenv.NewRuntime(ctx)
-	defer func() { require.NoError(t, r.Close(ctx)) }()
 
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	errs := make(chan error, len(hosted)+len(raw))
@@ -119,7 +120,9 @@ func WarmCache(t *testing.T, hosted, raw [][]byte) {
 	}
 	wg.Wait()
 	close(errs)
+	all := []error{h.Close(ctx), r.Close(ctx)}
 	for err := range errs {
-		require.NoError(t, err)
+		all = append(all, err)
 	}
+	return errors.Join(all...)
 }
