@@ -14,13 +14,14 @@ all: build
 build:
 	$(GO) build ./...
 
-## TEST_FIRST: the packages whose tests run longest under -race (in CI on 2
-## cores: host ~590 s, host/internal/fuel ~415 s, the rest 60 s or less),
-## named before ./... so that they start first: go test starts test
-## binaries in the order of its arguments, -p (the number of CPUs) at a
-## time, and the rest then fills the other slot instead of queueing ahead
-## of the longest and leaving one CPU idle at the end.
-TEST_FIRST ?= ./host ./host/internal/fuel
+## TEST_FIRST: the packages whose tests run longest under -race (on 2 cores
+## with an empty wazero cache, minutes each: fuel's spec suite, host's Go
+## guests; every other package under a minute), longest first, named
+## before ./... so that they start first: go test starts test binaries in
+## the order of its arguments, -p (the number of CPUs) at a time, and the
+## rest then fills the other slot instead of queueing ahead of the longest
+## and leaving one CPU idle at the end.
+TEST_FIRST ?= ./host/internal/fuel ./host
 
 ## test: gofmt check, go vet, test-warm, every test under the race
 ## detector, then test-allocs. The race run goes through
