@@ -10,6 +10,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/kernelhost/kernelhost/internal/testenv"
 )
 
 // Paths of the real contracts, relative to this package.
@@ -26,10 +28,20 @@ var contractPaths = []string{
 	freewareGo,
 }
 
-// testCache is shared by every runtime of the tests, so that each distinct
-// module (the 3.5 MB instrumented Go contract above all) compiles once per
-// test binary.
-var testCache = wazero.NewCompilationCache()
+// testCache is shared by every runtime of the tests but the spec suite's,
+// so that each distinct module (the 5.6 MB instrumented Go contract above
+// all, a minute or more of CPU to compile under -race) compiles once: the
+// compilation cache directory shared by the test processes of this machine
+// (testenv.CacheDir, where make test-warm compiles the original Go guests),
+// or one in memory when there is none.
+var testCache = func() wazero.CompilationCache {
+	if dir := testenv.CacheDir(); dir != "" {
+		if c, err := wazero.NewCompilationCacheWithDir(dir); err == nil {
+			return c
+		}
+	}
+	return wazero.NewCompilationCache()
+}()
 
 // newBareRuntime returns a runtime sharing testCache.
 func newBareRuntime(ctx context.Context) wazero.Runtime {

@@ -307,13 +307,18 @@ type specRun struct {
 	notRun    []string // variants left out under the race detector
 }
 
+// specCache is the spec suite's compilation cache: in memory, as its
+// thousands of small modules compile fast and would only crowd the shared
+// directory of testCache.
+var specCache = wazero.NewCompilationCache()
+
 func newSpecRun(t *testing.T, name, file string, features api.CoreFeatures, spectest []byte) *specRun {
 	ctx := context.Background()
 	s := &specRun{t: t, ctx: ctx, name: name, dir: filepath.Dir(file), named: map[string]*specPair{}}
 	raw, err := os.ReadFile(file)
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(raw, &s.script))
-	cfg := wazero.NewRuntimeConfig().WithCompilationCache(testCache).WithCoreFeatures(features)
+	cfg := wazero.NewRuntimeConfig().WithCompilationCache(specCache).WithCoreFeatures(features)
 	s.orig = wazero.NewRuntimeWithConfig(ctx, cfg)
 	runtimes := []wazero.Runtime{s.orig}
 	v2 := features.IsEnabled(api.CoreFeatureReferenceTypes)
