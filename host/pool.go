@@ -24,11 +24,13 @@ type module struct {
 	base       uint64 // footprint of a fresh instance, initialised
 	grows      bool   // the module has memory.grow or table.grow sites
 	tableGrows bool   // it has table.grow sites: its table elements change
+	// pageList is fuel.Info.PageList: the first global of the module's
+	// page list, 0 when its writes are tracked by range (reset.go).
+	pageList   uint32
 	tableBytes uint64 // 8 bytes per element of its tables' declared minimums
 	// The reset (reset.go): the module's mutable globals (set before it is
 	// shared) and the snapshot its instances share, under snapMu.
 	mutGlobals []uint32
-	pageList   uint32 // fuel.Info.PageList: the first global of its page list
 	snapMu     sync.Mutex
 	snap       *snapshot
 	codeBytes  uint64 // estimated size of its compiled code (Config.MaxCodeBytes)

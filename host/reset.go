@@ -66,18 +66,22 @@ type resetState struct {
 	loG, hiG       api.MutableGlobal // the guest's dirty range (by range, or of its pages)
 	stickyG        api.MutableGlobal
 	globals        []api.MutableGlobal
-	hostLo, hostHi uint64 // the dirty range the host widened
-	// With page tracking (countG not nil): the count of listed pages, the
-	// page last written (set to noPage after a restore), the module's
-	// globals by index (the list is not exported) and the first of the
-	// list, and the functions that list the pages after an overflow and
-	// that clear all of it.
-	countG, lastG   api.MutableGlobal
-	globalsX        experimental.InternalModule
-	pageList        uint32
-	scanFn, clearFn api.Function
+	hostLo, hostHi uint64     // the dirty range the host widened
+	pages          *pageState // nil without page tracking
 	// restored is the bytes the last restore copied back, for tests.
 	restored uint64
+}
+
+// pageState is an instance's side of page tracking: the count of listed
+// pages, the page last written (set to noPage after a restore), the
+// module's globals by index (the list is not exported) and the first of
+// the list, and the functions that list the pages after an overflow and
+// that clear all of it.
+type pageState struct {
+	countG, lastG   api.MutableGlobal
+	globalsX        experimental.InternalModule
+	list            uint32
+	scanFn, clearFn api.Function
 }
 
 // noPage is what the host sets the guest's last written page to after a
@@ -102,14 +106,15 @@ func (h *Host) takeSnapshot(m *module, inst *instance) error {
 		return invalid("instrumented module lacks its write-tracking globals")
 	}
 	if m.pageList != 0 {
-		inst.countG, inst.lastG = g(fuel.DirtyCountExportName), g(fuel.DirtyLastExportName)
-		inst.scanFn, inst.clearFn = inst.mod.ExportedFunction(fuel.ScanExportName), inst.mod.ExportedFunction(fuel.ClearExportName)
+		p := &pageState{countG: g(fuel.DirtyCountExportName), lastG: g(fuel.DirtyLastExportName), list: m.pageList,
+			scanFn: inst.mod.ExportedFunction(fuel.ScanExportName), clearFn: inst.mod.ExportedFunction(fuel.ClearExportName)}
 		x, ok := inst.mod.(experimental.InternalModule)
-		if inst.countG == nil || inst.lastG == nil || inst.scanFn == nil || inst.clearFn == nil ||
+		if p.countG == nil || p.lastG == nil || p.scanFn == nil || p.clearFn == nil ||
 			!ok || x.NumGlobal() < int(m.pageList)+fuel.PageListLen {
 			return invalid("instrumented module lacks its page-tracking globals or functions")
 		}
-		inst.globalsX, inst.pageList = x, m.pageList
+		p.globalsX = x
+		inst.pages = p
 	}
 	inst.globals = make([]api.MutableGlobal, len(m.mutGlobals))
 	vals := make([]uint64, len(m.mutGlobals))
@@ -135,8 +140,8 @@ func (h *Host) takeSnapshot(m *module, inst *instance) error {
 	// What initialisation wrote is in the snapshot: forget it.
 	inst.hostLo, inst.hostHi = math.MaxUint64, 0
 	inst.stickyG.Set(0)
-	if inst.countG != nil {
-		return inst.callTracking(inst.clearFn, 0)
+	if inst.pages != nil {
+		return inst.callTracking(inst.pages.clearFn, 0)
 	}
 	inst.loG.Set(math.MaxInt64)
 	inst.hiG.Set(0)
@@ -170,18 +175,18 @@ func (inst *instance) restore() error {
 	// The guest's writes and the host's are copied back apart: the request
 	// region and the guest's stack lie kilobytes apart (16 KiB in the C
 	// genesis contracts), and their union would copy everything between.
-	if inst.countG == nil {
+	if p := inst.pages; p == nil {
 		if lo, hi := inst.loG.Get(), inst.hiG.Get(); lo < hi {
 			inst.copyBack(mem, lo, hi)
 			inst.loG.Set(math.MaxInt64)
 			inst.hiG.Set(0)
 		}
-	} else if n := inst.countG.Get(); n > 0 && n&fuel.PageStale == 0 {
+	} else if n := p.countG.Get(); n > 0 && n&fuel.PageStale == 0 {
 		if n > fuel.PageListLen {
 			// More pages than the list holds: list them from the table,
 			// one list at a time.
 			for from := inst.loG.Get() >> fuel.PageShift; ; {
-				if err := inst.callTracking(inst.scanFn, from); err != nil {
+				if err := inst.callTracking(p.scanFn, from); err != nil {
 					return err
 				}
 				from = uint64(uint32(inst.stack[0]))
@@ -194,8 +199,8 @@ func (inst *instance) restore() error {
 		}
 		// The guest's next write clears the listed entries; until it
 		// writes, the count says that nothing was written.
-		inst.lastG.Set(noPage)
-		inst.countG.Set(inst.countG.Get() | fuel.PageStale)
+		p.lastG.Set(noPage)
+		p.countG.Set(p.countG.Get() | fuel.PageStale)
 	}
 	if inst.hostLo < inst.hostHi {
 		inst.copyBack(mem, inst.hostLo, inst.hostHi)
@@ -212,9 +217,10 @@ func (inst *instance) restore() error {
 // the bytes a store that starts in it may write past its end, and returns
 // how many there were.
 func (inst *instance) copyListed(mem []byte) uint32 {
-	n := uint32(min(inst.countG.Get(), fuel.PageListLen))
+	p := inst.pages
+	n := uint32(min(p.countG.Get(), fuel.PageListLen))
 	for i := range n {
-		lo := inst.globalsX.Global(int(inst.pageList+i)).Get() << fuel.PageShift
+		lo := p.globalsX.Global(int(p.list+i)).Get() << fuel.PageShift
 		inst.copyBack(mem, lo, lo+fuel.PageSize+fuel.PageStraddle)
 	}
 	return n
