@@ -29,9 +29,29 @@ import (
 // queued here and written with the next batch; a crash can lose the events
 // of reads not yet flushed (CommitStats.EventsPending), never an
 // acknowledged write.
+//
+// Audit events are numbered here, as the batch runs: the batch reads the
+// last number (l/seq) from its own transaction, numbers the queued read
+// events and then each attempt's events in the order the attempts run,
+// takes back the numbers of an attempt that failed, and writes the new last
+// number with the batch. Numbers are therefore gapless and in commit
+// order, and a snapshot holds every event up to the l/seq it shows: a
+// reader continuing from the last number it saw never misses one. Several
+// kernels on one store (PostgreSQL) share the order through l/seq: two
+// batches that overlap conflict on it, and one of them runs again. That is
+// one key every batch writes, not every action: its cost is measured in
+// the README ("Kernel on PostgreSQL").
 type committer struct {
-	st  store.Store
-	seq *seqTracker
+	st store.Store
+	// num is the next event number of the batch being run; only the
+	// loop's goroutine touches it.
+	num uint64
+	// flush, when set, writes in-memory state that must reach the store
+	// with the next batch (the kernel's rate windows), in the batch's
+	// transaction; committed tells it afterwards whether that commit
+	// happened.
+	flush     func(tx store.Txn) error
+	committed func(ok bool)
 	// deferred is st's split commit and sync, when it has one: batch n+1
 	// then runs while batch n is being synced (syncLoop), and each batch
 	// is answered once a sync after it returned.
@@ -62,12 +82,13 @@ type commitJob struct {
 
 // syncBatch is a committed batch waiting to be durable.
 type syncBatch struct {
-	jobs []*commitJob
-	seqs []uint64 // its read events
+	jobs   []*commitJob
+	events int // read events it wrote
 }
 
+// queuedEvent is a read's audit event, encoded with sequence number 0: the
+// batch that writes it numbers it (setEventSeq).
 type queuedEvent struct {
-	seq uint64
 	val []byte
 }
 
@@ -92,8 +113,8 @@ var errBatchFull = errors.New("kernel: batch full")
 
 var jobPool = sync.Pool{New: func() any { return &commitJob{done: make(chan struct{}, 1)} }}
 
-func newCommitter(st store.Store, seq *seqTracker) *committer {
-	c := &committer{st: st, seq: seq, jobs: make(chan *commitJob, maxBatchJobs), wake: make(chan struct{}, 1),
+func newCommitter(st store.Store) *committer {
+	c := &committer{st: st, jobs: make(chan *commitJob, maxBatchJobs), wake: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	c.eventsRoom.L = &c.mu
 	if d, ok := st.(store.DeferredSync); ok {
@@ -128,16 +149,21 @@ func (c *committer) submit(body func(store.Txn) error) error {
 }
 
 // queueEvent queues a read's audit event, already encoded, for the next
-// batch; the committer releases seq once it is durable. It waits while
-// maxPendingEvents are queued.
-func (c *committer) queueEvent(seq uint64, val []byte) {
+// batch, which numbers it. It waits while maxPendingEvents are queued.
+func (c *committer) queueEvent(val []byte) {
 	c.mu.Lock()
 	for len(c.events) >= maxPendingEvents {
 		c.eventsRoom.Wait()
 	}
-	c.events = append(c.events, queuedEvent{seq: seq, val: val})
+	c.events = append(c.events, queuedEvent{val: val})
 	c.queued.Add(1)
 	c.mu.Unlock()
+	c.poke()
+}
+
+// poke makes the loop run a batch soon even if no action is waiting: read
+// events or rate usage are waiting to be written.
+func (c *committer) poke() {
 	select {
 	case c.wake <- struct{}{}:
 	default:
@@ -227,20 +253,34 @@ func (c *committer) commit(batch []*commitJob) error {
 	}
 	size := 0
 	err := update(func(tx store.Txn) error {
-		for _, e := range events {
-			if err := tx.Set(eventKey(e.seq), e.val); err != nil {
+		last, err := readCounter(tx, keySeq)
+		if err != nil {
+			return err
+		}
+		c.num = last + 1
+		if c.flush != nil {
+			if err := c.flush(tx); err != nil {
 				return err
 			}
+		}
+		for _, e := range events {
+			setEventSeq(e.val, c.num)
+			if err := tx.Set(eventKey(c.num), e.val); err != nil {
+				return err
+			}
+			c.num++
 		}
 		size = 0
 		for i, j := range batch {
 			j.ov.reset(tx)
+			j.ov.num = &c.num
+			first := c.num
 			j.err = runBody(j.body, &j.ov)
-			if j.err != nil {
-				continue
-			}
-			if i > 0 && size+j.ov.bytes > maxBatchBytes {
+			if j.err == nil && i > 0 && size+j.ov.bytes > maxBatchBytes {
 				j.err = errBatchFull
+			}
+			if j.err != nil {
+				c.num = first // its numbers go to the next attempt
 				continue
 			}
 			size += j.ov.bytes
@@ -248,14 +288,15 @@ func (c *committer) commit(batch []*commitJob) error {
 				return err
 			}
 		}
+		if c.num != last+1 {
+			return tx.Set(keySeq, encodeU64(c.num-1))
+		}
 		return nil
 	})
-	var seqs []uint64
+	if c.committed != nil {
+		c.committed(err == nil)
+	}
 	if err == nil && n > 0 {
-		seqs = make([]uint64, n)
-		for i, e := range events {
-			seqs[i] = e.seq
-		}
 		c.mu.Lock()
 		c.events = append(c.events[:0], c.events[n:]...)
 		c.eventsRoom.Broadcast()
@@ -270,10 +311,13 @@ func (c *committer) commit(batch []*commitJob) error {
 		}
 	}
 	if err == nil && c.deferred != nil {
-		c.synced <- &syncBatch{jobs: slices.Clone(batch), seqs: seqs}
+		c.synced <- &syncBatch{jobs: slices.Clone(batch), events: n}
 		return nil
 	}
-	c.finish(batch, seqs, err == nil)
+	if err != nil {
+		n = 0
+	}
+	c.finish(batch, n, err == nil)
 	return err
 }
 
@@ -316,18 +360,15 @@ func (c *committer) syncLoop() {
 					j.err = err // committed but maybe not durable: the store is failing
 				}
 			}
-			c.finish(sb.jobs, sb.seqs, true)
+			c.finish(sb.jobs, sb.events, true)
 		}
 	}
 }
 
-// finish answers the jobs of a batch and releases its read events'
-// numbers; committed tells whether the batch's transaction committed.
-func (c *committer) finish(jobs []*commitJob, seqs []uint64, committed bool) {
-	for _, s := range seqs {
-		c.seq.done(s)
-	}
-	c.flushed.Add(uint64(len(seqs)))
+// finish answers the jobs of a batch and counts the read events it wrote;
+// committed tells whether the batch's transaction committed.
+func (c *committer) finish(jobs []*commitJob, events int, committed bool) {
+	c.flushed.Add(uint64(events))
 	n := 0
 	for _, j := range jobs {
 		if j.err == nil {

@@ -85,7 +85,7 @@ func (f *doFrame) view(tx store.Txn) error {
 		return errNeedsWrite
 	}
 	if ev != nil {
-		f.k.com.queueEvent(f.w.seq, ev)
+		f.k.com.queueEvent(ev)
 		f.queued = true
 	}
 	return nil
@@ -105,8 +105,7 @@ func (k *Kernel) do(ctx context.Context, f *doFrame) Result {
 	// through the committer, reusing its contract decisions.
 	view := a.Kind == KindRead
 	for attempt := 0; ; attempt++ {
-		seq := k.seq.begin()
-		f.w = work{k: k, ctx: ctx, a: a, now: now, seq: seq, prepared: ds.prepared, modHash: ds.modHash, st: st, ds: ds}
+		f.w = work{k: k, ctx: ctx, a: a, now: now, prepared: ds.prepared, modHash: ds.modHash, st: st, ds: ds}
 		w := &f.w
 		var err error
 		f.queued = false
@@ -116,12 +115,6 @@ func (k *Kernel) do(ctx context.Context, f *doFrame) Result {
 			err = k.com.submit(f.runBody)
 		}
 		st.endHolds(err == nil) // quota.go: capacity held by the attempt's checks
-		if !f.queued {
-			k.seq.done(seq)
-		}
-		for _, s := range st.seqs {
-			k.seq.done(s)
-		}
 		if errors.Is(err, errNeedsWrite) {
 			view = false
 			ds.retry()
@@ -170,22 +163,35 @@ type rollbackErr struct{}
 func (*rollbackErr) Error() string { return "kernel: action failed after partial effect; rolled back" }
 
 // recordRollback appends the audit event of a rolled-back action in a
-// transaction of its own, under a fresh sequence number (the old one may
-// already be below the watermark).
+// transaction of its own, numbered there (the rolled-back attempt's
+// numbers went back to the committer).
 func (k *Kernel) recordRollback(w *work) Result {
-	seq := k.seq.begin()
-	defer k.seq.done(seq)
-	w.ev.Seq = seq
 	w.ev.Charges = nil
 	w.ev.Revision = 0
 	w.res.Charges = nil
 	w.res.Revision = 0
-	err := k.update(func(tx store.Txn) error { return k.appendEvent(tx, &w.ev) })
+	err := k.update(func(tx store.Txn) error {
+		w.ev.Seq = takeSeq(tx)
+		return k.appendEvent(tx, &w.ev)
+	})
 	if err != nil {
 		return failResult(storeErr(err))
 	}
-	w.res.Event = seq
+	w.res.Event = w.ev.Seq
 	return w.res
+}
+
+// takeSeq takes the next audit event number of the committer's batch that
+// tx belongs to, or returns 0 on a snapshot (a read's event is numbered
+// when a batch writes it).
+func takeSeq(tx store.Txn) uint64 {
+	o, ok := tx.(*overlay)
+	if !ok || o.num == nil {
+		return 0
+	}
+	n := *o.num
+	*o.num++
+	return n
 }
 
 // doState is what one Do call keeps across the attempts of its
@@ -286,10 +292,7 @@ type txnState struct {
 	afterCommit []func()
 	// holds are capacity of renewable resources taken by checks in the
 	// transaction, resolved by endHolds when it ends (see quota.go).
-	holds []rateHold
-	// seqs are audit sequence numbers taken by nested actions, released when
-	// the transaction ends.
-	seqs   []uint64
+	holds  []rateHold
 	writes int // writes made so far, by any action in the transaction
 	// calls counts the kernel host calls of the whole invocation tree
 	// (every level), bounded by maxHostCalls.
@@ -371,6 +374,7 @@ func (w *work) del(k []byte) *Error {
 func (w *work) run(tx store.Txn) error {
 	w.tx = tx
 	*w.st = txnState{kbuf: w.st.kbuf[:0]}
+	w.seq = takeSeq(tx)
 	err := w.exec()
 	if err == errNeedPrepareErr {
 		return errNeedPrepare

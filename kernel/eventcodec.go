@@ -20,6 +20,10 @@ const (
 	amountLen    = 8
 )
 
+// setEventSeq sets the sequence number of an event encoded by
+// appendBinary, in place: it follows the version byte.
+func setEventSeq(b []byte, seq uint64) { le.PutUint64(b[1:9], seq) }
+
 // binarySize is the exact length appendBinary adds for e.
 func (e *Event) binarySize() int {
 	n := 1 + 8 + 8 + // version, seq, time

@@ -4,58 +4,37 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/kernelhost/kernelhost/abi"
 	"github.com/kernelhost/kernelhost/store"
 )
 
-// seqTracker hands out audit sequence numbers without a shared counter key in
-// the store (which would make every pair of concurrent actions conflict). A
-// number is taken before a transaction and released after it, committed or
-// not; numbers of aborted attempts become gaps. The watermark is the highest
-// number below which every number has been released, so that a reader never
-// sees event n+1 before event n is committed.
-type seqTracker struct {
-	// mu guards next and pending; every action takes it twice, briefly.
-	mu      sync.Mutex
-	next    uint64
-	pending map[uint64]struct{}
-}
-
-func (s *seqTracker) init(last uint64) {
-	s.next = last + 1
-	s.pending = make(map[uint64]struct{})
-}
-
-func (s *seqTracker) begin() uint64 {
-	s.mu.Lock()
-	n := s.next
-	s.next++
-	s.pending[n] = struct{}{}
-	s.mu.Unlock()
-	return n
-}
-
-func (s *seqTracker) done(n uint64) {
-	s.mu.Lock()
-	delete(s.pending, n)
-	s.mu.Unlock()
-}
-
-// watermark returns the highest sequence number at and below which nothing
-// is in flight.
-func (s *seqTracker) watermark() uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	w := s.next - 1
-	for n := range s.pending {
-		if n <= w {
-			w = n - 1
+// initSeq writes l/seq, the number of the last audit event, into a store
+// written before it existed (schema 3), from the events stored.
+func (k *Kernel) initSeq() error {
+	var have bool
+	err := k.st.View(func(tx store.Txn) error {
+		_, err := tx.Get(keySeq)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
 		}
+		have = err == nil
+		return err
+	})
+	if err != nil || have {
+		return err
 	}
-	return w
+	last, err := k.lastEventSeq()
+	if err != nil {
+		return err
+	}
+	return k.st.Update(func(tx store.Txn) error {
+		if _, err := tx.Get(keySeq); !errors.Is(err, store.ErrNotFound) {
+			return err // another kernel on the store wrote it meanwhile
+		}
+		return tx.Set(keySeq, encodeU64(last))
+	})
 }
 
 // lastEventSeq finds the highest stored event number by binary search over
@@ -101,9 +80,9 @@ func (k *Kernel) appendEvent(tx store.Txn, ev *Event) error {
 }
 
 // Events returns up to limit audit events with sequence numbers greater than
-// since, in order. It returns only events below the commit watermark, so a
-// reader that continues from the last Seq it saw never misses one. limit <= 0
-// means 1000.
+// since, in order. Numbers are gapless and a snapshot holds every event up
+// to the last it shows (commit.go), so a reader that continues from the
+// last Seq it saw never misses one. limit <= 0 means 1000.
 func (k *Kernel) Events(ctx context.Context, since uint64, limit int) ([]Event, error) {
 	if !k.enter() {
 		return nil, closedErr()
@@ -115,11 +94,10 @@ func (k *Kernel) Events(ctx context.Context, since uint64, limit int) ([]Event, 
 	if err := k.com.sync(); err != nil {
 		return nil, storeErr(err)
 	}
-	wm := k.seq.watermark()
 	var out []Event
 	err := k.st.View(func(tx store.Txn) error {
 		return tx.Iterate(prefixEvent, eventKey(since+1), func(key, value []byte) error {
-			if binary.BigEndian.Uint64(key[len(prefixEvent):]) > wm || len(out) >= limit {
+			if len(out) >= limit {
 				return store.ErrStop
 			}
 			ev, err := decodeEvent(value) // eventcodec.go; errCorrupt
@@ -181,8 +159,8 @@ func (e Event) viewFor(principal string) Event {
 //
 // limit bounds the events returned (limit <= 0 means 1000); the events
 // examined are bounded too (10000 per call). next is the sequence number of
-// the last event examined, visible or not, or since when none was: never
-// beyond the commit watermark, so a reader that continues from next never
+// the last event examined, visible or not, or since when none was: only
+// committed events are examined, so a reader that continues from next never
 // misses an event nor sees one twice. A page may be short, or empty, with
 // next > since while more remain; the reader has caught up when next ==
 // since. Errors: INVALID_ARGUMENT for a malformed id, NOT_FOUND for an
@@ -205,7 +183,6 @@ func (k *Kernel) eventsFor(ctx context.Context, principal string, since uint64, 
 	if err := k.com.sync(); err != nil {
 		return nil, since, storeErr(err)
 	}
-	wm := k.seq.watermark()
 	var out []Event
 	next := since
 	err := k.st.View(func(tx store.Txn) error {
@@ -218,7 +195,7 @@ func (k *Kernel) eventsFor(ctx context.Context, principal string, since uint64, 
 		scanned := 0
 		return tx.Iterate(prefixEvent, eventKey(since+1), func(key, value []byte) error {
 			seq := binary.BigEndian.Uint64(key[len(prefixEvent):])
-			if seq > wm || len(out) >= limit || scanned >= maxScan {
+			if len(out) >= limit || scanned >= maxScan {
 				return store.ErrStop
 			}
 			scanned++

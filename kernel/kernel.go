@@ -164,7 +164,6 @@ type Kernel struct {
 	// content is loaded and handed over once per hash per process.
 	prepared sync.Map // [32]byte -> struct{}
 
-	seq   seqTracker
 	rates rates
 	com   *committer // every write goes through it (commit.go)
 
@@ -196,12 +195,10 @@ func Open(ctx context.Context, cfg Config) (*Kernel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kernel: open: %w", err)
 	}
-	last, err := k.lastEventSeq()
-	if err != nil {
+	if err := k.initSeq(); err != nil {
 		return nil, fmt.Errorf("kernel: open: find last event: %w", err)
 	}
-	k.seq.init(last)
-	k.com = newCommitter(k.st, &k.seq)
+	k.com = newCommitter(k.st)
 	return k, nil
 }
 

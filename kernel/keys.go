@@ -16,6 +16,8 @@ import "encoding/binary"
 //	r/<holder>\x00<right>     rights-by-holder index: resource and amount of a right (rights.go)
 //	e/<seq: 8 bytes BE>       audit event (binary record, eventcodec.go)
 //	l/minted, l/burned        ledger totals (u64 LE)
+//	l/seq                     number of the last audit event (u64 LE), written by every batch that adds events (commit.go)
+//	x/...                     never written by the kernel: room for the embedding program (the CLI keeps tokens there)
 //
 // Values are little-endian binary records with a leading version byte
 // (records.go; events: eventcodec.go). Events are not JSON in the store
@@ -24,6 +26,7 @@ var (
 	keySchema = []byte("m/schema")
 	keyMinted = []byte("l/minted")
 	keyBurned = []byte("l/burned")
+	keySeq    = []byte("l/seq")
 
 	prefixPrincipal = []byte("p/")
 	prefixArtifact  = []byte("a/")

@@ -25,6 +25,9 @@ type overlay struct {
 	writes []ovWrite
 	idx    map[string]int // key -> index in writes, built once writes grow past ovLinear
 	bytes  int            // sum of key and value sizes, for the batch size bound
+	// num is the committer's next event number while the overlay runs in
+	// a batch (nil on a snapshot): takeSeq hands numbers out from it.
+	num *uint64
 }
 
 type ovWrite struct {
@@ -39,7 +42,7 @@ const ovLinear = 8
 
 func (o *overlay) reset(base store.Txn) {
 	clear(o.writes)
-	o.base, o.writes, o.idx, o.bytes = base, o.writes[:0], nil, 0
+	o.base, o.writes, o.idx, o.bytes, o.num = base, o.writes[:0], nil, 0, nil
 }
 
 func (o *overlay) find(key []byte) int {
