@@ -1,9 +1,15 @@
 // Package auth keeps the bearer tokens of a kernelhost world: one admin token
-// and one token per principal, stored as sha256 hashes in auth.json.
+// and one token per principal, stored as sha256 hashes.
 //
 // A token is shown once, when it is issued; only its hash is kept, so a
-// stolen auth.json does not let anyone act. The file is written atomically
-// (temporary file, fsync, rename) with mode 0600.
+// stolen copy of the hashes does not let anyone act.
+//
+// kernelhost keeps the hashes in the world's own store, under the prefix
+// x/auth/ (see [Init] and [Open]), so that every node serving a world on a
+// shared store (PostgreSQL) authenticates the tokens any of them issued, at
+// once. The older form, a file auth.json ([Create], [Load]: written
+// atomically, mode 0600), is read once by [Import], which moves it into the
+// store; tests and embedders that have no store may still use it.
 package auth
 
 import (
@@ -19,14 +25,17 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/kernelhost/kernelhost/store"
 )
 
 // TokenPrefix starts every token, so that a leaked one is easy to recognise
 // (and to scan for).
 const TokenPrefix = "kh_"
 
-// ErrNotFound is returned by Load when the file does not exist.
-var ErrNotFound = errors.New("auth: no auth file")
+// ErrNotFound is returned (wrapped) by Load when the file does not exist,
+// and by Open when the store holds no tokens.
+var ErrNotFound = errors.New("auth: no tokens")
 
 // fileVersion is the version of the auth.json format.
 const fileVersion = 1
@@ -40,8 +49,15 @@ type file struct {
 	Principals map[string]string `json:"principals_sha256"`
 }
 
-// Store holds a world's token hashes. It is safe for concurrent use.
+// Store holds a world's token hashes: in a store.Store ([Open], [Init]) or
+// in a file ([Load], [Create]). It is safe for concurrent use.
 type Store struct {
+	// kv is the world's store when the hashes live there ([Open]); nil
+	// for a file. Every lookup reads it, so that a token issued by another
+	// process on the same store works at once and a replaced one stops.
+	kv store.Store
+
+	// path is the file (kv == nil).
 	path string
 
 	// mu guards f and byHash: HTTP handlers read them to authenticate,
@@ -124,12 +140,18 @@ func (s *Store) index() {
 	}
 }
 
-// Issue gives principal a fresh token, replacing any earlier one, saves the
-// file and returns the token.
+// Issue gives principal a fresh token, replacing any earlier one, saves it
+// (in the store, or the file) and returns the token.
 func (s *Store) Issue(principal string) (string, error) {
 	tok, err := NewToken()
 	if err != nil {
 		return "", err
+	}
+	if s.kv != nil {
+		if err := s.issueKV(principal, hash(tok)); err != nil {
+			return "", err
+		}
+		return tok, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -148,12 +170,30 @@ func (s *Store) Issue(principal string) (string, error) {
 }
 
 // Authenticate returns whose token tok is. ok is false for an unknown or
-// malformed token.
+// malformed token, and when the store could not be read (failing closed;
+// [Store.Lookup] tells that case apart).
 func (s *Store) Authenticate(tok string) (id Identity, ok bool) {
+	id, ok, _ = s.Lookup(tok)
+	return id, ok
+}
+
+// Lookup is Authenticate, with the error of a store that could not be read
+// (then ok is false): a front end answers that as unavailable rather than
+// as a bad token.
+func (s *Store) Lookup(tok string) (id Identity, ok bool, err error) {
 	if !strings.HasPrefix(tok, TokenPrefix) || len(tok) > 256 {
-		return Identity{}, false
+		return Identity{}, false, nil
 	}
 	h := hash(tok)
+	if s.kv != nil {
+		return s.lookupKV(h)
+	}
+	id, ok = s.lookupFile(h)
+	return id, ok, nil
+}
+
+// lookupFile finds the token hash h in the file's hashes.
+func (s *Store) lookupFile(h string) (id Identity, ok bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if subtle.ConstantTimeCompare([]byte(h), []byte(s.f.Admin)) == 1 {
@@ -168,7 +208,10 @@ func (s *Store) Authenticate(tok string) (id Identity, ok bool) {
 }
 
 // Principals returns the principals that have a token, sorted.
-func (s *Store) Principals() []string {
+func (s *Store) Principals() ([]string, error) {
+	if s.kv != nil {
+		return s.principalsKV()
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := make([]string, 0, len(s.f.Principals))
@@ -176,7 +219,7 @@ func (s *Store) Principals() []string {
 		out = append(out, p)
 	}
 	sort.Strings(out)
-	return out
+	return out, nil
 }
 
 // save writes the file atomically: a temporary file in the same directory,

@@ -49,7 +49,9 @@ func TestStore(t *testing.T) {
 			require.False(t, ok, bad)
 		}
 	}
-	require.Equal(t, []string{"alice", "bob"}, s2.Principals())
+	ps, err := s2.Principals()
+	require.NoError(t, err)
+	require.Equal(t, []string{"alice", "bob"}, ps)
 
 	// Reissuing replaces the old token.
 	alice2, err := s.Issue("alice")
