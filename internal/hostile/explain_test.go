@@ -87,7 +87,7 @@ func TestExplainSpinCharged(t *testing.T) {
 			break
 		}
 		require.Equal(t, abi.OutOfFuel, res.Code, res.Message)
-		doCharges = append(doCharges, w.event(t, res.Event).CPU)
+		doCharges = append(doCharges, w.event(t, w.lastEventOf(t, twin, kernel.KindRead)).CPU)
 	}
 	require.Equal(t, wantTwin, doCharges)
 	require.Equal(t, int64(quota), used(twin))
