@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,7 +16,10 @@ import (
 
 // initOutput is what init prints with --output json.
 type initOutput struct {
-	DataDir         string          `json:"data_dir"`
+	DataDir string `json:"data_dir"`
+	// Store is the --store URL, its password redacted; empty for the
+	// Badger store in DataDir.
+	Store           string          `json:"store,omitempty"`
 	Contracts       []string        `json:"contracts"`
 	Executables     []string        `json:"executables"`
 	DefaultContract string          `json:"default_contract"`
@@ -34,18 +39,21 @@ func newInitCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Create a world: genesis contracts, principals and tokens",
-		Long: `init creates a world in --data-dir: the genesis principal and contracts
-(genesis/freeware, genesis/private, genesis/public), the
-principals of the genesis file with their balances, an admin token and one
-token per principal. The tokens are printed once and stored only as hashes:
+		Long: `init creates a world in --data-dir, or with --store in a PostgreSQL
+database that any number of 'kernelhost serve' nodes then share: the
+genesis principal and contracts (genesis/freeware, genesis/private,
+genesis/public), the principals of the genesis file with their balances,
+an admin token and one token per principal. The tokens are printed once and stored only as hashes:
 keep them.
 
 init refuses to touch an existing world unless --force is given, which
 deletes it first (store, compilation cache and tokens; nothing else in the
-directory).`,
+directory; with --store every key of the store's table, the local
+compilation cache kept: stop the nodes serving it first).`,
 		Example: `  kernelhost init
   kernelhost init --genesis genesis/example.json
-  kernelhost --data-dir /tmp/w init --force --genesis my-world.json`,
+  kernelhost --data-dir /tmp/w init --force --genesis my-world.json
+  kernelhost init --store postgres://kernelhost@db:5432/world?sslmode=verify-full`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			spec := genesis.Spec{}
@@ -56,25 +64,25 @@ directory).`,
 				}
 				spec = s
 			}
-			dir := g.dataDir
-			if worldExists(dir) {
-				if !force {
-					return fmt.Errorf("a world already exists at %s: use --force to delete it and start over, or another --data-dir", dir)
-				}
-				if err := wipe(dir); err != nil {
-					return err
-				}
-			}
-			if err := os.MkdirAll(dir, 0o700); err != nil {
+			pg, err := g.storeURL()
+			if err != nil {
 				return err
 			}
-			out, err := g.initWorld(cmd, dir, spec)
+			var out initOutput
+			if pg != "" {
+				out, err = g.initShared(cmd.Context(), pg, force, spec)
+			} else {
+				out, err = g.initLocal(cmd.Context(), force, spec)
+			}
 			if err != nil {
-				_ = wipe(dir) // leave no half world behind
 				return err
 			}
 			return g.emit(out, func(w io.Writer) {
-				fmt.Fprintf(w, "Initialised a world at %s\n", out.DataDir)
+				if out.Store != "" {
+					fmt.Fprintf(w, "Initialised a world in %s\n", out.Store)
+				} else {
+					fmt.Fprintf(w, "Initialised a world at %s\n", out.DataDir)
+				}
 				fmt.Fprintf(w, "  genesis contracts: %v (default for new artifacts: %s)\n", out.Contracts, out.DefaultContract)
 				fmt.Fprintf(w, "  genesis executables: %v\n", out.Executables)
 				fmt.Fprintf(w, "  principals: %d\n\n", len(out.Principals))
@@ -87,26 +95,100 @@ directory).`,
 		},
 	}
 	cmd.Flags().StringVar(&genesisFile, "genesis", "", "genesis file (JSON, see genesis/example.json); default: no principals but genesis")
-	cmd.Flags().BoolVar(&force, "force", false, "delete an existing world at --data-dir first")
+	cmd.Flags().BoolVar(&force, "force", false, "delete an existing world at --data-dir (or in --store) first")
 	return cmd
 }
 
-// initWorld installs genesis into a fresh store at dir and writes the tokens.
-func (g *globals) initWorld(cmd *cobra.Command, dir string, spec genesis.Spec) (initOutput, error) {
-	ctx := cmd.Context()
-	w, err := g.openStore(ctx, dir)
+// initLocal creates the Badger world in --data-dir, wiping an existing
+// one with force, and removes what it wrote if it fails.
+func (g *globals) initLocal(ctx context.Context, force bool, spec genesis.Spec) (initOutput, error) {
+	dir := g.dataDir
+	if worldExists(dir) {
+		if !force {
+			return initOutput{}, fmt.Errorf("a world already exists at %s: use --force to delete it and start over, or another --data-dir", dir)
+		}
+		if err := wipe(dir); err != nil {
+			return initOutput{}, err
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return initOutput{}, err
+	}
+	out, err := func() (initOutput, error) {
+		st, where, err := g.openKV(dir, "")
+		if err != nil {
+			return initOutput{}, err
+		}
+		w, err := g.openWorld(ctx, dir, where, st)
+		if err != nil {
+			return initOutput{}, err
+		}
+		defer func() { _ = w.close() }()
+		return initWorld(ctx, w, spec)
+	}()
+	if err != nil {
+		_ = wipe(dir) // leave no half world behind
+	}
+	return out, err
+}
+
+// initShared creates the world in the PostgreSQL database at pg, wiping an
+// existing one with force. If it fails it deletes what it wrote, unless
+// another init on the same database got there first: that world is not
+// its to delete.
+func (g *globals) initShared(ctx context.Context, pg string, force bool, spec genesis.Spec) (initOutput, error) {
+	st, where, err := g.openKV(g.dataDir, pg)
 	if err != nil {
 		return initOutput{}, err
 	}
-	defer func() { _ = w.close() }()
+	none, err := empty(st)
+	if err != nil {
+		_ = st.Close()
+		return initOutput{}, fmt.Errorf("read store %s: %w", where, err)
+	}
+	if !none {
+		if !force {
+			_ = st.Close()
+			return initOutput{}, fmt.Errorf("a world already exists in %s: use --force to delete it and start over (stop the nodes serving it first), or another database or schema", where)
+		}
+		if err := wipeStore(st); err != nil {
+			_ = st.Close()
+			return initOutput{}, err
+		}
+	}
+	w, err := g.openWorld(ctx, g.dataDir, where, st)
+	if err != nil {
+		return initOutput{}, err
+	}
+	out, err := initWorld(ctx, w, spec)
+	switch {
+	case errors.Is(err, genesis.ErrInstalled), errors.Is(err, auth.ErrExists):
+		err = fmt.Errorf("another init created a world in %s at the same time: %w", where, err)
+	case err != nil:
+		_ = wipeStore(w.st) // leave no half world behind
+	}
+	out.Store = where
+	return out, errors.Join(err, w.close())
+}
+
+// initWorld installs genesis into the fresh world w and writes its tokens,
+// in the store's last transaction of init.
+func initWorld(ctx context.Context, w *world, spec genesis.Spec) (initOutput, error) {
 	if err := genesis.Install(ctx, w.k, spec); err != nil {
+		if errors.Is(err, genesis.ErrInstalled) {
+			return initOutput{}, err
+		}
 		return initOutput{}, codedError(err)
 	}
-	a, adminTok, err := auth.Create(authPath(dir))
+	ids := make([]string, len(spec.Principals))
+	for i, p := range spec.Principals {
+		ids[i] = p.ID
+	}
+	_, adminTok, toks, err := auth.Init(w.st, ids)
 	if err != nil {
 		return initOutput{}, err
 	}
-	out := initOutput{DataDir: dir, DefaultContract: genesis.DefaultContract, AdminToken: adminTok, Principals: []initPrincipal{}}
+	out := initOutput{DataDir: w.dir, DefaultContract: genesis.DefaultContract, AdminToken: adminTok, Principals: []initPrincipal{}}
 	for id := range genesis.Contracts() {
 		out.Contracts = append(out.Contracts, id)
 	}
@@ -115,12 +197,8 @@ func (g *globals) initWorld(cmd *cobra.Command, dir string, spec genesis.Spec) (
 		out.Executables = append(out.Executables, id)
 	}
 	sort.Strings(out.Executables)
-	for _, p := range spec.Principals {
-		tok, err := a.Issue(p.ID)
-		if err != nil {
-			return initOutput{}, err
-		}
-		out.Principals = append(out.Principals, initPrincipal{ID: p.ID, Balance: p.Balance, Token: tok})
+	for i, p := range spec.Principals {
+		out.Principals = append(out.Principals, initPrincipal{ID: p.ID, Balance: p.Balance, Token: toks[i]})
 	}
 	return out, nil
 }

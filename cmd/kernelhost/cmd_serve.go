@@ -23,11 +23,18 @@ func newServeCmd(g *globals) *cobra.Command {
 (from init and 'principal create'), /healthz and /metrics (Prometheus text).
 The caller of every action is the principal whose token authenticated it.
 
+With --store (a PostgreSQL URL) any number of serve processes, on one
+machine or many, serve the same world: everything of the world is in the
+database (principals, artifacts, ledger, quotas and rate windows, events,
+tokens), so a token issued through one node works on every node at once.
+Each node keeps its own compilation cache, in --data-dir.
+
 On SIGINT or SIGTERM it stops accepting connections, finishes the requests
 in flight (up to --grace), then closes the world. Logs are structured
 (log/slog) on stderr; --log-level info logs every request.`,
 		Example: `  kernelhost serve
   kernelhost serve --addr 0.0.0.0:8080 --log-level info
+  KERNELHOST_STORE=postgres://kernelhost@db:5432/world kernelhost serve --addr 0.0.0.0:8080
   curl -s -H "Authorization: Bearer $TOKEN" localhost:8080/v1/principals`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -59,8 +66,8 @@ in flight (up to --grace), then closes the world. Logs are structured
 			}
 			errc := make(chan error, 1)
 			go func() { errc <- hs.Serve(ln) }()
-			g.log.Info("serving", "addr", ln.Addr().String(), "data_dir", w.dir)
-			fmt.Fprintf(g.errOut, "kernelhost: serving %s on http://%s (Ctrl-C to stop)\n", w.dir, ln.Addr())
+			g.log.Info("serving", "addr", ln.Addr().String(), "world", w.where, "data_dir", w.dir)
+			fmt.Fprintf(g.errOut, "kernelhost: serving %s on http://%s (Ctrl-C to stop)\n", w.where, ln.Addr())
 			select {
 			case err := <-errc:
 				return fmt.Errorf("serve: %w", err)

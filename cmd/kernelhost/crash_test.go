@@ -41,11 +41,13 @@ type child struct {
 }
 
 // startServe runs 'kernelhost serve' on the world in dir as a child process
-// (this test binary, see runMainEnv) and waits until it listens.
-func startServe(t *testing.T, dir string) *child {
+// (this test binary, see runMainEnv) and waits until it listens. flags are
+// more global flags (--store).
+func startServe(t *testing.T, dir string, flags ...string) *child {
 	t.Helper()
 	c := &child{stderr: &syncBuffer{}, exited: make(chan error, 1)}
-	c.cmd = exec.Command(os.Args[0], "--data-dir", dir, "serve", "--addr", "127.0.0.1:0")
+	args := append(append([]string{"--data-dir", dir}, flags...), "serve", "--addr", "127.0.0.1:0")
+	c.cmd = exec.Command(os.Args[0], args...)
 	c.cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	c.cmd.Stdout = io.Discard
 	pr, pw := io.Pipe()

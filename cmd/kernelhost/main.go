@@ -73,6 +73,7 @@ func isCobraUsage(err error) bool {
 // globals are the persistent flags and the writers every command uses.
 type globals struct {
 	dataDir  string
+	store    string // --store: a PostgreSQL URL, or "" for Badger in dataDir (world.go)
 	output   string
 	logLevel string
 
@@ -83,7 +84,8 @@ type globals struct {
 func (g *globals) json() bool { return g.output == "json" }
 
 // newRootCmd builds the whole command tree writing to out and errOut. It
-// reads KERNELHOST_DATA for the default data directory.
+// reads KERNELHOST_DATA for the default data directory and KERNELHOST_STORE
+// for the default store.
 func newRootCmd(out, errOut io.Writer) *cobra.Command {
 	g := &globals{out: out, errOut: errOut}
 	defaultDir := os.Getenv("KERNELHOST_DATA")
@@ -98,7 +100,9 @@ action on an artifact is judged by the artifact's access contract, a
 WebAssembly module; the kernel holds identities, scrip balances, quotas and
 an audit trail, and settles every charge atomically.
 
-The world lives in --data-dir (default ./kernelhost-data, or $KERNELHOST_DATA).
+The world lives in --data-dir (default ./kernelhost-data, or $KERNELHOST_DATA),
+or with --store (or $KERNELHOST_STORE) in a PostgreSQL database that several
+'kernelhost serve' nodes share.
 Commands that act take --as PRINCIPAL: the CLI is the local operator, who
 holds the data directory. Remote agents use 'kernelhost serve' and bearer
 tokens instead.`,
@@ -127,7 +131,8 @@ tokens instead.`,
 	root.SetErr(errOut)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err.Error()} })
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.dataDir, "data-dir", defaultDir, "directory of the world (env KERNELHOST_DATA)")
+	pf.StringVar(&g.dataDir, "data-dir", defaultDir, "directory of the world (env KERNELHOST_DATA); with --store, of the node's compilation cache")
+	pf.StringVar(&g.store, "store", "", "the world's store: a postgres:// URL, shared by every node that opens it (env KERNELHOST_STORE); default the Badger store in --data-dir")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	pf.StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,29 +16,76 @@ import (
 	"github.com/kernelhost/kernelhost/host"
 	"github.com/kernelhost/kernelhost/kernel"
 	"github.com/kernelhost/kernelhost/store"
+	"github.com/kernelhost/kernelhost/store/postgres"
 )
 
+// A world lives in a store: by default Badger in the data directory, or a
+// PostgreSQL database that --store ($KERNELHOST_STORE) names, shared by
+// every node that opens it. The store holds everything of the world:
+// principals, artifacts, ledger, quotas and rate windows, events, and the
+// token hashes (package auth, under x/auth/; x/auth/admin, written by
+// init's last transaction, marks a complete world).
+//
 // Layout of a data directory:
 //
-//	<dir>/store          the Badger store: principals, artifacts, ledger, events
-//	<dir>/wazero-cache   wazero's compilation cache, safe to delete
-//	                     ($KERNELHOST_WAZERO_CACHE instead, when set)
-//	<dir>/auth.json      token hashes (0600), written atomically; its presence
-//	                     marks a complete world (init writes it last)
+//	<dir>/store          the Badger store (not with --store)
+//	<dir>/wazero-cache   wazero's compilation cache, per node, safe to
+//	                     delete ($KERNELHOST_WAZERO_CACHE instead, when set)
+//	<dir>/auth.json      token hashes as kernelhost kept them before they
+//	                     moved into the store: imported into the store and
+//	                     removed by the first command that opens the world
 func storeDir(dir string) string { return filepath.Join(dir, "store") }
 func cacheDir(dir string) string { return demo.CacheDir(dir) }
 func authPath(dir string) string { return filepath.Join(dir, "auth.json") }
 
 // world is an open world: store, host, kernel and tokens.
 type world struct {
-	dir  string
-	st   store.Store
-	host *host.Host
-	k    *kernel.Kernel
-	auth *auth.Store
+	dir   string // data directory: the Badger store (if used) and the compilation cache
+	where string // what to call the world in messages: dir, or the redacted --store URL
+	st    store.Store
+	host  *host.Host
+	k     *kernel.Kernel
+	auth  *auth.Store
 }
 
-// exists reports whether anything of a world is at dir.
+// storeEnv names the environment variable that sets --store.
+const storeEnv = "KERNELHOST_STORE"
+
+// storeURL returns the PostgreSQL URL of --store (or $KERNELHOST_STORE), or
+// "" for the Badger store in --data-dir. Anything else is a usage error.
+//
+// NB: the variable is read here rather than as the flag's default, so that
+// --help never prints a URL that may hold a password.
+func (g *globals) storeURL() (string, error) {
+	s := g.store
+	if s == "" {
+		s = os.Getenv(storeEnv)
+	}
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		return "", nil
+	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+		return s, nil
+	}
+	return "", usagef("--store %s: use a postgres:// URL (postgres://USER@HOST:5432/DB?sslmode=verify-full), or leave it out for the Badger store in --data-dir", redact(s))
+}
+
+// redact returns the connection string s with any password replaced, for
+// messages and logs.
+func redact(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" {
+		return "(a connection string that is not a URL)"
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
+
+// worldExists reports whether anything of a Badger world is at dir.
 func worldExists(dir string) bool {
 	for _, p := range []string{storeDir(dir), authPath(dir)} {
 		if _, err := os.Stat(p); err == nil {
@@ -47,20 +95,59 @@ func worldExists(dir string) bool {
 	return false
 }
 
-// open opens the world at g.dataDir.
-func (g *globals) open(ctx context.Context) (*world, error) {
-	dir := g.dataDir
-	a, err := auth.Load(authPath(dir))
-	if errors.Is(err, auth.ErrNotFound) {
-		if _, serr := os.Stat(storeDir(dir)); serr == nil {
-			return nil, fmt.Errorf("the world at %s is incomplete (no auth.json: was init interrupted?): run 'kernelhost init --force' to start over", dir)
+// openKV opens the world's store: PostgreSQL at pg, or else the Badger
+// store of dir (created if missing). where names it in messages.
+func (g *globals) openKV(dir, pg string) (st store.Store, where string, err error) {
+	if pg != "" {
+		where = redact(pg)
+		st, err = postgres.Open(pg, postgres.Options{})
+		if err != nil {
+			return nil, where, fmt.Errorf("open store %s: %w", where, err)
 		}
-		return nil, fmt.Errorf("no world at %s: run 'kernelhost init' first", dir)
+		return st, where, nil
 	}
+	st, err = store.OpenBadger(storeDir(dir), store.BadgerOptions{Logger: g.log})
+	if err != nil {
+		if strings.Contains(err.Error(), "lock") {
+			return nil, dir, fmt.Errorf("the world at %s is in use by another process (is 'kernelhost serve' running?): stop it, or use the HTTP API", dir)
+		}
+		return nil, dir, fmt.Errorf("open store: %w", err)
+	}
+	return st, dir, nil
+}
+
+// empty reports whether st holds no key at all.
+func empty(st store.Store) (bool, error) {
+	none := true
+	err := st.View(func(tx store.Txn) error {
+		return tx.Iterate(nil, nil, func(_, _ []byte) error {
+			none = false
+			return store.ErrStop
+		})
+	})
+	return none, err
+}
+
+// open opens the world of --store, or of --data-dir.
+func (g *globals) open(ctx context.Context) (*world, error) {
+	pg, err := g.storeURL()
 	if err != nil {
 		return nil, err
 	}
-	w, err := g.openStore(ctx, dir)
+	dir := g.dataDir
+	if pg == "" && !worldExists(dir) {
+		return nil, fmt.Errorf("no world at %s: run 'kernelhost init' first", dir)
+	}
+	st, where, err := g.openKV(dir, pg)
+	if err != nil {
+		return nil, err
+	}
+	a, err := openAuth(st, dir, pg, where)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	w, err := g.openWorld(ctx, dir, where, st)
 	if err != nil {
 		return nil, err
 	}
@@ -68,16 +155,35 @@ func (g *globals) open(ctx context.Context) (*world, error) {
 	return w, nil
 }
 
-// openStore opens the store, host and kernel of dir, creating the store if
-// it is missing.
-func (g *globals) openStore(ctx context.Context, dir string) (*world, error) {
-	st, err := store.OpenBadger(storeDir(dir), store.BadgerOptions{Logger: g.log})
-	if err != nil {
-		if strings.Contains(err.Error(), "lock") {
-			return nil, fmt.Errorf("the world at %s is in use by another process (is 'kernelhost serve' running?): stop it, or use the HTTP API", dir)
+// openAuth returns the tokens of the world in st, importing a Badger
+// world's auth.json first, or says why the world is not complete.
+func openAuth(st store.Store, dir, pg, where string) (*auth.Store, error) {
+	if pg == "" {
+		if _, err := auth.Import(st, authPath(dir)); err != nil {
+			return nil, err
 		}
-		return nil, fmt.Errorf("open store: %w", err)
 	}
+	a, err := auth.Open(st)
+	if !errors.Is(err, auth.ErrNotFound) {
+		return a, err
+	}
+	if pg != "" {
+		none, eerr := empty(st)
+		if eerr != nil {
+			return nil, fmt.Errorf("read store %s: %w", where, eerr)
+		}
+		if none {
+			return nil, fmt.Errorf("no world in %s: run 'kernelhost init --store URL' first", where)
+		}
+	}
+	// init writes the tokens last: a store without them is a world whose
+	// init did not finish.
+	return nil, fmt.Errorf("the world at %s is incomplete (no tokens in its store: was init interrupted?): run 'kernelhost init --force' to start over", where)
+}
+
+// openWorld opens the host (its compilation cache in dir) and the kernel
+// over st. It closes st when it fails.
+func (g *globals) openWorld(ctx context.Context, dir, where string, st store.Store) (*world, error) {
 	h, err := host.New(ctx, host.DefaultConfig().WithCacheDir(cacheDir(dir)))
 	if err != nil {
 		_ = st.Close()
@@ -89,7 +195,7 @@ func (g *globals) openStore(ctx context.Context, dir string) (*world, error) {
 		_ = st.Close()
 		return nil, err
 	}
-	return &world{dir: dir, st: st, host: h, k: k}, nil
+	return &world{dir: dir, where: where, st: st, host: h, k: k}, nil
 }
 
 // close closes the kernel (waiting for actions in flight), the host and the
@@ -99,9 +205,9 @@ func (w *world) close() error {
 	return errors.Join(w.k.Close(ctx), w.host.Close(ctx), w.st.Close())
 }
 
-// wipe removes every part of the world at dir, and nothing else: a shared
-// compilation cache ($KERNELHOST_WAZERO_CACHE) outside dir is left alone, as
-// other worlds use it.
+// wipe removes every part of the Badger world at dir, and nothing else: a
+// shared compilation cache ($KERNELHOST_WAZERO_CACHE) outside dir is left
+// alone, as other worlds use it.
 func wipe(dir string) error {
 	for _, p := range []string{authPath(dir), storeDir(dir), filepath.Join(dir, "wazero-cache")} {
 		if err := os.RemoveAll(p); err != nil {
@@ -109,6 +215,48 @@ func wipe(dir string) error {
 		}
 	}
 	return nil
+}
+
+// wipeBatch is how many keys one transaction of wipeStore deletes: a
+// world's keys may be far more than one transaction may write.
+const wipeBatch = 512
+
+// wipeStore deletes every key of st (a PostgreSQL world): the tokens' mark
+// of a complete world first, in a transaction of its own, so that a wipe
+// that stops half way leaves a world every command calls incomplete.
+func wipeStore(st store.Store) error {
+	if err := st.Update(func(tx store.Txn) error { return tx.Delete([]byte(auth.Prefix + "admin")) }); err != nil {
+		return fmt.Errorf("wipe store: %w", err)
+	}
+	for {
+		var keys [][]byte
+		err := st.View(func(tx store.Txn) error {
+			return tx.Iterate(nil, nil, func(k, _ []byte) error {
+				keys = append(keys, append([]byte(nil), k...))
+				if len(keys) == wipeBatch {
+					return store.ErrStop
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			return fmt.Errorf("wipe store: %w", err)
+		}
+		if len(keys) == 0 {
+			return nil
+		}
+		err = st.Update(func(tx store.Txn) error {
+			for _, k := range keys {
+				if err := tx.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("wipe store: %w", err)
+		}
+	}
 }
 
 // withWorld opens the world, runs fn and closes it.
