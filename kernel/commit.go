@@ -120,10 +120,16 @@ func newCommitter(st store.Store) *committer {
 	if d, ok := st.(store.DeferredSync); ok {
 		c.deferred = d
 		c.synced, c.syncDone = make(chan *syncBatch, 64), make(chan struct{})
+	}
+	return c
+}
+
+// start starts the loops, once the hooks are set.
+func (c *committer) start() {
+	if c.deferred != nil {
 		go c.syncLoop()
 	}
 	go c.loop()
-	return c
 }
 
 // submit runs body in the next batch and returns once the batch has
@@ -206,6 +212,11 @@ func (c *committer) loop() {
 			batch = append(batch, j)
 		case <-c.wake:
 		case <-c.stop:
+			// One last batch writes what waits outside any action (rate
+			// usage); then the queued read events.
+			if err := c.commit(nil); err != nil {
+				return
+			}
 			for c.pendingEvents() > 0 {
 				if err := c.commit(nil); err != nil {
 					return // the store is gone: the events are lost, as on a crash

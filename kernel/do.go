@@ -526,7 +526,10 @@ func (w *work) holdCompile() (*compileHold, *Error) {
 	}
 	i, _ := CPURate.index()
 	if cost > p.Quota[i] { // final: no wait frees more than the quota
-		st := w.k.status(w.a.Caller, &p, CPURate, w.now)
+		st, serr := w.k.status(w.tx, w.a.Caller, &p, CPURate, w.now)
+		if serr != nil {
+			return nil, serr
+		}
 		return nil, w.quotaErr(CPURate, st.Available, 0, "compiling a module of %d bytes costs %dµs of cpu_rate, more than the whole quota of %q (%d)", len(w.a.Content), cost, w.a.Caller, p.Quota[i])
 	}
 	got, release, qerr := w.reserveRate(w.a.Caller, &p, CPURate, cost+w.k.initReserve())

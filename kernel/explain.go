@@ -149,7 +149,10 @@ func (w *work) explain(ex *Explanation) *Error {
 
 	// The quotas Do applies before it runs a contract: the caller needs
 	// cpu_rate left (each run reserves it, see check) and a memory quota.
-	cpu := w.k.status(a.Caller, &caller, CPURate, w.now)
+	cpu, err := w.k.status(w.tx, a.Caller, &caller, CPURate, w.now)
+	if err != nil {
+		return err
+	}
 	if cpu.Available <= 0 {
 		ex.Outcome = w.outcome(w.quotaErr(CPURate, 0, w.rateRetry(a.Caller, cpu.Quota, CPURate, 1), "%s of %q is exhausted (%d of %d used in the window)", CPURate, a.Caller, cpu.Used, cpu.Quota))
 		return nil

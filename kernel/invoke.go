@@ -288,7 +288,11 @@ func (h *hostCalls) query(req *hostRequest) hostResponse {
 		}
 		out := hostResponse{OK: true}
 		for _, r := range rs {
-			out.Quotas = append(out.Quotas, h.w.k.status(req.Principal, &p, r, h.w.now))
+			st, err := h.w.k.status(h.w.tx, req.Principal, &p, r, h.w.now)
+			if err != nil {
+				return hostResponse{ErrorCode: err.Code.String(), Message: err.Msg}
+			}
+			out.Quotas = append(out.Quotas, st)
 		}
 		return out
 	default:

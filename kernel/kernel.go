@@ -70,6 +70,12 @@ type Config struct {
 	// RateWindow is the length of the rolling window of renewable quotas
 	// (cpu_rate, llm_rate). Default 60s.
 	RateWindow time.Duration
+	// SharedStore says that other kernels may have the store open at the
+	// same time (several nodes on one PostgreSQL database): every quota
+	// check then reads the other nodes' rate-window rows. A store that
+	// says so itself (a Shared() bool method returning true, as
+	// store/postgres does) sets it.
+	SharedStore bool
 
 	// DefaultSpendingLimit is the spending limit per action of a principal
 	// that set none (set_spending_limit): the most scrip an action without
@@ -167,6 +173,14 @@ type Kernel struct {
 	rates rates
 	com   *committer // every write goes through it (commit.go)
 
+	// Rate windows in the store (ratestore.go): this kernel's node
+	// number, whether other kernels may share the store, until when rows
+	// of earlier nodes may hold live usage, and the windows to write.
+	node         uint64
+	shared       bool
+	foreignUntil int64
+	dirty        dirtyRates
+
 	// life guards closing: Do and the methods hold it shared for their whole
 	// run; Close takes it exclusively, so it waits for in-flight actions.
 	life   sync.RWMutex
@@ -179,7 +193,10 @@ func Open(ctx context.Context, cfg Config) (*Kernel, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	k := &Kernel{cfg: cfg, st: cfg.Store, ev: cfg.Evaluator}
+	k := &Kernel{cfg: cfg, st: cfg.Store, ev: cfg.Evaluator, shared: cfg.SharedStore}
+	if s, ok := cfg.Store.(interface{ Shared() bool }); ok && s.Shared() {
+		k.shared = true
+	}
 	err := k.st.Update(func(tx store.Txn) error {
 		v, err := tx.Get(keySchema)
 		switch {
@@ -198,7 +215,12 @@ func Open(ctx context.Context, cfg Config) (*Kernel, error) {
 	if err := k.initSeq(); err != nil {
 		return nil, fmt.Errorf("kernel: open: find last event: %w", err)
 	}
+	if err := k.openNode(); err != nil {
+		return nil, fmt.Errorf("kernel: open: rate windows: %w", err)
+	}
 	k.com = newCommitter(k.st)
+	k.com.flush, k.com.committed = k.flushRates, k.flushed
+	k.com.start()
 	return k, nil
 }
 

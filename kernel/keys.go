@@ -16,6 +16,8 @@ import "encoding/binary"
 //	r/<holder>\x00<right>     rights-by-holder index: resource and amount of a right (rights.go)
 //	e/<seq: 8 bytes BE>       audit event (binary record, eventcodec.go)
 //	l/minted, l/burned        ledger totals (u64 LE)
+//	w/<principal>\x00<resource>\x00<node: 8 bytes BE>  one node's rate-window usage, bucketed (ratestore.go)
+//	l/node                    the last node number given to a kernel that opened the store (u64 LE)
 //	l/seq                     number of the last audit event (u64 LE), written by every batch that adds events (commit.go)
 //	x/...                     never written by the kernel: room for the embedding program (the CLI keeps tokens there)
 //
@@ -27,6 +29,7 @@ var (
 	keyMinted = []byte("l/minted")
 	keyBurned = []byte("l/burned")
 	keySeq    = []byte("l/seq")
+	keyNode   = []byte("l/node")
 
 	prefixPrincipal = []byte("p/")
 	prefixArtifact  = []byte("a/")
@@ -37,6 +40,7 @@ var (
 	prefixRight     = []byte("r/")
 	prefixStanding  = []byte("s/")
 	prefixSpending  = []byte("d/")
+	prefixRate      = []byte("w/")
 )
 
 // SchemaVersion is the version of the key layout and record encodings. Open

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -128,4 +129,107 @@ func TestTwoKernelsShareEventOrder(t *testing.T) {
 			require.NoError(t, w.K.CheckLedger(ctx))
 		})
 	}
+}
+
+// TestTwoKernelsShareRateWindow: two kernels consuming one principal's
+// llm_rate at once, many times more than the quota, together get exactly
+// what one kernel would grant: each checks the other's stored usage, and
+// the store's serialisability makes a consumption that raced another run
+// again. Each kernel counted only its own usage before (2× the quota).
+func TestTwoKernelsShareRateWindow(t *testing.T) {
+	for _, sc := range sharedStores {
+		t.Run(sc.name, func(t *testing.T) {
+			st := sc.open(t)
+			w := kerneltest.NewWorld(t, func(c *kernel.Config) { c.Store = st; c.SharedStore = true })
+			t.Cleanup(func() { _ = st.Close() })
+			k2, err := kernel.Open(context.Background(), kernel.Config{Store: st, Evaluator: w.Eval, Clock: w.Clock.Now, DefaultContract: "freeware", SharedStore: true})
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = k2.Close(context.Background()) })
+			nodes := []*kernel.Kernel{w.K, k2}
+			w.Principal(t, "agent", 0)
+			const quota, amount = 1000, 7
+			require.NoError(t, w.K.SetQuota(ctx, "agent", kernel.LLMRate, quota))
+
+			var granted, refused sync.Map
+			var wg sync.WaitGroup
+			for g := 0; g < 8; g++ {
+				wg.Add(1)
+				go func(g int) {
+					defer wg.Done()
+					k := nodes[g%2]
+					for i := 0; i < 20; i++ {
+						res := k.ConsumeQuota(context.Background(), "agent", kernel.LLMRate, amount)
+						switch {
+						case res.OK:
+							granted.Store(fmt.Sprint(g, i), true)
+						case res.Code == abi.QuotaExceeded:
+							refused.Store(fmt.Sprint(g, i), true)
+						default:
+							t.Errorf("consume: %s %s", res.ErrorCode, res.Message)
+						}
+					}
+				}(g)
+			}
+			wg.Wait()
+			n := 0
+			granted.Range(func(any, any) bool { n++; return true })
+			require.Equal(t, quota/amount, n, "exactly the quota is granted across both kernels")
+			for _, k := range nodes {
+				s, err := k.QuotaStatus(ctx, "agent", kernel.LLMRate)
+				require.NoError(t, err)
+				require.Equal(t, int64(quota/amount*amount), s.Used, "each node sees the whole usage")
+			}
+		})
+	}
+}
+
+// TestRateWindowSurvivesRestart: usage of a renewable quota is in the
+// store, so a restarted kernel still counts it (before, a restart forgot
+// it and granted a whole window again), until it leaves the window.
+func TestRateWindowSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	clock := kerneltest.NewClock(kerneltest.Start)
+	eval := kerneltest.NewEvaluator()
+	eval.Register([]byte("fake:freeware"), kerneltest.Freeware)
+	open := func() (*kernel.Kernel, store.Store) {
+		st, err := store.OpenBadger(dir, store.BadgerOptions{})
+		require.NoError(t, err)
+		k, err := kernel.Open(ctx, kernel.Config{Store: st, Evaluator: eval, Clock: clock.Now, DefaultContract: "freeware"})
+		require.NoError(t, err)
+		return k, st
+	}
+	k, st := open()
+	require.NoError(t, k.CreatePrincipal(ctx, "agent", 0))
+	require.NoError(t, k.SetQuota(ctx, "agent", kernel.LLMRate, 1000))
+	requireCode(t, abi.OK, k.ConsumeQuota(ctx, "agent", kernel.LLMRate, 900))
+	clock.Advance(10 * time.Second)
+	requireCode(t, abi.OK, k.ConsumeQuota(ctx, "agent", kernel.LLMRate, 50))
+	require.NoError(t, k.Close(ctx))
+	require.NoError(t, st.Close())
+
+	k, st = open()
+	defer func() { _ = k.Close(ctx); _ = st.Close() }()
+	s, err := k.QuotaStatus(ctx, "agent", kernel.LLMRate)
+	require.NoError(t, err)
+	require.Equal(t, int64(950), s.Used, "the restarted kernel counts the usage")
+	clock.Advance(5 * time.Second) // t0+15s
+	res := k.ConsumeQuota(ctx, "agent", kernel.LLMRate, 100)
+	requireCode(t, abi.QuotaExceeded, res)
+	require.True(t, res.Retriable)
+	require.Equal(t, 45*time.Second, res.RetryAfter, "the 900 leave the window 60 s after they were used")
+	requireCode(t, abi.OK, k.ConsumeQuota(ctx, "agent", kernel.LLMRate, 50))
+
+	// At the bucket's resolution (1 s of a 60 s window, times on whole
+	// seconds here), usage leaves exactly when the exact log would drop it.
+	used := func() int64 {
+		s, err := k.QuotaStatus(ctx, "agent", kernel.LLMRate)
+		require.NoError(t, err)
+		return s.Used
+	}
+	clock.Advance(45 * time.Second) // t0+60s
+	require.Equal(t, int64(100), used(), "the 900 left the window")
+	clock.Advance(10 * time.Second) // t0+70s
+	require.Equal(t, int64(50), used(), "the first run's 50 left too")
+	clock.Advance(5 * time.Second) // t0+75s
+	require.Zero(t, used(), "this run's 50 left")
 }

@@ -1,8 +1,11 @@
 package kernel
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -83,6 +86,20 @@ type rateWindow struct {
 	head     int         // entries[head:] are live
 	sum      int64       // sum of live entries
 	reserved int64       // capacity held by executions in flight
+	key      rateKey     // whose window it is, to mark it for writing
+	// inflight are the consumptions (consume_quota) of open
+	// transactions, which the stored row already counts.
+	inflight []rateEntry
+}
+
+// dropInflight removes one in-flight consumption. Caller holds mu.
+func (w *rateWindow) dropInflight(t, amt int64) {
+	for i, e := range w.inflight {
+		if e.t == t && e.amt == amt {
+			w.inflight = slices.Delete(w.inflight, i, i+1)
+			return
+		}
+	}
 }
 
 type rateEntry struct {
@@ -120,16 +137,25 @@ func (w *rateWindow) add(now, amt int64) {
 }
 
 // retryAfter is the time until usage falls to quota-need or below, 0 when
-// need exceeds quota: no wait can help. Caller holds mu and has pruned.
-func (w *rateWindow) retryAfter(now, length, quota, need int64) time.Duration {
+// need exceeds quota: no wait can help. f is the usage of other nodes.
+// Caller holds mu and has pruned.
+func (w *rateWindow) retryAfter(now, length, quota, need int64, f foreign) time.Duration {
 	if need > quota {
 		return 0
 	}
-	excess := w.sum + w.reserved + need - quota
+	excess := w.sum + f.sum + w.reserved + need - quota
 	if excess <= 0 {
 		return 0
 	}
-	for _, e := range w.entries[w.head:] {
+	// Usage leaves the window oldest first, own and other nodes' merged.
+	own, ext := w.entries[w.head:], f.entries
+	for len(own) > 0 || len(ext) > 0 {
+		var e rateEntry
+		if len(ext) == 0 || (len(own) > 0 && own[0].t <= ext[0].t) {
+			e, own = own[0], own[1:]
+		} else {
+			e, ext = ext[0], ext[1:]
+		}
 		excess -= e.amt
 		if excess <= 0 {
 			return time.Duration(e.t + length - now)
@@ -139,8 +165,9 @@ func (w *rateWindow) retryAfter(now, length, quota, need int64) time.Duration {
 	return time.Duration(length)
 }
 
-// rates holds every principal's rolling windows. They live in memory only:
-// a restart forgets recent usage (see README "Quotas").
+// rates holds the rolling windows of the usage this kernel charged. Other
+// nodes' usage (and this store's before a restart) is read from the store
+// (ratestore.go).
 type rates struct {
 	m sync.Map // rateKey -> *rateWindow
 }
@@ -155,25 +182,29 @@ func (r *rates) get(p string, res Resource) *rateWindow {
 	if w, ok := r.m.Load(k); ok {
 		return w.(*rateWindow)
 	}
-	w, _ := r.m.LoadOrStore(k, &rateWindow{})
+	w, _ := r.m.LoadOrStore(k, &rateWindow{key: k})
 	return w.(*rateWindow)
 }
 
 func (k *Kernel) windowNanos() int64 { return int64(k.cfg.RateWindow) }
 
 // status computes a principal's standing in one resource from its record and,
-// for renewable resources, its window.
-func (k *Kernel) status(id string, p *principalRec, res Resource, now int64) QuotaStatus {
+// for renewable resources, its window and the other nodes' rows in tx.
+func (k *Kernel) status(tx store.Txn, id string, p *principalRec, res Resource, now int64) (QuotaStatus, *Error) {
 	i, _ := res.index()
 	s := QuotaStatus{Resource: res, Quota: p.Quota[i]}
 	switch res {
 	case CPURate, LLMRate:
+		f, err := k.foreignUsage(tx, id, res, now)
+		if err != nil {
+			return s, storeErr(err)
+		}
 		w := k.rates.get(id, res)
 		w.mu.Lock()
 		w.prune(now, k.windowNanos())
-		s.Used = w.sum + w.reserved
+		s.Used = w.sum + w.reserved + f.sum
 		if s.Used > 0 {
-			s.RetryAfter = w.retryAfter(now, k.windowNanos(), 0, 0)
+			s.RetryAfter = w.retryAfter(now, k.windowNanos(), 0, 0, f)
 		}
 		w.mu.Unlock()
 	case LLMBudget:
@@ -185,7 +216,7 @@ func (k *Kernel) status(id string, p *principalRec, res Resource, now int64) Quo
 	if s.Available < 0 {
 		s.Available = 0
 	}
-	return s
+	return s, nil
 }
 
 // quotaErr builds the QUOTA_EXCEEDED error and fills the result's details.
@@ -216,18 +247,26 @@ func (w *work) quotaErr(res Resource, available int64, retry time.Duration, form
 // principal id's quota, 0 when they never will: the retry quotaErr needs
 // for a shortage found outside the window's own checks.
 func (w *work) rateRetry(id string, quota int64, res Resource, need int64) time.Duration {
+	f, err := w.k.foreignUsage(w.tx, id, res, w.now)
+	if err != nil {
+		return 0
+	}
 	win := w.k.rates.get(id, res)
 	length := w.k.windowNanos()
 	win.mu.Lock()
 	defer win.mu.Unlock()
 	win.prune(w.now, length)
-	return win.retryAfter(w.now, length, quota, need)
+	return win.retryAfter(w.now, length, quota, need, f)
 }
 
 // reserveRate holds up to max units of a renewable resource for an execution
 // about to run and returns how much it got; it fails with QUOTA_EXCEEDED when
 // nothing is available. release settles the reservation with what was used.
 func (w *work) reserveRate(id string, p *principalRec, res Resource, max int64) (got int64, release func(used int64), err *Error) {
+	f, ferr := w.k.foreignUsage(w.tx, id, res, w.now)
+	if ferr != nil {
+		return 0, nil, storeErr(ferr)
+	}
 	i, _ := res.index()
 	quota := p.Quota[i]
 	win := w.k.rates.get(id, res)
@@ -235,20 +274,25 @@ func (w *work) reserveRate(id string, p *principalRec, res Resource, max int64) 
 	win.mu.Lock()
 	defer win.mu.Unlock()
 	win.prune(w.now, length)
-	avail := quota - win.sum - win.reserved
+	avail := quota - win.sum - win.reserved - f.sum
 	if avail <= 0 {
-		retry := win.retryAfter(w.now, length, quota, 1)
-		return 0, nil, w.quotaErr(res, 0, retry, "%s of %q is exhausted (%d of %d used in the window)", res, id, win.sum+win.reserved, quota)
+		retry := win.retryAfter(w.now, length, quota, 1, f)
+		return 0, nil, w.quotaErr(res, 0, retry, "%s of %q is exhausted (%d of %d used in the window)", res, id, win.sum+win.reserved+f.sum, quota)
 	}
 	got = min(avail, max)
 	win.reserved += got
 	now := w.now
+	k := w.k
 	return got, func(used int64) {
 		win.mu.Lock()
 		win.reserved -= got
 		win.prune(now, length)
 		win.add(now, used)
 		win.mu.Unlock()
+		if used > 0 {
+			k.dirty.mark(win.key, win)
+			k.com.poke() // the next batch writes the window's row
+		}
 	}, nil
 }
 
@@ -267,7 +311,11 @@ func (w *work) consumeQuota() *Error {
 		// concurrent check can grant the same capacity; it becomes usage
 		// only if the transaction commits (Do's retry loop may run this
 		// closure again), and is given back otherwise.
-		if st, ok := w.holdRate(a.Caller, res, p.Quota[i], a.Amount, true); !ok {
+		st, ok, err := w.holdRate(a.Caller, res, p.Quota[i], a.Amount, true)
+		if err != nil {
+			return err
+		}
+		if !ok {
 			return w.quotaErr(res, st.Available, st.RetryAfter,
 				"%s of %q: %d requested, %d available", res, a.Caller, a.Amount, st.Available)
 		}
@@ -297,6 +345,7 @@ type rateHold struct {
 	amt int64
 	t   int64
 	use bool
+	k   *Kernel
 }
 
 // holdRate takes amt of renewable resource res from principal id, whose
@@ -306,21 +355,43 @@ type rateHold struct {
 // window's lock: two actions can never both be granted the same capacity.
 // When less than amt is available it takes nothing, returns false and the
 // standing it found, with the time until amt would fit.
-func (w *work) holdRate(id string, res Resource, quota, amt int64, use bool) (QuotaStatus, bool) {
+//
+// Consumed usage (use) is also written to this node's row of the window in
+// the transaction itself, so that another node checking the same quota
+// conflicts with it (ratestore.go).
+func (w *work) holdRate(id string, res Resource, quota, amt int64, use bool) (QuotaStatus, bool, *Error) {
+	f, err := w.k.foreignUsage(w.tx, id, res, w.now)
+	if err != nil {
+		return QuotaStatus{}, false, storeErr(err)
+	}
 	win := w.k.rates.get(id, res)
 	length := w.k.windowNanos()
 	win.mu.Lock()
 	defer win.mu.Unlock()
 	win.prune(w.now, length)
-	st := QuotaStatus{Resource: res, Quota: quota, Used: win.sum + win.reserved}
+	st := QuotaStatus{Resource: res, Quota: quota, Used: win.sum + win.reserved + f.sum}
 	st.Available = max(quota-st.Used, 0)
 	if quota-st.Used < amt {
-		st.RetryAfter = win.retryAfter(w.now, length, quota, amt)
-		return st, false
+		st.RetryAfter = win.retryAfter(w.now, length, quota, amt, f)
+		return st, false, nil
+	}
+	if use {
+		// The row holds the log and every consumption still in flight
+		// (this one included; another in the same batch has written the
+		// row already, and this write replaces it). One that does not
+		// commit is counted until the next batch rewrites the row:
+		// early, never late.
+		win.inflight = append(win.inflight, rateEntry{w.now, amt})
+		entries := slices.Concat(win.entries[win.head:], win.inflight)
+		slices.SortStableFunc(entries, func(a, b rateEntry) int { return cmp.Compare(a.t, b.t) })
+		if e := w.set(rateRowKey(id, res, w.k.node), encodeRateRow(entries, w.k.rateRes())); e != nil {
+			win.dropInflight(w.now, amt)
+			return st, false, e
+		}
 	}
 	win.reserved += amt
-	w.st.holds = append(w.st.holds, rateHold{win: win, amt: amt, t: w.now, use: use})
-	return st, true
+	w.st.holds = append(w.st.holds, rateHold{win: win, amt: amt, t: w.now, use: use, k: w.k})
+	return st, true, nil
 }
 
 // endHolds resolves the holds of a transaction that ended, committed or not.
@@ -329,10 +400,16 @@ func (st *txnState) endHolds(committed bool) {
 	for _, h := range st.holds {
 		h.win.mu.Lock()
 		h.win.reserved -= h.amt
-		if committed && h.use {
-			h.win.add(h.t, h.amt)
+		if h.use {
+			h.win.dropInflight(h.t, h.amt)
+			if committed {
+				h.win.add(h.t, h.amt)
+			}
 		}
 		h.win.mu.Unlock()
+		if h.use { // the row counted it in flight: write it as it now is
+			h.k.dirty.mark(h.win.key, h.win)
+		}
 	}
 	st.holds = nil
 }
@@ -350,7 +427,11 @@ func (w *work) transferQuota() *Error {
 	if err != nil {
 		return err
 	}
-	if st, ok := w.takeQuota(a.Caller, &from, res, a.Amount); !ok {
+	st, ok, err := w.takeQuota(a.Caller, &from, res, a.Amount)
+	if err != nil {
+		return err
+	}
+	if !ok {
 		return w.quotaErr(res, st.Available, st.RetryAfter, "%q cannot give %d %s: quota %d, of which %d in use", a.Caller, a.Amount, res, from.Quota[i], st.Used)
 	}
 	if to.Quota[i] > maxQuota-a.Amount {
@@ -375,13 +456,13 @@ func (w *work) transferQuota() *Error {
 // capacity while the lower quota is not yet committed; for the others, usage
 // lives in p itself and the transaction's serialisability protects it. It
 // returns false and the standing it found when amt cannot be given.
-func (w *work) takeQuota(id string, p *principalRec, res Resource, amt int64) (QuotaStatus, bool) {
+func (w *work) takeQuota(id string, p *principalRec, res Resource, amt int64) (QuotaStatus, bool, *Error) {
 	i, _ := res.index()
 	if res == CPURate || res == LLMRate {
 		return w.holdRate(id, res, p.Quota[i], amt, false)
 	}
-	st := w.k.status(id, p, res, w.now)
-	return st, p.Quota[i] >= amt && p.Quota[i]-amt >= st.Used
+	st, err := w.k.status(w.tx, id, p, res, w.now)
+	return st, err == nil && p.Quota[i] >= amt && p.Quota[i]-amt >= st.Used, err
 }
 
 // maxQuota bounds any single quota so that sums never overflow int64.
@@ -425,14 +506,39 @@ func (w *work) chargeDisk(billed string, delta int64) *Error {
 // Quotas returns principal id's standing in every resource. Errors:
 // NOT_FOUND.
 func (k *Kernel) Quotas(ctx context.Context, id string) ([]QuotaStatus, error) {
-	p, err := k.readPrincipal(id)
-	if err != nil {
-		return nil, err
+	return k.quotaStatus(id, Resources)
+}
+
+// quotaStatus returns id's standing in each of rs, in one snapshot.
+func (k *Kernel) quotaStatus(id string, rs []Resource) ([]QuotaStatus, error) {
+	if !k.enter() {
+		return nil, closedErr()
 	}
+	defer k.exit()
 	now := k.nowNanos()
-	out := make([]QuotaStatus, 0, numResources)
-	for _, r := range Resources {
-		out = append(out, k.status(id, &p, r, now))
+	out := make([]QuotaStatus, 0, len(rs))
+	err := k.st.View(func(tx store.Txn) error {
+		b, err := tx.Get(principalKey(id))
+		if errors.Is(err, store.ErrNotFound) {
+			return errf(abi.NotFound, "principal %q does not exist", id)
+		} else if err != nil {
+			return err
+		}
+		p, err := decodePrincipal(b)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			s, serr := k.status(tx, id, &p, r, now)
+			if serr != nil {
+				return serr
+			}
+			out = append(out, s)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, storeErr(err)
 	}
 	return out, nil
 }
@@ -468,11 +574,11 @@ func (k *Kernel) QuotaStatus(ctx context.Context, id string, res Resource) (Quot
 	if _, ok := res.index(); !ok {
 		return QuotaStatus{}, errf(abi.InvalidArgument, "unknown resource %q: use one of cpu_rate, llm_rate, llm_budget, disk, memory", res)
 	}
-	p, err := k.readPrincipal(id)
+	out, err := k.quotaStatus(id, []Resource{res})
 	if err != nil {
 		return QuotaStatus{}, err
 	}
-	return k.status(id, &p, res, k.nowNanos()), nil
+	return out[0], nil
 }
 
 // ConsumeQuota records that principal id used amount of res (llm_rate or

@@ -342,7 +342,11 @@ func (w *work) mintRight() *Error {
 	}
 	// For cpu_rate and llm_rate the amount is held in the window until the
 	// transaction ends, so that no concurrent action uses it meanwhile.
-	if st, ok := w.takeQuota(a.Caller, &p, res, a.Amount); !ok {
+	st, ok, terr := w.takeQuota(a.Caller, &p, res, a.Amount)
+	if terr != nil {
+		return terr
+	}
+	if !ok {
 		return w.quotaErr(res, st.Available, st.RetryAfter, "%q cannot mint %d %s: quota %d, of which %d in use", a.Caller, a.Amount, res, p.Quota[i], st.Used)
 	}
 	// All checks passed: write.
