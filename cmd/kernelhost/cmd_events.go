@@ -32,8 +32,9 @@ Without --as it prints every event (the operator's view: the CLI opens the
 data directory itself); with --as P only the events P is a party to, as
 P's token reads them from GET /v1/events: P's own actions, and those that
 name P as recipient, payer, payee or holder of the right acted on.
---follow keeps polling for new events until interrupted. With -o json it
-prints one JSON event per line.`,
+--follow keeps polling for new events until interrupted. Without it, tail
+prints at most --limit events and says on stderr when more follow (and the
+--since to continue with). With -o json it prints one JSON event per line.`,
 		Example: `  kernelhost events tail
   kernelhost events tail --as alice
   kernelhost events tail --since 40 --follow
@@ -47,32 +48,42 @@ prints one JSON event per line.`,
 			return g.withWorld(ctx, func(w *world) error {
 				enc := json.NewEncoder(g.out)
 				// read returns the next read's events (at most limit),
-				// advancing since, and whether more are waiting. P's view
+				// advancing since past them, and whether more are waiting:
+				// it asks for one event more than it returns. P's view
 				// (--as) is paged by the kernel's cursor: a page may be
 				// short, even empty, while others' events are skipped, so
-				// one read follows the cursor until it has limit events or
+				// one read follows the cursor until it has enough events or
 				// has caught up.
 				read := func() ([]kernel.Event, bool, error) {
-					if as == "" {
-						evs, err := w.k.Events(ctx, since, limit)
-						if len(evs) > 0 {
-							since = evs[len(evs)-1].Seq
-						}
-						return evs, len(evs) == limit, err
-					}
+					want := limit + 1
 					var out []kernel.Event
-					for len(out) < limit {
-						evs, next, err := w.k.EventsFor(ctx, as, since, limit-len(out))
+					if as == "" {
+						evs, err := w.k.Events(ctx, since, want)
+						if err != nil {
+							return nil, false, err
+						}
+						out = evs
+						if len(out) > 0 {
+							since = out[len(out)-1].Seq
+						}
+					}
+					for as != "" && len(out) < want {
+						evs, next, err := w.k.EventsFor(ctx, as, since, want-len(out))
 						if err != nil {
 							return nil, false, err
 						}
 						out = append(out, evs...)
 						if next == since {
-							return out, false, nil
+							break
 						}
 						since = next
 					}
-					return out, true, nil
+					if len(out) > limit {
+						out = out[:limit]
+						since = out[limit-1].Seq // the next read starts after the last printed
+						return out, true, nil
+					}
+					return out, false, nil
 				}
 				for {
 					evs, more, err := read()
@@ -89,6 +100,9 @@ prints one JSON event per line.`,
 						}
 					}
 					if !follow {
+						if more {
+							fmt.Fprintf(g.errOut, "kernelhost: more events follow beyond --limit %d: continue with --since %d\n", limit, since)
+						}
 						return nil
 					}
 					if more {

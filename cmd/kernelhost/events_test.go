@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -95,4 +96,57 @@ func TestEventsVisibleToParties(t *testing.T) {
 
 	require.Contains(t, fails(t, dir, exitError, "events", "tail", "--as", "nobody"), "NOT_FOUND")
 	require.Contains(t, fails(t, dir, exitError, "events", "tail", "--as", "a//b"), "INVALID_ARGUMENT")
+}
+
+// TestEventsTailSaysWhenMore: 'events tail' without --follow prints at most
+// --limit events and says on stderr, not stdout, that more follow and the
+// --since to continue with; continuing so prints the rest without a gap or
+// a repeat, and the last read says nothing. The same for --as P.
+func TestEventsTailSaysWhenMore(t *testing.T) {
+	t.Parallel()
+	dir := newWorld(t)
+	for i := range 3 {
+		ok(t, dir, "scrip", "transfer", "--as", "alice", "--to", "bob", "--amount", strconv.Itoa(i+1))
+	}
+	all, _ := tailJSON(t, dir)
+	bobs, _ := tailJSON(t, dir, "--as", "bob")
+	require.Len(t, bobs, 3)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []kernel.Event
+	}{{"operator", nil, all}, {"bob", []string{"--as", "bob"}, bobs}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []kernel.Event
+			since := uint64(0)
+			for calls := 0; ; calls++ {
+				require.Less(t, calls, 100)
+				args := append([]string{"events", "tail", "-o", "json", "--limit", "2", "--since", strconv.FormatUint(since, 10)}, tc.args...)
+				out, errOut, code := cli(t, dir, args...)
+				require.Equal(t, exitOK, code, errOut)
+				var page []kernel.Event
+				for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+					if line == "" {
+						continue
+					}
+					var ev kernel.Event
+					require.NoError(t, json.Unmarshal([]byte(line), &ev), line)
+					page = append(page, ev)
+				}
+				require.LessOrEqual(t, len(page), 2)
+				got = append(got, page...)
+				if errOut == "" {
+					break
+				}
+				require.Len(t, page, 2)
+				next := page[1].Seq
+				require.Equal(t, fmt.Sprintf("kernelhost: more events follow beyond --limit 2: continue with --since %d\n", next), errOut)
+				since = next
+			}
+			require.Equal(t, tc.want, got)
+		})
+	}
+	_, errOut, code := cli(t, dir, "events", "tail", "--limit", strconv.Itoa(len(all)))
+	require.Equal(t, exitOK, code)
+	require.Empty(t, errOut, "exactly --limit events: nothing more to say")
 }

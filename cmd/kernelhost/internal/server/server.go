@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"path"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,7 +35,13 @@ const (
 	DefaultRequestTimeout = 30 * time.Second
 	DefaultMaxBodyBytes   = kernel.MaxActionJSON
 	// MaxEventsPerPage caps GET /v1/events?limit=.
-	MaxEventsPerPage = 1000
+	MaxEventsPerPage            = 1000
+	DefaultFollowPoll           = 200 * time.Millisecond
+	DefaultFollowHeartbeat      = 15 * time.Second
+	DefaultFollowMaxDuration    = 30 * time.Minute
+	DefaultFollowWriteTimeout   = 30 * time.Second
+	DefaultMaxFollowers         = 256
+	DefaultMaxFollowersPerToken = 4
 )
 
 // Pools reports the host's instance pools; *host.Host implements it.
@@ -61,6 +68,23 @@ type Config struct {
 	MaxBodyBytes int64
 	// Now measures latencies. Default time.Now.
 	Now func() time.Time
+
+	// Rarely changed: live follows of GET /v1/events (events.go).
+
+	// FollowPoll is how often a follow looks for new events. Default 200ms.
+	FollowPoll time.Duration
+	// FollowHeartbeat is the longest a follow stays silent: it then sends
+	// an SSE comment, which also finds a client that has gone. Default 15s.
+	FollowHeartbeat time.Duration
+	// FollowMaxDuration ends a follow after this long; the client resumes
+	// with Last-Event-ID (EventSource does so by itself). Default 30 min.
+	FollowMaxDuration time.Duration
+	// FollowWriteTimeout drops a follower that does not take a write
+	// within it. Default 30s.
+	FollowWriteTimeout time.Duration
+	// MaxFollowers bounds the follows open at once (503 UNAVAILABLE
+	// beyond), MaxFollowersPerToken those of one token. Defaults 256 and 4.
+	MaxFollowers, MaxFollowersPerToken int
 }
 
 // Server is the HTTP API. It is safe for concurrent use.
@@ -68,6 +92,31 @@ type Server struct {
 	cfg     Config
 	mux     *http.ServeMux
 	metrics *metrics
+	routes  []Route // what routes() registered, for Routes
+	follow  followers
+}
+
+// Route is one registered endpoint: a ServeMux pattern and the methods it
+// answers (HEAD too where it answers GET).
+type Route struct {
+	Pattern string
+	Methods []string
+}
+
+// Routes returns every endpoint the server registered, in registration
+// order. The OpenAPI document (GET /v1/openapi.json) describes exactly
+// these (TestOpenAPICoversRoutes).
+func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
+
+// handle registers m at pattern and remembers the route.
+func (s *Server) handle(pattern string, m methods) {
+	ms := make([]string, 0, len(m))
+	for k := range m {
+		ms = append(ms, k)
+	}
+	slices.Sort(ms)
+	s.routes = append(s.routes, Route{Pattern: pattern, Methods: ms})
+	s.mux.Handle(pattern, m)
 }
 
 // New returns a Server for cfg.
@@ -75,7 +124,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Kernel == nil || cfg.Auth == nil {
 		return nil, errors.New("server: Config.Kernel and Config.Auth are required")
 	}
-	if cfg.RequestTimeout < 0 || cfg.MaxBodyBytes < 0 {
+	if cfg.RequestTimeout < 0 || cfg.MaxBodyBytes < 0 || cfg.FollowPoll < 0 || cfg.FollowHeartbeat < 0 ||
+		cfg.FollowMaxDuration < 0 || cfg.FollowWriteTimeout < 0 || cfg.MaxFollowers < 0 || cfg.MaxFollowersPerToken < 0 {
 		return nil, errors.New("server: negative limit in Config")
 	}
 	if cfg.RequestTimeout == 0 {
@@ -90,9 +140,23 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	setDefault(&cfg.FollowPoll, DefaultFollowPoll)
+	setDefault(&cfg.FollowHeartbeat, DefaultFollowHeartbeat)
+	setDefault(&cfg.FollowMaxDuration, DefaultFollowMaxDuration)
+	setDefault(&cfg.FollowWriteTimeout, DefaultFollowWriteTimeout)
+	setDefault(&cfg.MaxFollowers, DefaultMaxFollowers)
+	setDefault(&cfg.MaxFollowersPerToken, DefaultMaxFollowersPerToken)
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), metrics: newMetrics()}
-	s.routes()
+	s.follow.init()
+	s.register()
 	return s, nil
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
 }
 
 // methods dispatches by HTTP method, answering others with a JSON 405.
@@ -117,19 +181,21 @@ func (m methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeError(w, http.StatusMethodNotAllowed, api.NewError(abi.InvalidArgument, fmt.Sprintf("%s is not allowed on %s: use %s", r.Method, r.URL.Path, strings.Join(allow, " or "))))
 }
 
-func (s *Server) routes() {
-	s.mux.Handle("/healthz", methods{http.MethodGet: s.healthz})
-	s.mux.Handle("/metrics", methods{http.MethodGet: s.metricsHandler})
-	s.mux.Handle("/v1/actions", methods{http.MethodPost: s.principal(s.postAction)})
-	s.mux.Handle("/v1/explain", methods{http.MethodPost: s.principal(s.postExplain)})
-	s.mux.Handle("/v1/artifacts/{id...}", methods{http.MethodGet: s.principal(s.getArtifact)})
-	s.mux.Handle("/v1/principals", methods{
+// register registers every route. Each goes through handle, so that
+// Routes (and the test that holds the OpenAPI document to them) sees it.
+func (s *Server) register() {
+	s.handle("/healthz", methods{http.MethodGet: s.healthz})
+	s.handle("/metrics", methods{http.MethodGet: s.metricsHandler})
+	s.handle("/v1/actions", methods{http.MethodPost: s.principal(s.postAction)})
+	s.handle("/v1/explain", methods{http.MethodPost: s.principal(s.postExplain)})
+	s.handle("/v1/artifacts/{id...}", methods{http.MethodGet: s.principal(s.getArtifact)})
+	s.handle("/v1/principals", methods{
 		http.MethodGet:  s.anyone(s.listPrincipals),
 		http.MethodPost: s.admin(s.createPrincipal),
 	})
-	s.mux.Handle("/v1/principals/{id}", methods{http.MethodGet: s.anyone(s.getPrincipal)})
-	s.mux.Handle("/v1/mint", methods{http.MethodPost: s.admin(s.mint)})
-	s.mux.Handle("/v1/events", methods{http.MethodGet: s.anyone(s.events)})
+	s.handle("/v1/principals/{id}", methods{http.MethodGet: s.anyone(s.getPrincipal)})
+	s.handle("/v1/mint", methods{http.MethodPost: s.admin(s.mint)})
+	s.eventRoutes()
 	s.quotaRoutes()
 	s.rightRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -156,6 +222,10 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	}
 	return w.ResponseWriter.Write(b)
 }
+
+// Unwrap lets http.ResponseController reach the connection (a follow
+// flushes and sets write deadlines through it).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // canonicalPath reports whether p is a path as path.Clean writes it: no
 // "." or ".." segments, no empty segments, no trailing slash (but "/").
@@ -209,12 +279,20 @@ func (j *jsonOnly) Write(b []byte) (int, error) {
 	return j.ResponseWriter.Write(b)
 }
 
+// Unwrap lets http.ResponseController reach the connection.
+func (j *jsonOnly) Unwrap() http.ResponseWriter { return j.ResponseWriter }
+
 // ServeHTTP serves one request under the request timeout, logging it and
 // turning a panic into a JSON 500. A path that is not canonical is 400
-// INVALID_ARGUMENT: it is never cleaned or redirected.
+// INVALID_ARGUMENT: it is never cleaned or redirected. A live follow of
+// the events runs without the request timeout, bounded by its own limits
+// (Config.Follow*).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.cfg.Now()
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	ctx, cancel := r.Context(), context.CancelFunc(func() {})
+	if !isFollow(r) {
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	}
 	defer cancel()
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() {
@@ -587,63 +665,4 @@ func (s *Server) mint(w http.ResponseWriter, r *http.Request) {
 	}
 	s.cfg.Logger.Info("minted", "principal", req.ID, "amount", req.Amount)
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "principal": p})
-}
-
-// EventsResponse is the answer to GET /v1/events. Next is the since to ask
-// with for the events after these: for a principal's token, the last event
-// examined, which may be beyond the last one shown (or show none) when
-// others' events were skipped. The reader has caught up when Next equals
-// the since it asked with.
-type EventsResponse struct {
-	Events []kernel.Event `json:"events"`
-	Next   uint64         `json:"next"`
-}
-
-// events answers GET /v1/events: a principal's token sees the events its
-// principal is a party to (kernel.EventsFor: caller, recipient, payer,
-// payee, a right's holder); the admin token sees every event.
-func (s *Server) events(w http.ResponseWriter, r *http.Request) {
-	id, e := s.identity(r)
-	if e != nil {
-		writeError(w, http.StatusUnauthorized, *e)
-		return
-	}
-	q := r.URL.Query()
-	since, limit := uint64(0), 100
-	if v := q.Get("since"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, api.NewError(abi.InvalidArgument, "since must be a non-negative integer (an event sequence number)"))
-			return
-		}
-		since = n
-	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxEventsPerPage {
-			writeError(w, http.StatusBadRequest, api.NewError(abi.InvalidArgument, fmt.Sprintf("limit must be between 1 and %d", MaxEventsPerPage)))
-			return
-		}
-		limit = n
-	}
-	var evs []kernel.Event
-	var next uint64
-	var err error
-	if id.Admin {
-		evs, err = s.cfg.Kernel.Events(r.Context(), since, limit)
-		next = since
-		if len(evs) > 0 {
-			next = evs[len(evs)-1].Seq
-		}
-	} else {
-		evs, next, err = s.cfg.Kernel.EventsFor(r.Context(), id.Principal, since, limit)
-	}
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	if evs == nil {
-		evs = []kernel.Event{}
-	}
-	writeJSON(w, http.StatusOK, EventsResponse{Events: evs, Next: next})
 }

@@ -28,6 +28,7 @@ var ctx = context.Background()
 type env struct {
 	w                 *kerneltest.World
 	srv               *httptest.Server
+	s                 *server.Server
 	admin, alice, bob string
 	auth              *auth.Store
 }
@@ -51,7 +52,7 @@ func newEnv(t *testing.T, mutate func(*server.Config)) *env {
 	require.NoError(t, err)
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	return &env{w: w, srv: srv, admin: admin, alice: alice, bob: bob, auth: a}
+	return &env{w: w, srv: srv, s: s, admin: admin, alice: alice, bob: bob, auth: a}
 }
 
 // call sends a request and decodes the JSON answer into out (when not nil).
