@@ -119,7 +119,7 @@ func (g *globals) initLocal(ctx context.Context, force bool, spec genesis.Spec) 
 		if err != nil {
 			return initOutput{}, err
 		}
-		w, err := g.openWorld(ctx, dir, where, st)
+		w, err := g.openWorld(ctx, dir, where, st, false)
 		if err != nil {
 			return initOutput{}, err
 		}
@@ -156,7 +156,7 @@ func (g *globals) initShared(ctx context.Context, pg string, force bool, spec ge
 			return initOutput{}, err
 		}
 	}
-	w, err := g.openWorld(ctx, g.dataDir, where, st)
+	w, err := g.openWorld(ctx, g.dataDir, where, st, true)
 	if err != nil {
 		return initOutput{}, err
 	}

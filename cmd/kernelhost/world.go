@@ -147,7 +147,7 @@ func (g *globals) open(ctx context.Context) (*world, error) {
 		_ = st.Close()
 		return nil, err
 	}
-	w, err := g.openWorld(ctx, dir, where, st)
+	w, err := g.openWorld(ctx, dir, where, st, pg != "")
 	if err != nil {
 		return nil, err
 	}
@@ -182,14 +182,16 @@ func openAuth(st store.Store, dir, pg, where string) (*auth.Store, error) {
 }
 
 // openWorld opens the host (its compilation cache in dir) and the kernel
-// over st. It closes st when it fails.
-func (g *globals) openWorld(ctx context.Context, dir, where string, st store.Store) (*world, error) {
+// over st; shared says that other nodes may open st at the same time (a
+// PostgreSQL world), so that the kernel counts their rate windows too. It
+// closes st when it fails.
+func (g *globals) openWorld(ctx context.Context, dir, where string, st store.Store, shared bool) (*world, error) {
 	h, err := host.New(ctx, host.DefaultConfig().WithCacheDir(cacheDir(dir)))
 	if err != nil {
 		_ = st.Close()
 		return nil, err
 	}
-	k, err := kernel.Open(ctx, kernel.Config{Store: st, Evaluator: h, Clock: time.Now, DefaultContract: genesis.DefaultContract})
+	k, err := kernel.Open(ctx, kernel.Config{Store: st, Evaluator: h, Clock: time.Now, DefaultContract: genesis.DefaultContract, SharedStore: shared})
 	if err != nil {
 		_ = h.Close(ctx)
 		_ = st.Close()
