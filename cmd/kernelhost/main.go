@@ -148,6 +148,7 @@ tokens instead.`,
 		newQuotaCmd(g),
 		newRightCmd(g),
 		newEventsCmd(g),
+		newTotalsCmd(g),
 		newDemoCmd(g),
 		newVersionCmd(g),
 	)

@@ -195,6 +195,7 @@ func (s *Server) register() {
 	})
 	s.handle("/v1/principals/{id}", methods{http.MethodGet: s.anyone(s.getPrincipal)})
 	s.handle("/v1/mint", methods{http.MethodPost: s.admin(s.mint)})
+	s.handle("/v1/totals", methods{http.MethodGet: s.admin(s.totals)})
 	s.eventRoutes()
 	s.quotaRoutes()
 	s.rightRoutes()
