@@ -22,11 +22,13 @@ func (s *Server) rightRoutes() {
 	s.mux.Handle("/v1/principals/{id}/rights", methods{http.MethodGet: s.principalRights})
 }
 
-// RightsResponse is the answer to the GET rights endpoints. Holder is empty
-// when Rights are every principal's.
+// RightsResponse is the answer to the GET rights endpoints: one page, and
+// the cursor of the next when there is one. Holder is empty when Rights
+// are every principal's.
 type RightsResponse struct {
-	Holder string         `json:"holder,omitempty"`
-	Rights []kernel.Right `json:"rights"`
+	Holder     string         `json:"holder,omitempty"`
+	Rights     []kernel.Right `json:"rights"`
+	NextCursor string         `json:"next_cursor,omitempty"`
 }
 
 // listRights answers GET /v1/rights: a principal's token lists the
@@ -67,41 +69,41 @@ func (s *Server) principalRights(w http.ResponseWriter, r *http.Request) {
 	s.writeRights(w, r, holder)
 }
 
-// writeRights writes holder's rights, or every principal's when holder is
-// empty. An unknown holder is NOT_FOUND.
+// writeRights writes a page of holder's rights, or of every principal's
+// when holder is empty (kernel.RightsPage; the cursor is the last right's
+// holder and id). An unknown holder is NOT_FOUND.
 func (s *Server) writeRights(w http.ResponseWriter, r *http.Request, holder string) {
-	rs, err := s.rights(r.Context(), holder)
+	pg, e := parsePage(r, 2)
+	if e != nil {
+		writeError(w, http.StatusBadRequest, *e)
+		return
+	}
+	if holder != "" && pg.after[0] != "" && pg.after[0] != holder {
+		writeError(w, http.StatusBadRequest, api.NewError(abi.InvalidArgument, "cursor is not one this endpoint gave: it continues another holder's rights"))
+		return
+	}
+	rs, more, err := s.rights(r.Context(), holder, pg)
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, RightsResponse{Holder: holder, Rights: rs})
+	resp := RightsResponse{Holder: holder, Rights: rs}
+	if resp.Rights == nil {
+		resp.Rights = []kernel.Right{}
+	}
+	if more {
+		last := rs[len(rs)-1]
+		resp.NextCursor = encodeCursor(last.Holder, last.ID)
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
-func (s *Server) rights(ctx context.Context, holder string) ([]kernel.Right, error) {
+func (s *Server) rights(ctx context.Context, holder string, pg page) ([]kernel.Right, bool, error) {
 	k := s.cfg.Kernel
-	var holders []string
 	if holder != "" {
 		if _, err := k.Principal(ctx, holder); err != nil {
-			return nil, err
-		}
-		holders = []string{holder}
-	} else {
-		ps, err := k.Principals(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, p := range ps {
-			holders = append(holders, p.ID)
+			return nil, false, err
 		}
 	}
-	out := []kernel.Right{}
-	for _, h := range holders {
-		rs, err := k.Rights(ctx, h)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rs...)
-	}
-	return out, nil
+	return k.RightsPage(ctx, holder, pg.after[0], pg.after[1], pg.limit)
 }

@@ -35,7 +35,12 @@ const (
 	DefaultRequestTimeout = 30 * time.Second
 	DefaultMaxBodyBytes   = kernel.MaxActionJSON
 	// MaxEventsPerPage caps GET /v1/events?limit=.
-	MaxEventsPerPage            = 1000
+	MaxEventsPerPage = 1000
+	// DefaultPage and MaxPage are the default and largest limit of the
+	// other list routes (principals, rights).
+	DefaultPage = 100
+	MaxPage     = kernel.MaxPage
+
 	DefaultFollowPoll           = 200 * time.Millisecond
 	DefaultFollowHeartbeat      = 15 * time.Second
 	DefaultFollowMaxDuration    = 30 * time.Minute
@@ -572,16 +577,34 @@ func (s *Server) getArtifact(w http.ResponseWriter, r *http.Request, caller stri
 	_, _ = w.Write(res.Content)
 }
 
+// PrincipalsResponse is the answer to GET /v1/principals: one page, and
+// the cursor of the next when there is one.
+type PrincipalsResponse struct {
+	Principals []kernel.Principal `json:"principals"`
+	NextCursor string             `json:"next_cursor,omitempty"`
+}
+
+// listPrincipals answers GET /v1/principals?limit=&cursor=: a page of the
+// principals in id order (kernel.PrincipalsPage), never all at once.
 func (s *Server) listPrincipals(w http.ResponseWriter, r *http.Request) {
-	ps, err := s.cfg.Kernel.Principals(r.Context())
+	pg, e := parsePage(r, 1)
+	if e != nil {
+		writeError(w, http.StatusBadRequest, *e)
+		return
+	}
+	ps, more, err := s.cfg.Kernel.PrincipalsPage(r.Context(), pg.after[0], pg.limit)
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	if ps == nil {
-		ps = []kernel.Principal{}
+	resp := PrincipalsResponse{Principals: ps}
+	if resp.Principals == nil {
+		resp.Principals = []kernel.Principal{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"principals": ps})
+	if more {
+		resp.NextCursor = encodeCursor(ps[len(ps)-1].ID)
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 // PrincipalView is the body of GET /v1/principals/{id}. OK is always true:
