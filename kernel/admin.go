@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"bytes"
 	"context"
 	"errors"
 
@@ -38,7 +39,7 @@ func (k *Kernel) CreatePrincipal(ctx context.Context, id string, balance uint64)
 			return err
 		}
 		if balance > 0 {
-			if err := addCounter(tx, keyMinted, balance); err != nil {
+			if err := addCounter(tx, ledgerShard(keyMinted, id), balance); err != nil {
 				return err
 			}
 		}
@@ -78,7 +79,7 @@ func (k *Kernel) Mint(ctx context.Context, id string, amount int64) error {
 		if err := tx.Set(principalKey(id), p.encode()); err != nil {
 			return err
 		}
-		if err := addCounter(tx, keyMinted, uint64(amount)); err != nil {
+		if err := addCounter(tx, ledgerShard(keyMinted, id), uint64(amount)); err != nil {
 			return err
 		}
 		return nil
@@ -225,14 +226,31 @@ func checkSupply(tx store.Txn, amount uint64) error {
 	return nil
 }
 
+// readCounter reads a u64 counter; for a ledger total (l/minted,
+// l/burned) it is the sum of its shards (ledgerShard) and of the unsharded
+// key a store written before them holds.
 func readCounter(tx store.Txn, k []byte) (uint64, error) {
 	b, err := tx.Get(k)
-	if errors.Is(err, store.ErrNotFound) {
-		return 0, nil
-	} else if err != nil {
+	var v uint64
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
 		return 0, err
+	default:
+		if v, err = decodeU64(b); err != nil {
+			return 0, err
+		}
 	}
-	return decodeU64(b)
+	if !bytes.Equal(k, keyMinted) && !bytes.Equal(k, keyBurned) {
+		return v, nil
+	}
+	prefix := append(bytes.Clone(k), '/')
+	err = tx.Iterate(prefix, nil, func(_, value []byte) error {
+		n, err := decodeU64(value)
+		v += n // no overflow: the supply is capped at MaxSupply
+		return err
+	})
+	return v, err
 }
 
 // Standing is a principal's grant of standing to one executable

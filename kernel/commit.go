@@ -47,9 +47,9 @@ type committer struct {
 	// loop's goroutine touches it.
 	num uint64
 	// flush, when set, writes in-memory state that must reach the store
-	// with the next batch (the kernel's rate windows), in the batch's
-	// transaction; committed tells it afterwards whether that commit
-	// happened.
+	// with the next batch (the kernel's rate windows), at the end of the
+	// batch's transaction; committed tells it afterwards whether that
+	// commit happened.
 	flush     func(tx store.Txn) error
 	committed func(ok bool)
 	// deferred is st's split commit and sync, when it has one: batch n+1
@@ -269,11 +269,6 @@ func (c *committer) commit(batch []*commitJob) error {
 			return err
 		}
 		c.num = last + 1
-		if c.flush != nil {
-			if err := c.flush(tx); err != nil {
-				return err
-			}
-		}
 		for _, e := range events {
 			setEventSeq(e.val, c.num)
 			if err := tx.Set(eventKey(c.num), e.val); err != nil {
@@ -296,6 +291,13 @@ func (c *committer) commit(batch []*commitJob) error {
 			}
 			size += j.ov.bytes
 			if err := j.ov.flush(tx); err != nil {
+				return err
+			}
+		}
+		// Last, so that it includes the usage the batch's own actions
+		// charged.
+		if c.flush != nil {
+			if err := c.flush(tx); err != nil {
 				return err
 			}
 		}

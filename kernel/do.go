@@ -942,7 +942,7 @@ func (w *work) move(from, to string, amount uint64, p *principalRec) *Error {
 		return err
 	}
 	if to == "" {
-		return w.addCounter(keyBurned, amount)
+		return w.addCounter(ledgerShard(keyBurned, from), amount)
 	}
 	q, err := w.principal(to)
 	if err != nil {

@@ -89,6 +89,7 @@ func (k *Kernel) Explain(ctx context.Context, a Action) (Explanation, error) {
 		return Explanation{}, closedErr()
 	}
 	defer k.exit()
+	defer k.com.poke() // the contract runs' usage goes to the store with a batch
 	switch a.Kind {
 	case KindRead, KindWrite, KindEdit, KindDelete, KindSetContract, KindInvoke:
 	case "":

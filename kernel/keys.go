@@ -15,7 +15,9 @@ import "encoding/binary"
 //	s/<principal>\x00<exe>    standing grant: principal lets executable exe act as it; terms hash at grant time
 //	r/<holder>\x00<right>     rights-by-holder index: resource and amount of a right (rights.go)
 //	e/<seq: 8 bytes BE>       audit event (binary record, eventcodec.go)
-//	l/minted, l/burned        ledger totals (u64 LE)
+//	l/minted/<xx>, l/burned/<xx>  ledger totals in 16 shards by principal (u64 LE; ledgerShard), so that
+//	                          actions of unrelated principals never write one key; a plain l/minted or
+//	                          l/burned, written before the shards, counts too
 //	w/<principal>\x00<resource>\x00<node: 8 bytes BE>  one node's rate-window usage, bucketed (ratestore.go)
 //	l/node                    the last node number given to a kernel that opened the store (u64 LE)
 //	l/seq                     number of the last audit event (u64 LE), written by every batch that adds events (commit.go)
@@ -82,6 +84,18 @@ func standingPrefix(principal string) []byte { return keyPrefix(prefixStanding, 
 
 func rightKey(holder, right string) []byte   { return key2(prefixRight, holder, right) }
 func rightHolderPrefix(holder string) []byte { return keyPrefix(prefixRight, holder) }
+
+// ledgerShard is the shard of ledger total k that principal id's mints
+// or burns go to: k, "/", two hex digits of FNV-1a(id) mod 16.
+func ledgerShard(k []byte, id string) []byte {
+	h := uint32(2166136261)
+	for i := 0; i < len(id); i++ {
+		h = (h ^ uint32(id[i])) * 16777619
+	}
+	const hex = "0123456789abcdef"
+	s := h % 16
+	return append(append(append(make([]byte, 0, len(k)+3), k...), '/', '0'), hex[s])
+}
 
 func eventKey(seq uint64) []byte {
 	k := make([]byte, 0, len(prefixEvent)+8)

@@ -233,3 +233,56 @@ func TestRateWindowSurvivesRestart(t *testing.T) {
 	clock.Advance(5 * time.Second) // t0+75s
 	require.Zero(t, used(), "this run's 50 left")
 }
+
+// TestLedgerTotalsSharded: burns of different principals go to different
+// shards of l/burned (one key every burning action would write is a hot
+// key for several nodes), Totals and CheckLedger sum them, and a store's
+// unsharded total (written before the shards) still counts.
+func TestLedgerTotalsSharded(t *testing.T) {
+	w := kerneltest.NewWorld(t, nil)
+	w.Principal(t, "owner", 0)
+	w.Deploy(t, "owner", "toll", "private", func(*abi.Request) (abi.Decision, error) {
+		return abi.Decision{Allowed: true, Cost: 3}, nil // no payee: burned
+	})
+	requireCode(t, abi.OK, w.Do(kernel.Action{Kind: kernel.KindWrite, Caller: "owner", Target: "gate", Type: "data", Content: []byte("x"), Contract: "toll"}))
+	const n = 16
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("reader-%d", i)
+		w.Principal(t, id, 10)
+		requireCode(t, abi.OK, w.Do(kernel.Action{Kind: kernel.KindRead, Caller: id, Target: "gate"}))
+	}
+	shards := map[string]uint64{}
+	require.NoError(t, w.Store.View(func(tx store.Txn) error {
+		return tx.Iterate([]byte("l/burned"), nil, func(k, v []byte) error {
+			shards[string(k)] = 0
+			return nil
+		})
+	}))
+	require.NotContains(t, shards, "l/burned", "no unsharded total is written")
+	require.Greater(t, len(shards), 4, "16 principals' burns spread over the shards")
+	tot, err := w.K.Totals(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint64(3*n), tot.Burned)
+	require.NoError(t, w.K.CheckLedger(ctx))
+
+	// An older store's single key adds to the shards.
+	require.NoError(t, w.Store.Update(func(tx store.Txn) error {
+		var key string
+		for k := range shards {
+			key = k
+			break
+		}
+		v, err := tx.Get([]byte(key))
+		if err != nil {
+			return err
+		}
+		if err := tx.Delete([]byte(key)); err != nil {
+			return err
+		}
+		return tx.Set([]byte("l/burned"), v)
+	}))
+	tot, err = w.K.Totals(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint64(3*n), tot.Burned)
+	require.NoError(t, w.K.CheckLedger(ctx))
+}

@@ -290,8 +290,10 @@ func (w *work) reserveRate(id string, p *principalRec, res Resource, max int64) 
 		win.add(now, used)
 		win.mu.Unlock()
 		if used > 0 {
+			// The batch running the action, or the one writing a read's
+			// event, writes the window's row; Explain pokes the
+			// committer itself.
 			k.dirty.mark(win.key, win)
-			k.com.poke() // the next batch writes the window's row
 		}
 	}, nil
 }
