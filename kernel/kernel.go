@@ -204,6 +204,8 @@ func Open(ctx context.Context, cfg Config) (*Kernel, error) {
 			return tx.Set(keySchema, []byte(SchemaVersion))
 		case err != nil:
 			return err
+		case string(v) == "3":
+			return tx.Set(keySchema, []byte(SchemaVersion)) // see SchemaVersion
 		case string(v) != SchemaVersion:
 			return fmt.Errorf("kernel: store has schema version %q, this kernel reads %q: use a matching kernelhost release or a new data dir", v, SchemaVersion)
 		}

@@ -487,6 +487,38 @@ func TestOpenChecksSchema(t *testing.T) {
 	require.ErrorContains(t, err, "Clock is nil")
 }
 
+// TestOpenUpgradesSchema3: a store of schema 3 (no l/seq, one key per
+// ledger total) opens, is marked schema 4, and numbers the next event after
+// its last one.
+func TestOpenUpgradesSchema3(t *testing.T) {
+	w := kerneltest.NewWorld(t, nil)
+	w.Principal(t, "alice", 10)
+	w.Principal(t, "bob", 0)
+	requireCode(t, abi.OK, w.Do(kernel.Action{Kind: kernel.KindTransfer, Caller: "alice", To: "bob", Amount: 1}))
+	evs, err := w.K.Events(ctx, 0, 1000)
+	require.NoError(t, err)
+	last := evs[len(evs)-1].Seq
+	require.NoError(t, w.K.Close(ctx))
+	require.NoError(t, w.Store.Update(func(tx store.Txn) error {
+		if err := tx.Delete([]byte("l/seq")); err != nil {
+			return err
+		}
+		return tx.Set([]byte("m/schema"), []byte("3"))
+	}))
+	k, err := kernel.Open(ctx, kernel.Config{Store: w.Store, Evaluator: w.Eval, Clock: w.Clock.Now, DefaultContract: "freeware"})
+	require.NoError(t, err)
+	defer k.Close(ctx)
+	res := k.Do(ctx, kernel.Action{Kind: kernel.KindTransfer, Caller: "alice", To: "bob", Amount: 1})
+	requireCode(t, abi.OK, res)
+	require.Equal(t, last+1, res.Event)
+	require.NoError(t, w.Store.View(func(tx store.Txn) error {
+		v, err := tx.Get([]byte("m/schema"))
+		require.Equal(t, kernel.SchemaVersion, string(v))
+		return err
+	}))
+	require.NoError(t, k.CheckLedger(ctx))
+}
+
 func TestClosedKernel(t *testing.T) {
 	w := kerneltest.NewWorld(t, nil)
 	require.NoError(t, w.K.Close(ctx))

@@ -46,8 +46,11 @@ var (
 )
 
 // SchemaVersion is the version of the key layout and record encodings. Open
-// refuses a store written with another version.
-const SchemaVersion = "3"
+// refuses a store written with another version, except schema 3, which it
+// upgrades in place: schema 4 only adds keys (l/seq, l/node, rate rows,
+// ledger shards) that it derives or starts empty, and a schema-3 kernel
+// must not open the result (it would miss the sharded totals).
+const SchemaVersion = "4"
 
 func key(prefix []byte, id string) []byte {
 	k := make([]byte, 0, len(prefix)+len(id))

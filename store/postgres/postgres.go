@@ -160,6 +160,11 @@ type pgStore struct {
 	beginView   string
 }
 
+// Shared reports that other processes may have the store open at the same
+// time: the kernel then reads every node's rate windows (kernel.Config.
+// SharedStore).
+func (s *pgStore) Shared() bool { return true }
+
 // ctx returns the context of one round trip.
 func (s *pgStore) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), s.timeout)
