@@ -22,9 +22,9 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // countingStore counts the Updates of a node that PostgreSQL aborted with a
 // serialisation failure (store.ErrConflict): each is a batch of the node's
 // committer that ran again, every action in it with it. The kernel does not
-// count them; the store is where they show. (store/postgres implements no
-// optional store interface, such as store.DeferredSync, that the wrapper
-// would hide from the kernel.)
+// count them; the store is where they show. It forwards Shared, the one
+// optional method of store/postgres that the kernel looks for (it
+// implements no store.DeferredSync).
 type countingStore struct {
 	store.Store
 	updates, conflicts atomic.Int64
@@ -40,6 +40,13 @@ func (s *countingStore) Update(fn func(store.Txn) error) error {
 	return err
 }
 
+// Shared reports what the wrapped store's Shared reports, false for a
+// store without one.
+func (s *countingStore) Shared() bool {
+	sh, ok := s.Store.(interface{ Shared() bool })
+	return ok && sh.Shared()
+}
+
 // node is one kernel on its own connection pool to the shared database.
 type node struct {
 	k  *kernel.Kernel
@@ -48,8 +55,10 @@ type node struct {
 
 // openNodes opens n kernels on one new, empty PostgreSQL schema, each on a
 // store of its own (its own pool) with the evaluator ev(i) returns and the
-// config cfg (Store and Evaluator set here); they are closed when tb ends.
-// Node 0 opens first, on the empty schema.
+// config cfg (Store and Evaluator set here, and SharedStore: every quota
+// check reads the other nodes' rate windows, as on any PostgreSQL world,
+// one node included); they are closed when tb ends. Node 0 opens first, on
+// the empty schema.
 func openNodes(tb testing.TB, n int, cfg kernel.Config, ev func(i int) kernel.Evaluator) []*node {
 	tb.Helper()
 	ctx := context.Background()
@@ -60,7 +69,7 @@ func openNodes(tb testing.TB, n int, cfg kernel.Config, ev func(i int) kernel.Ev
 		require.NoError(tb, err)
 		cs := &countingStore{Store: st}
 		c := cfg
-		c.Store, c.Evaluator = cs, ev(i)
+		c.Store, c.Evaluator, c.SharedStore = cs, ev(i), true
 		k, err := kernel.Open(ctx, c)
 		if err != nil {
 			_ = st.Close()
