@@ -141,10 +141,10 @@ On failure it says what to fix.`,
 func newContractCheckCmd(g *globals) *cobra.Command {
 	var as, action, target, file, text, method, args string
 	var meta []string
-	var explain bool
+	var explain, fail bool
 	var maxCost int64
 	cmd := &cobra.Command{
-		Use:   "check --as P --action A --target ID [--explain] [--max-cost N]",
+		Use:   "check --as P --action A --target ID [--explain] [--max-cost N] [--fail]",
 		Short: "Judge one action without side effects, and explain the decision",
 		Long: `check asks the target's access contract about one action of P, exactly as a
 real action would, but changes nothing: nothing is written, charged or
@@ -155,10 +155,16 @@ request the contract saw.
 
 What P may not read stays hidden: the target's metadata is shown only if P
 passes the read check on the target, the contract's config only if P may
-read the contract. Actions: read, write, edit, delete, set_contract, invoke.`,
+read the contract. Actions: read, write, edit, delete, set_contract, invoke.
+
+With --fail the command exits 1 (after printing) when the action would
+fail: denied by the contract (PERMISSION_DENIED, or a contract that failed
+closed) or refused at settlement (PAYER_NOT_AUTHORIZED, INSUFFICIENT_FUNDS,
+COST_LIMIT_EXCEEDED, QUOTA_EXCEEDED, ...), for scripts that gate on it.`,
 		Example: `  kernelhost contract check --explain --as bob --action read --target report
   kernelhost contract check --as mallory --action write --target report --text "mine"
-  kernelhost contract check --as alice --action set_contract --target report --contract genesis/private -o json`,
+  kernelhost contract check --as alice --action set_contract --target report --contract genesis/private -o json
+  kernelhost contract check --as bob --action read --target report --fail && echo allowed`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			m, err := parseMeta(meta)
@@ -182,9 +188,15 @@ read the contract. Actions: read, write, edit, delete, set_contract, invoke.`,
 				}
 				v := api.ExplanationOf(ex, as, time.Since(start))
 				if g.json() {
-					return g.emit(v, nil)
+					if err := g.emit(v, nil); err != nil {
+						return err
+					}
+				} else {
+					writeExplanation(g.out, v, explain)
 				}
-				writeExplanation(g.out, v, explain)
+				if fail && !v.Outcome.OK {
+					return fmt.Errorf("%s: %s (--fail: the action would fail)", v.Outcome.ErrorCode, v.Outcome.Message)
+				}
 				return nil
 			})
 		},
@@ -200,6 +212,7 @@ read the contract. Actions: read, write, edit, delete, set_contract, invoke.`,
 	f.StringVar(&method, "method", "", "method of an invoke")
 	f.StringVar(&args, "args", "", "arguments of an invoke, as text")
 	f.BoolVar(&explain, "explain", false, "also print the full request the contract saw")
+	f.BoolVar(&fail, "fail", false, "exit 1 when the action would fail (denied, or refused at settlement)")
 	addMaxCost(cmd, &maxCost)
 	_ = cmd.MarkFlagRequired("target")
 	return cmd

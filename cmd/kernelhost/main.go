@@ -152,5 +152,6 @@ tokens instead.`,
 		newDemoCmd(g),
 		newVersionCmd(g),
 	)
+	requireSubcommands(root) // usage.go
 	return root
 }

@@ -8,10 +8,10 @@ import (
 )
 
 func (s *Server) quotaRoutes() {
-	s.mux.Handle("/v1/quotas", methods{http.MethodGet: s.principal(s.ownQuotas)})
-	s.mux.Handle("/v1/quotas/transfer", methods{http.MethodPost: s.principal(s.transferQuota)})
-	s.mux.Handle("/v1/principals/{id}/quotas", methods{http.MethodGet: s.anyone(s.principalQuotas)})
-	s.mux.Handle("/v1/principals/{id}/quotas/{resource}", methods{http.MethodPut: s.admin(s.setQuota)})
+	s.handle("/v1/quotas", methods{http.MethodGet: s.principal(s.ownQuotas)})
+	s.handle("/v1/quotas/transfer", methods{http.MethodPost: s.principal(s.transferQuota)})
+	s.handle("/v1/principals/{id}/quotas", methods{http.MethodGet: s.anyone(s.principalQuotas)})
+	s.handle("/v1/principals/{id}/quotas/{resource}", methods{http.MethodPut: s.admin(s.setQuota)})
 }
 
 // principalView returns principal id with its quotas.

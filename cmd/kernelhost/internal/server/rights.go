@@ -18,8 +18,8 @@ import (
 // right artifact is otherwise read through GET /v1/artifacts/{id}, judged by
 // the right's access contract.
 func (s *Server) rightRoutes() {
-	s.mux.Handle("/v1/rights", methods{http.MethodGet: s.listRights})
-	s.mux.Handle("/v1/principals/{id}/rights", methods{http.MethodGet: s.principalRights})
+	s.handle("/v1/rights", methods{http.MethodGet: s.listRights})
+	s.handle("/v1/principals/{id}/rights", methods{http.MethodGet: s.principalRights})
 }
 
 // RightsResponse is the answer to the GET rights endpoints: one page, and

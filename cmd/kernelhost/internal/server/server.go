@@ -191,6 +191,7 @@ func (m methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) register() {
 	s.handle("/healthz", methods{http.MethodGet: s.healthz})
 	s.handle("/metrics", methods{http.MethodGet: s.metricsHandler})
+	s.handle("/v1/openapi.json", methods{http.MethodGet: s.openAPI})
 	s.handle("/v1/actions", methods{http.MethodPost: s.principal(s.postAction)})
 	s.handle("/v1/explain", methods{http.MethodPost: s.principal(s.postExplain)})
 	s.handle("/v1/artifacts/{id...}", methods{http.MethodGet: s.principal(s.getArtifact)})
