@@ -266,6 +266,7 @@ type followers struct {
 	byToken map[string]int
 	stop    chan struct{}
 	stopped bool
+	hooked  sync.Map // *http.Server -> struct{}: Shutdown registered with it
 }
 
 func (f *followers) init() {
@@ -308,8 +309,11 @@ func (s *Server) Followers() int {
 
 // Shutdown ends every follow of the events and refuses new ones (503
 // UNAVAILABLE): an http.Server's Shutdown waits for requests in flight, and
-// a follow never ends by itself before FollowMaxDuration. Register it with
-// http.Server.RegisterOnShutdown. Other requests are unaffected.
+// a follow never ends by itself before FollowMaxDuration. The first follow
+// served through an http.Server registers Shutdown with it
+// (RegisterOnShutdown), so that its Shutdown ends the follows; one that
+// serves the Server otherwise (a test's recorder, a wrapper) calls it
+// itself. Other requests are unaffected.
 func (s *Server) Shutdown() {
 	s.follow.mu.Lock()
 	defer s.follow.mu.Unlock()
@@ -339,6 +343,11 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request, id auth.Id
 		return
 	}
 	defer s.follow.release(token)
+	if hs, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok {
+		if _, done := s.follow.hooked.LoadOrStore(hs, struct{}{}); !done {
+			hs.RegisterOnShutdown(s.Shutdown)
+		}
+	}
 
 	ctx := r.Context()
 	rc := http.NewResponseController(w)
