@@ -103,7 +103,8 @@ func (k *Kernel) do(ctx context.Context, f *doFrame) Result {
 	// A read runs first on a snapshot (commits nothing); one that turns out
 	// to write more than its audit event (a read with a price) runs again
 	// through the committer, reusing its contract decisions.
-	view := a.Kind == KindRead
+	// A read with a request id keeps its result: a write.
+	view := a.Kind == KindRead && a.RequestID == ""
 	for attempt := 0; ; attempt++ {
 		f.w = work{k: k, ctx: ctx, a: a, now: now, prepared: ds.prepared, modHash: ds.modHash, st: st, ds: ds}
 		w := &f.w
@@ -172,7 +173,14 @@ func (k *Kernel) recordRollback(w *work) Result {
 	w.res.Revision = 0
 	err := k.update(func(tx store.Txn) error {
 		w.ev.Seq = takeSeq(tx)
-		return k.appendEvent(tx, &w.ev)
+		if err := k.appendEvent(tx, &w.ev); err != nil {
+			return err
+		}
+		w.tx, w.res.Event = tx, w.ev.Seq
+		if e := w.keepResult(); e != nil {
+			return e
+		}
+		return nil
 	})
 	if err != nil {
 		return failResult(storeErr(err))
@@ -402,6 +410,24 @@ func (w *work) exec() *Error {
 		w.res = failResult(err)
 		return nil
 	}
+	if a.RequestID != "" {
+		var done bool
+		var rerr *Error
+		if w.depth > 0 {
+			rerr = errf(abi.InvalidArgument, "request_id belongs to top-level actions: an invocation's nested actions commit with it")
+		} else {
+			done, rerr = w.replay() // requests.go
+		}
+		if rerr != nil {
+			if rerr.Code == abi.Internal {
+				return rerr
+			}
+			return w.failed(rerr)
+		}
+		if done {
+			return nil // answered from the record: nothing runs, nothing is written
+		}
+	}
 	if w.depth == 0 {
 		lim, err := w.spendingLimit(a.Caller, a.MaxCost)
 		if err != nil {
@@ -460,7 +486,20 @@ func (w *work) exec() *Error {
 		return storeErr(e)
 	}
 	w.res.Event = w.seq
-	return nil
+	return w.keepResult() // requests.go
+}
+
+// failed records err as the outcome of an action that wrote nothing: its
+// event, and its result under its request id.
+func (w *work) failed(err *Error) *Error {
+	w.res.fail(err)
+	w.ev.Code = w.res.Code.String()
+	w.ev.Message = w.res.Message
+	if e := w.k.appendEvent(w.tx, &w.ev); e != nil {
+		return storeErr(e)
+	}
+	w.res.Event = w.seq
+	return w.keepResult()
 }
 
 // needPrepared makes sure the Evaluator accepted a.Content as a module. It

@@ -100,32 +100,32 @@ func EncodeAction(a Action) ([]byte, error) {
 // "args_text" as "args". DecodeAction refuses any other field, and validate
 // any other non-zero Action field (actionFieldSet): a field the kind does
 // not use would mean nothing, yet travel into audit events at any size.
-// A new kind or field needs its entry here.
+// A new kind or field needs its entry here. Every kind takes request_id.
 var actionFields = map[Kind][]string{
 	// Judged by the artifact's access contract; max_cost caps the price.
-	KindRead:        {"target", "max_cost"},
-	KindWrite:       {"target", "type", "contract", "content", "metadata", "unset", "max_cost"},
-	KindEdit:        {"target", "type", "content", "metadata", "unset", "max_cost"},
-	KindDelete:      {"target", "max_cost"},
-	KindSetContract: {"target", "contract", "max_cost"},
-	KindInvoke:      {"target", "method", "args", "max_cost"},
+	KindRead:        {"target", "max_cost", "request_id"},
+	KindWrite:       {"target", "type", "contract", "content", "metadata", "unset", "max_cost", "request_id"},
+	KindEdit:        {"target", "type", "content", "metadata", "unset", "max_cost", "request_id"},
+	KindDelete:      {"target", "max_cost", "request_id"},
+	KindSetContract: {"target", "contract", "max_cost", "request_id"},
+	KindInvoke:      {"target", "method", "args", "max_cost", "request_id"},
 
 	// Judged by the kernel, on the caller's own standing.
-	KindTransfer:         {"to", "amount"},
-	KindGrantConsent:     {"contract", "per_call_cap", "total_cap"},
-	KindRevokeConsent:    {"contract"},
-	KindTransferQuota:    {"to", "resource", "amount"},
-	KindConsumeQuota:     {"resource", "amount"},
-	KindGrantStanding:    {"target"},
-	KindRevokeStanding:   {"target"},
-	KindSetSpendingLimit: {"amount"},
+	KindTransfer:         {"to", "amount", "request_id"},
+	KindGrantConsent:     {"contract", "per_call_cap", "total_cap", "request_id"},
+	KindRevokeConsent:    {"contract", "request_id"},
+	KindTransferQuota:    {"to", "resource", "amount", "request_id"},
+	KindConsumeQuota:     {"resource", "amount", "request_id"},
+	KindGrantStanding:    {"target", "request_id"},
+	KindRevokeStanding:   {"target", "request_id"},
+	KindSetSpendingLimit: {"amount", "request_id"},
 
 	// Right primitives.
-	KindMintRight:     {"target", "resource", "amount", "contract"},
-	KindTransferRight: {"target", "to"},
-	KindSplitRight:    {"target", "amounts", "ids"},
-	KindMergeRights:   {"target", "ids"},
-	KindRedeemRight:   {"target"},
+	KindMintRight:     {"target", "resource", "amount", "contract", "request_id"},
+	KindTransferRight: {"target", "to", "request_id"},
+	KindSplitRight:    {"target", "amounts", "ids", "request_id"},
+	KindMergeRights:   {"target", "ids", "request_id"},
+	KindRedeemRight:   {"target", "request_id"},
 }
 
 // actionFieldSet reports, for each JSON field of Action, whether a sets it:
@@ -147,6 +147,7 @@ var actionFieldSet = map[string]func(a *Action) bool{
 	"total_cap":    func(a *Action) bool { return a.TotalCap != 0 },
 	"amounts":      func(a *Action) bool { return len(a.Amounts) > 0 },
 	"ids":          func(a *Action) bool { return len(a.IDs) > 0 },
+	"request_id":   func(a *Action) bool { return a.RequestID != "" },
 }
 
 // jsonAliases are the JSON-only names of Action fields.

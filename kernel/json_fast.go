@@ -8,7 +8,7 @@ import (
 
 // maxFastFields bounds the keys of an action decodeActionFast takes: no
 // kind uses more than this many fields besides "kind".
-const maxFastFields = 8
+const maxFastFields = 9
 
 // fastKinds are the kinds of actionFields, for decodeActionFast's lookup
 // by bytes.
@@ -126,7 +126,7 @@ func decodeActionFast(b []byte) (a Action, ok bool) {
 			return Action{}, false
 		}
 		switch key {
-		case "target", "type", "contract", "method", "to", "resource":
+		case "target", "type", "contract", "method", "to", "resource", "request_id":
 			if !f.str {
 				return Action{}, false
 			}
@@ -144,6 +144,8 @@ func decodeActionFast(b []byte) (a Action, ok bool) {
 				a.To = s
 			case "resource":
 				a.Resource = s
+			case "request_id":
+				a.RequestID = s
 			}
 		case "content", "args":
 			if !f.str {

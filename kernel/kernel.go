@@ -76,6 +76,9 @@ type Config struct {
 	// says so itself (a Shared() bool method returning true, as
 	// store/postgres does) sets it.
 	SharedStore bool
+	// RequestWindow is how long the result of an action with a request_id
+	// is kept for repeats (Action.RequestID). Default 24h.
+	RequestWindow time.Duration
 
 	// DefaultSpendingLimit is the spending limit per action of a principal
 	// that set none (set_spending_limit): the most scrip an action without
@@ -129,6 +132,9 @@ func (c *Config) validate() error {
 	}
 	if c.RateWindow == 0 {
 		c.RateWindow = 60 * time.Second
+	}
+	if c.RequestWindow <= 0 {
+		c.RequestWindow = 24 * time.Hour
 	}
 	if c.FuelPerMicrosecond == 0 {
 		c.FuelPerMicrosecond = 1000

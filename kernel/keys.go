@@ -21,6 +21,8 @@ import "encoding/binary"
 //	w/<principal>\x00<resource>\x00<node: 8 bytes BE>  one node's rate-window usage, bucketed (ratestore.go)
 //	l/node                    the last node number given to a kernel that opened the store (u64 LE)
 //	l/seq                     number of the last audit event (u64 LE), written by every batch that adds events (commit.go)
+//	q/<caller>\x00<request_id> the result of an action with a request_id (requests.go)
+//	Q/<caller>\x00<time: 8 bytes BE><request_id>  its expiry index
 //	x/...                     never written by the kernel: room for the embedding program (the CLI keeps tokens there)
 //
 // Values are little-endian binary records with a leading version byte
@@ -43,6 +45,8 @@ var (
 	prefixStanding  = []byte("s/")
 	prefixSpending  = []byte("d/")
 	prefixRate      = []byte("w/")
+	prefixRequest   = []byte("q/")
+	prefixReqTime   = []byte("Q/")
 )
 
 // SchemaVersion is the version of the key layout and record encodings. Open

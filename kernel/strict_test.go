@@ -187,6 +187,7 @@ func TestStrictActionFields(t *testing.T) {
 			`{"kind":"grant_consent","contract":"c","per_call_cap":1,"total_cap":2}`,
 			`{"kind":"transfer_quota","to":"bob","resource":"llm_rate","amount":1}`,
 			`{"kind":"split_right","target":"r","amounts":[1,2],"ids":["r1","r2"]}`,
+			`{"kind":"transfer","to":"bob","amount":1,"request_id":"t-1"}`,
 		} {
 			_, err := kernel.DecodeAction([]byte(body))
 			require.NoError(t, err, body)

@@ -89,6 +89,13 @@ type Action struct {
 	// merge_rights: IDs are the rights absorbed into Target.
 	Amounts []int64  `json:"amounts,omitempty"`
 	IDs     []string `json:"ids,omitempty"`
+
+	// RequestID, when set, makes the action idempotent for its caller: a
+	// repeat with the same id within Config.RequestWindow returns the
+	// first result (Result.Replayed) and executes nothing, also after a
+	// crash; the same id with another action is INVALID_ARGUMENT. Any
+	// kind may carry one (requests.go).
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // Charge is one movement of scrip caused by an action.
@@ -134,6 +141,11 @@ type Result struct {
 	Resource   string        `json:"resource,omitempty"`
 	Available  int64         `json:"available,omitempty"`
 	RetryAfter time.Duration `json:"retry_after_ns,omitempty"`
+
+	// Replayed is set on the answer to a repeated request_id: the result
+	// is the first execution's (a read's content is not kept: read again
+	// for it), and nothing ran this time.
+	Replayed bool `json:"replayed,omitempty"`
 }
 
 // Err returns nil for a successful result and an *Error carrying the code

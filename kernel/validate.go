@@ -70,6 +70,9 @@ func (k *Kernel) validate(a *Action) *Error {
 	if err := checkFields(a); err != nil {
 		return err
 	}
+	if a.RequestID != "" && !validID(a.RequestID) {
+		return errf(abi.InvalidArgument, "request_id %.64q: use 1-128 letters, digits, - _ . : @ in /-separated segments", a.RequestID)
+	}
 	if a.Amount < 0 || a.PerCallCap < 0 || a.TotalCap < 0 || (a.MaxCost != nil && *a.MaxCost < 0) {
 		return errf(abi.InvalidArgument, "amounts must not be negative")
 	}
