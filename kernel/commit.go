@@ -52,6 +52,10 @@ type committer struct {
 	// commit happened.
 	flush     func(tx store.Txn) error
 	committed func(ok bool)
+	// shared: other kernels write the store too. A batch then locks l/seq
+	// first when the store can (store.Locker), and a batch that failed on
+	// the lock, before any attempt ran, runs again at once.
+	shared bool
 	// deferred is st's split commit and sync, when it has one: batch n+1
 	// then runs while batch n is being synced (syncLoop), and each batch
 	// is answered once a sync after it returned.
@@ -68,7 +72,7 @@ type committer struct {
 	// eventsRoom is signalled, with mu held, when a flush empties events.
 	eventsRoom sync.Cond
 
-	batches, actions, queued, flushed atomic.Uint64
+	batches, actions, queued, flushed, lockRetries atomic.Uint64
 }
 
 // commitJob is one attempt waiting for the committer.
@@ -106,6 +110,10 @@ const (
 	// room past it, so a crash loses at most this many.
 	maxPendingEvents = 4 * maxBatchEvents
 )
+
+// maxLockRetries bounds the times a batch that lost the race for l/seq
+// runs again by itself.
+const maxLockRetries = 64
 
 // errBatchFull tells an attempt that its writes did not fit in the batch
 // it ran in: it runs again, at the head of the next batch.
@@ -263,8 +271,23 @@ func (c *committer) commit(batch []*commitJob) error {
 		update = c.deferred.UpdateDeferred
 	}
 	size := 0
-	err := update(func(tx store.Txn) error {
-		last, err := readCounter(tx, keySeq)
+	var ran bool // an attempt's body ran in this transaction
+	body := func(tx store.Txn) error {
+		ran = false
+		var last uint64
+		var err error
+		if l, ok := tx.(store.Locker); ok && c.shared {
+			var b []byte
+			b, err = l.GetForUpdate(keySeq)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				err = nil
+			case err == nil:
+				last, err = decodeU64(b)
+			}
+		} else {
+			last, err = readCounter(tx, keySeq)
+		}
 		if err != nil {
 			return err
 		}
@@ -278,6 +301,7 @@ func (c *committer) commit(batch []*commitJob) error {
 		}
 		size = 0
 		for i, j := range batch {
+			ran = true
 			j.ov.reset(tx)
 			j.ov.num = &c.num
 			first := c.num
@@ -305,7 +329,15 @@ func (c *committer) commit(batch []*commitJob) error {
 			return tx.Set(keySeq, encodeU64(c.num-1))
 		}
 		return nil
-	})
+	}
+	err := update(body)
+	// Another node committed while this batch waited for l/seq: nothing
+	// ran yet, so run the batch again at once rather than fail every
+	// attempt in it back to Do's retry and backoff.
+	for retry := 0; err != nil && c.shared && !ran && errors.Is(err, store.ErrConflict) && retry < maxLockRetries; retry++ {
+		c.lockRetries.Add(1)
+		err = update(body)
+	}
 	if c.committed != nil {
 		c.committed(err == nil)
 	}
@@ -403,11 +435,14 @@ type CommitStats struct {
 	// EventsFlushed counts read audit events written; EventsPending those
 	// queued, which a crash would lose.
 	EventsFlushed, EventsPending uint64
+	// LockRetries counts batches that ran again because another kernel on
+	// the store committed while they waited for the event counter.
+	LockRetries uint64
 }
 
 // CommitStats returns the group commit's counters, for metrics.
 func (k *Kernel) CommitStats() CommitStats {
 	c := k.com
 	return CommitStats{Batches: c.batches.Load(), Actions: c.actions.Load(),
-		EventsFlushed: c.flushed.Load(), EventsPending: uint64(c.pendingEvents())}
+		EventsFlushed: c.flushed.Load(), EventsPending: uint64(c.pendingEvents()), LockRetries: c.lockRetries.Load()}
 }

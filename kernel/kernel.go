@@ -227,7 +227,7 @@ func Open(ctx context.Context, cfg Config) (*Kernel, error) {
 		return nil, fmt.Errorf("kernel: open: rate windows: %w", err)
 	}
 	k.com = newCommitter(k.st)
-	k.com.flush, k.com.committed = k.flushRates, k.flushed
+	k.com.flush, k.com.committed, k.com.shared = k.flushRates, k.flushed, k.shared
 	k.com.start()
 	return k, nil
 }

@@ -46,6 +46,18 @@ type DeferredSync interface {
 	Sync() error
 }
 
+// Locker is implemented by the Txn of a store several processes share
+// (store/postgres): GetForUpdate is Get that also locks the key against
+// every other transaction that writes or locks it, until this one ends
+// (SELECT ... FOR UPDATE). A transaction that waited for the lock while
+// another committed a change to the key fails with ErrConflict. The kernel
+// takes its event counter this way first thing in a batch, so that the
+// batches of several nodes queue for it instead of running side by side
+// and failing at commit, after all their work.
+type Locker interface {
+	GetForUpdate(key []byte) ([]byte, error)
+}
+
 // Txn is a transaction handed to the closure of [Store.View] or
 // [Store.Update]. It reads its own writes.
 //

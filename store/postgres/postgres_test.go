@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -634,4 +635,54 @@ func FuzzPrefixEnd(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestGetForUpdate: a key taken with GetForUpdate makes a second store's
+// GetForUpdate of it wait until the first transaction ends, and fail with
+// ErrConflict when the first changed it, before the second did any work;
+// after a rollback the second gets the key. A View cannot lock.
+func TestGetForUpdate(t *testing.T) {
+	s1, dsn := open(t, Options{})
+	s2, err := Open(dsn, Options{})
+	require.NoError(t, err)
+	defer s2.Close()
+	key := []byte("l/seq")
+	require.NoError(t, s1.Update(func(tx store.Txn) error { return tx.Set(key, []byte("1")) }))
+
+	for _, commit := range []bool{true, false} {
+		locked := make(chan struct{})
+		second := make(chan error, 1)
+		err := s1.Update(func(tx store.Txn) error {
+			v, err := tx.(store.Locker).GetForUpdate(key)
+			require.NoError(t, err)
+			go func() {
+				<-locked
+				second <- s2.Update(func(tx2 store.Txn) error {
+					_, err := tx2.(store.Locker).GetForUpdate(key)
+					return err
+				})
+			}()
+			close(locked)
+			select {
+			case err := <-second:
+				t.Fatalf("the second lock did not wait: %v", err)
+			case <-time.After(100 * time.Millisecond): // it waits: a condition, not a bound
+			}
+			if !commit {
+				return errors.New("roll back")
+			}
+			return tx.Set(key, append(v, '1'))
+		})
+		if commit {
+			require.NoError(t, err)
+			require.ErrorIs(t, <-second, store.ErrConflict, "the key changed while it waited")
+		} else {
+			require.Error(t, err)
+			require.NoError(t, <-second, "nothing changed: the second takes the key")
+		}
+	}
+	require.ErrorIs(t, s1.View(func(tx store.Txn) error {
+		_, err := tx.(store.Locker).GetForUpdate(key)
+		return err
+	}), store.ErrReadOnly)
 }

@@ -20,7 +20,8 @@ import (
 // connection and reuses it; the batched writes come in a few fixed sizes
 // (writeSQL) for the same reason.
 const (
-	sqlGet = "SELECT v FROM " + kvTable + " WHERE k = $1"
+	sqlGet          = "SELECT v FROM " + kvTable + " WHERE k = $1"
+	sqlGetForUpdate = sqlGet + " FOR UPDATE"
 	// A page of a range read. Values over inlineMax are left out (NULL, and
 	// the third column true) and read one by one: a page holds at most
 	// maxPage × inlineMax bytes of values, however large the values.
@@ -109,11 +110,33 @@ func (t *txn) Get(key []byte) ([]byte, error) {
 	return t.getDB(key)
 }
 
+// GetForUpdate is Get that locks key's row until the transaction ends
+// (store.Locker). A key written in this transaction is not locked again:
+// its row is locked when the write is sent.
+func (t *txn) GetForUpdate(key []byte) ([]byte, error) {
+	if err := t.check(key, false); err != nil {
+		return nil, err
+	}
+	if !t.update {
+		return nil, fmt.Errorf("get for update: %w", store.ErrReadOnly)
+	}
+	if i, ok := t.find(key); ok {
+		if t.pending[i].del {
+			return nil, store.ErrNotFound
+		}
+		return append([]byte{}, t.pending[i].val...), nil
+	}
+	return t.query(sqlGetForUpdate, key)
+}
+
 // getDB reads key from the database.
-func (t *txn) getDB(key []byte) ([]byte, error) {
+func (t *txn) getDB(key []byte) ([]byte, error) { return t.query(sqlGet, key) }
+
+// query runs sql, a one-key read, for key.
+func (t *txn) query(sql string, key []byte) ([]byte, error) {
 	var v []byte
 	found := true
-	err := t.send(func(b *pgx.Batch) { b.Queue(sqlGet, key) }, func(br pgx.BatchResults) error {
+	err := t.send(func(b *pgx.Batch) { b.Queue(sql, key) }, func(br pgx.BatchResults) error {
 		err := br.QueryRow().Scan(&v)
 		if errors.Is(err, pgx.ErrNoRows) {
 			found = false
