@@ -26,9 +26,11 @@ func newContractCmd(g *globals) *cobra.Command {
 is the configuration every request it judges carries ("config").`,
 		Example: `  kernelhost contract validate --file pay_per_read.wasm
   kernelhost contract deploy alice/pay --file pay_per_read.wasm --as alice --meta price=10 --meta sponsor=sponsor --meta payee=alice
-  kernelhost contract check --explain --as bob --action read --target report`,
+  kernelhost contract check --explain --as bob --action read --target report
+  kernelhost contract test pay.fixtures.json --file pay_per_read.wasm`,
 	}
-	cmd.AddCommand(newContractDeployCmd(g), newContractValidateCmd(g), newContractCheckCmd(g))
+	cmd.AddCommand(newContractDeployCmd(g), newContractValidateCmd(g), newContractCheckCmd(g),
+		newContractTestCmd(g), newContractBenchCmd(g)) // contracttest.go
 	return cmd
 }
 
@@ -111,7 +113,11 @@ func newContractValidateCmd(g *globals) *cobra.Command {
 		Long: `validate runs the deploy-time checks of the host on a module: it compiles,
 its imports are allowed, its exports have the right signatures, it reports
 ABI version 1, it fits the size limits and initialises within the deadline.
-On failure it says what to fix.`,
+Then it runs kh_check once on a probe request (a read of a made-up artifact
+by a made-up caller) under 10,000,000 fuel: a kh_check that traps, runs out
+of fuel or time, or answers a malformed decision is not a valid contract,
+whatever it answers other requests. On failure it says what to fix; any
+decision passes (test decisions with 'contract test').`,
 		Example: `  kernelhost contract validate --file pay_per_read.wasm`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -124,13 +130,21 @@ On failure it says what to fix.`,
 				return err
 			}
 			defer func() { _ = h.Close(cmd.Context()) }()
-			if err := h.Validate(cmd.Context(), wasm); err != nil {
-				return invalidModule(file, err)
+			pr, err := probeModule(cmd.Context(), h, file, wasm) // contracttest.go
+			if err != nil {
+				return err
 			}
 			sum := sha256.Sum256(wasm)
-			v := map[string]any{"ok": true, "file": file, "size": len(wasm), "sha256": hex.EncodeToString(sum[:]), "abi_version": abi.Version}
+			v := map[string]any{"ok": true, "file": file, "size": len(wasm), "sha256": hex.EncodeToString(sum[:]), "abi_version": abi.Version, "probe": pr}
 			return g.emit(v, func(out io.Writer) {
 				fmt.Fprintf(out, "ok: %s is a valid kernelhost contract (ABI v%d, %d bytes, sha256 %s)\n", file, abi.Version, len(wasm), hex.EncodeToString(sum[:]))
+				if pr.Ran {
+					d := pr.Decision
+					fmt.Fprintf(out, "probe: kh_check answered a read by a stranger with %s, fuel %d\n",
+						decisionText(&abi.Decision{Allowed: d.Allowed, Cost: d.Cost, Payer: d.Payer, Payee: d.Payee, Reason: d.Reason}), pr.Fuel)
+				} else {
+					fmt.Fprintln(out, "probe: none (no kh_check: an executable, run by invoke)")
+				}
 			})
 		},
 	}
@@ -150,8 +164,9 @@ func newContractCheckCmd(g *globals) *cobra.Command {
 real action would, but changes nothing: nothing is written, charged or
 recorded, and no quota is used. It prints the decision (allowed, cost,
 payer, payee, reason), what settlement would do (the charges, or why it
-would fail), and the time the contract took. --explain also prints the full
-request the contract saw.
+would fail), the fuel the contract used and the µs of P's cpu_rate the
+check was charged for it. --explain also prints the full request the
+contract saw.
 
 What P may not read stays hidden: the target's metadata is shown only if P
 passes the read check on the target, the contract's config only if P may
@@ -252,9 +267,14 @@ func writeExplanation(w io.Writer, v api.Explanation, full bool) {
 		}
 		fmt.Fprintf(w, "price:      %d scrip, %s %s's limit of %d (--max-cost, or 'scrip limit')\n", d.Cost, verdict, v.Caller, v.SpendingLimit)
 	}
-	fmt.Fprintf(w, "time:       contract %s, check %s\n", secs(v.ContractSeconds), secs(v.ElapsedSeconds))
+	// A metering host reports fuel, not time (abi.Usage.CPU is 0): what the
+	// caller pays is the fuel, converted to µs of cpu_rate. Only a host
+	// without metering has a contract wall time to show.
 	fmt.Fprintf(w, "fuel:       %d (deterministic; charged to cpu_rate at the kernel's fuel-per-µs rate)\n", v.ContractFuel)
 	fmt.Fprintf(w, "charged:    %d µs of %s's cpu_rate for this check's contract runs (read checks included)\n", v.CPUCharged, v.Caller)
+	if v.ContractSeconds > 0 {
+		fmt.Fprintf(w, "time:       contract %s (wall; the host does not meter fuel)\n", secs(v.ContractSeconds))
+	}
 	o := v.Outcome
 	if o.OK {
 		fmt.Fprintf(w, "settlement: OK, would charge: %s\n", chargesText(o.Charges))
