@@ -28,6 +28,14 @@ type BadgerOptions struct {
 	// for a single writer.
 	NoSync bool
 
+	// ReadOnly opens an existing store for reading only: Update returns
+	// ErrReadOnly, and several processes may open dir read-only at once
+	// (Badger takes a shared lock on it then), though none while one has
+	// it open read-write. The store must have been closed cleanly: after
+	// a crash a read-write open first recovers it (Badger's
+	// ErrTruncateNeeded otherwise).
+	ReadOnly bool
+
 	// Logger receives Badger's messages: errors and warnings at their level,
 	// Badger's chatty info and debug messages at slog.LevelDebug. Nil
 	// discards them all.
@@ -70,6 +78,8 @@ func (o BadgerOptions) badgerOptions(dir string) (badger.Options, error) {
 	switch {
 	case o.InMemory && dir != "":
 		return badger.Options{}, fmt.Errorf("store: open badger: InMemory with directory %q", dir)
+	case o.InMemory && o.ReadOnly:
+		return badger.Options{}, errors.New("store: open badger: ReadOnly in memory")
 	case !o.InMemory && dir == "":
 		return badger.Options{}, errors.New("store: open badger: empty directory without InMemory")
 	case o.MemTableSize != 0 && o.MemTableSize < minMemTableSize:
@@ -79,6 +89,7 @@ func (o BadgerOptions) badgerOptions(dir string) (badger.Options, error) {
 	}
 	bo := badger.DefaultOptions(dir).
 		WithInMemory(o.InMemory).
+		WithReadOnly(o.ReadOnly).
 		// Update syncs after the commit instead (badgerStore.sync): with
 		// SyncWrites Badger fsyncs inside the commit, and every View that
 		// starts meanwhile waits for that commit, fsync included.
@@ -106,8 +117,9 @@ func orDefault[T int | int64](v, def T) T {
 // serialisable: an Update whose reads were overwritten by a concurrent commit
 // fails with ErrConflict.
 //
-// Only one process may open dir at a time; a second OpenBadger of the same
-// dir fails.
+// Only one process may open dir read-write at a time; a second OpenBadger
+// of the same dir fails. Any number may open it with ReadOnly while none
+// has it open read-write.
 func OpenBadger(dir string, opts BadgerOptions) (Store, error) {
 	bo, err := opts.badgerOptions(dir)
 	if err != nil {
@@ -117,7 +129,7 @@ func OpenBadger(dir string, opts BadgerOptions) (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open badger %q: %w", dir, err)
 	}
-	return &badgerStore{db: db, sync: !opts.NoSync && !opts.InMemory}, nil
+	return &badgerStore{db: db, sync: !opts.NoSync && !opts.InMemory && !opts.ReadOnly, readOnly: opts.ReadOnly}, nil
 }
 
 // badgerStore is the Badger Store.
@@ -129,6 +141,8 @@ type badgerStore struct {
 	// snapshot taken between the commit and the fsync sees it already (a
 	// machine crash in that window loses a write nobody was told of).
 	sync bool
+	// readOnly: opened with BadgerOptions.ReadOnly; Update refuses.
+	readOnly bool
 }
 
 func (s *badgerStore) View(fn func(Txn) error) error {
@@ -171,6 +185,9 @@ func (s *badgerStore) update(fn func(Txn) error, sync bool) error {
 		return err
 	}
 	defer s.gate.exit()
+	if s.readOnly {
+		return fmt.Errorf("%w: the store was opened read-only", ErrReadOnly)
+	}
 	bt := s.db.NewTransaction(true)
 	defer bt.Discard()
 	txn := &badgerTxn{txn: bt, update: true}

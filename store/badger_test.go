@@ -107,6 +107,39 @@ func TestBadger_persistence(t *testing.T) {
 	require.Equal(t, []string{"a=1"}, view(t, s, ""))
 }
 
+// TestBadgerReadOnly: a store closed cleanly opens read-only several times
+// at once; each reads what was written and refuses Update with
+// ErrReadOnly; a read-write open is refused while they hold it, and works
+// once they closed.
+func TestBadgerReadOnly(t *testing.T) {
+	dir := t.TempDir()
+	s := openBadger(t, dir, store.BadgerOptions{})
+	require.NoError(t, s.Update(func(tx store.Txn) error { return tx.Set([]byte("a"), []byte("1")) }))
+	_, err := store.OpenBadger(dir, store.BadgerOptions{ReadOnly: true})
+	require.Error(t, err, "no read-only open beside a read-write one")
+	require.NoError(t, s.Close())
+
+	var ros []store.Store
+	for range 3 {
+		ro := openBadger(t, dir, store.BadgerOptions{ReadOnly: true})
+		require.Equal(t, []string{"a=1"}, view(t, ro, ""))
+		err := ro.Update(func(tx store.Txn) error { return tx.Set([]byte("b"), []byte("2")) })
+		require.ErrorIs(t, err, store.ErrReadOnly)
+		ros = append(ros, ro)
+	}
+	_, err = store.OpenBadger(dir, store.BadgerOptions{})
+	require.Error(t, err, "no read-write open beside read-only ones")
+	for _, ro := range ros {
+		require.NoError(t, ro.Close())
+	}
+	s = openBadger(t, dir, store.BadgerOptions{})
+	defer func() { require.NoError(t, s.Close()) }()
+	require.Equal(t, []string{"a=1"}, view(t, s, ""), "the read-only opens wrote nothing")
+
+	_, err = store.OpenBadger("", store.BadgerOptions{InMemory: true, ReadOnly: true})
+	require.ErrorContains(t, err, "ReadOnly in memory")
+}
+
 func TestBadger_txnTooBig(t *testing.T) {
 	s := openBadger(t, "", store.BadgerOptions{InMemory: true, MemTableSize: 8 << 20})
 	defer func() { require.NoError(t, s.Close()) }()
