@@ -200,6 +200,15 @@ func TestDo(t *testing.T) {
 				Artifact: &Artifact{ID: "x", Type: "data", CreatedBy: "a", Contract: "c", Size: 2, Revision: 1, Hash: "00"}},
 		},
 		{
+			// The kernel spells the decision as the HTTP API does (SPEC
+			// section 8); Decision's untagged fields take those names.
+			name:    "decision in the kernel's spelling",
+			action:  map[string]any{"kind": "read", "target": "priced"},
+			resp:    `{"ok":true,"retriable":false,"decision":{"allowed":true,"cost":10,"payer":"sponsor","payee":"alice","reason":"paid read"},"event":4}`,
+			wantReq: `{"action":{"kind":"read","target":"priced"}}`,
+			want:    Result{OK: true, Decision: &Decision{Allowed: true, Cost: 10, Payer: "sponsor", Payee: "alice", Reason: "paid read"}, Event: 4},
+		},
+		{
 			name:    "kernel failure",
 			action:  map[string]any{"kind": "transfer_quota", "to": "bob", "resource": "llm_rate", "amount": 5000},
 			resp:    `{"ok":false,"error_code":"QUOTA_EXCEEDED","error_category":"resource","retriable":true,"message":"no","resource":"llm_rate","available":3}`,

@@ -60,3 +60,39 @@ func TestResultOfInvokeAndSplit(t *testing.T) {
 	require.JSONEq(t, `{"ok":true,"retriable":false,"output":"eyJ2IjoxfQ==","output_text":"{\"v\":1}","logs":["l"],"ids":["r.1","r.2"]}`, string(b))
 	require.Nil(t, api.ResultOf(kernel.Result{Output: []byte{0xff}}).OutputText, "binary output has no text")
 }
+
+// TestDecisionSpelling: a decision has one spelling everywhere: the HTTP
+// API's (api.Result) and the kernel's own (kernel.Result, which an
+// executable's host calls receive) encode it alike, and the kernel's JSON
+// decodes back to the same decision.
+func TestDecisionSpelling(t *testing.T) {
+	for _, d := range []abi.Decision{
+		{},
+		{Allowed: true},
+		{Allowed: true, Cost: 10, Payer: "sponsor", Payee: "alice", Reason: "pay_per_read: paid read"},
+		{Allowed: false, Reason: "private: only the controller may read"},
+	} {
+		ab, err := json.Marshal(api.DecisionOf(&d))
+		require.NoError(t, err)
+		for _, r := range []kernel.Result{{Decision: &d}, {OK: true, Decision: &d, Event: 3}} {
+			kb, err := json.Marshal(r)
+			require.NoError(t, err)
+			hb, err := json.Marshal(api.ResultOf(r))
+			require.NoError(t, err)
+			var kd, hd struct {
+				Decision json.RawMessage `json:"decision"`
+			}
+			require.NoError(t, json.Unmarshal(kb, &kd))
+			require.NoError(t, json.Unmarshal(hb, &hd))
+			require.Equal(t, string(ab), string(kd.Decision), "kernel.Result: %s", kb)
+			require.Equal(t, string(ab), string(hd.Decision), "api.Result: %s", hb)
+			var back kernel.Result
+			require.NoError(t, json.Unmarshal(kb, &back))
+			require.Equal(t, d, *back.Decision)
+			require.Equal(t, r.Event, back.Event)
+		}
+		pb, err := json.Marshal(&kernel.Result{Decision: &d}) // through a pointer too
+		require.NoError(t, err)
+		require.Contains(t, string(pb), `"decision":`+string(ab))
+	}
+}
