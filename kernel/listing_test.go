@@ -304,3 +304,17 @@ func TestArtifactsPage(t *testing.T) {
 	require.Equal(t, []string{"alice/broken", "alice/diary", "alice/llm", "alice/notes", "alice/odd", "alice/paid", "alice/report"}, got)
 	require.Equal(t, calls, w.Eval.Calls(), "no contract runs")
 }
+
+// TestContentLimit: the limits front ends bound uploads by are the
+// kernel's own: a module may be as large as Config.MaxModuleBytes, data as
+// Config.MaxContentBytes, and "" means the larger.
+func TestContentLimit(t *testing.T) {
+	w := kerneltest.NewWorld(t, func(c *kernel.Config) { c.MaxContentBytes, c.MaxModuleBytes = 1000, 5000 })
+	require.Equal(t, 5000, w.K.ContentLimit(kernel.TypeContract))
+	require.Equal(t, 5000, w.K.ContentLimit(kernel.TypeExecutable))
+	require.Equal(t, 1000, w.K.ContentLimit("data"))
+	require.Equal(t, 5000, w.K.ContentLimit(""))
+	d := kerneltest.NewWorld(t, nil)
+	require.Equal(t, 8<<20, d.K.ContentLimit(kernel.TypeContract), "the default module limit")
+	require.Equal(t, 1<<20, d.K.ContentLimit("text"))
+}
