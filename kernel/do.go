@@ -443,6 +443,10 @@ func (w *work) exec() *Error {
 		err = w.grantConsent()
 	case KindRevokeConsent:
 		err = w.revokeConsent()
+	case KindGrantLLMConsent:
+		err = w.grantLLMConsent() // llm.go
+	case KindRevokeLLMConsent:
+		err = w.revoke(llmGrantKey(a.Caller, a.To), "%q has no LLM consent for %q", a.Caller, a.To)
 	case KindSetSpendingLimit:
 		err = w.setSpendingLimit()
 	case KindGrantStanding:

@@ -119,6 +119,8 @@ var actionFields = map[Kind][]string{
 	KindGrantStanding:    {"target", "request_id"},
 	KindRevokeStanding:   {"target", "request_id"},
 	KindSetSpendingLimit: {"amount", "request_id"},
+	KindGrantLLMConsent:  {"to", "amount", "per_call_cap", "total_cap", "request_id"},
+	KindRevokeLLMConsent: {"to", "request_id"},
 
 	// Right primitives.
 	KindMintRight:     {"target", "resource", "amount", "contract", "request_id"},

@@ -23,6 +23,7 @@ import "encoding/binary"
 //	l/seq                     number of the last audit event (u64 LE), written by every batch that adds events (commit.go)
 //	q/<caller>\x00<request_id> the result of an action with a request_id (requests.go)
 //	Q/<caller>\x00<time: 8 bytes BE><request_id>  its expiry index
+//	G/<sponsor>\x00<principal> LLM consent: sponsor pays principal's gateway calls within caps (llm.go)
 //	x/...                     never written by the kernel: room for the embedding program (the CLI keeps tokens there)
 //
 // Values are little-endian binary records with a leading version byte
@@ -47,6 +48,7 @@ var (
 	prefixRate      = []byte("w/")
 	prefixRequest   = []byte("q/")
 	prefixReqTime   = []byte("Q/")
+	prefixLLMGrant  = []byte("G/")
 )
 
 // SchemaVersion is the version of the key layout and record encodings. Open

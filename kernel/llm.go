@@ -23,7 +23,14 @@ import (
 //   - SettleLLM turns the reservation into what the provider reported
 //     (at most what was reserved), gives the rest back and appends one
 //     audit event (KindLLMCall: the model in Target, input and output
-//     tokens in Amounts, the cost in micro-dollars in Amount).
+//     tokens in Amounts, the cost in micro-dollars in Amount, the sponsor
+//     in To when one paid).
+//
+// A sponsor pays a principal's calls (LLMCall.Payer) only under its own
+// grant_llm_consent for that principal, within its caps in micro-dollars
+// (per call, in all) and tokens (in all); the reservation is taken from
+// the caps and what the call did not use is given back at settlement. The
+// sponsor's llm_rate and llm_budget are used, never the caller's.
 //
 // A reservation that is never settled (the node died during the call)
 // stays charged in full: llm_budget for good, llm_rate until it leaves the
@@ -36,7 +43,11 @@ const KindLLMCall Kind = "llm_call"
 // LLMCall describes one call about to go to the provider.
 type LLMCall struct {
 	Caller string
-	Model  string
+	// Payer, when set and not Caller, is the sponsor whose llm_rate and
+	// llm_budget the call uses: only under its grant_llm_consent for
+	// Caller, within its caps (PAYER_NOT_AUTHORIZED otherwise).
+	Payer string
+	Model string
 	// MaxInputTokens bounds the prompt's tokens (an upper estimate: the
 	// gateway counts bytes), MaxOutputTokens the completion's.
 	MaxInputTokens, MaxOutputTokens int64
@@ -52,6 +63,7 @@ type LLMUsage struct {
 // LLMReservation is what ReserveLLM took for one call. Settle it once.
 type LLMReservation struct {
 	call    LLMCall
+	billed  string // whose quotas: Payer or Caller
 	tokens  int64 // llm_rate held
 	cost    int64 // llm_budget held, µ$
 	at      int64 // the time of the reservation (the window's entry)
@@ -86,6 +98,8 @@ func (k *Kernel) ReserveLLM(ctx context.Context, call LLMCall) (*LLMReservation,
 	switch {
 	case !validID(call.Caller):
 		return nil, failResult(errf(abi.InvalidArgument, "caller %q is not a valid principal id", call.Caller))
+	case call.Payer != "" && !validID(call.Payer):
+		return nil, failResult(errf(abi.InvalidArgument, "payer %q is not a valid principal id", call.Payer))
 	case call.Model == "" || len(call.Model) > abi.MaxTypeLen*4:
 		return nil, failResult(errf(abi.InvalidArgument, "model must be 1-%d bytes", abi.MaxTypeLen*4))
 	case call.MaxInputTokens < 0 || call.MaxOutputTokens <= 0 || call.MaxInputTokens > maxLLMTokens || call.MaxOutputTokens > maxLLMTokens:
@@ -97,9 +111,13 @@ func (k *Kernel) ReserveLLM(ctx context.Context, call LLMCall) (*LLMReservation,
 		return nil, failResult(closedErr())
 	}
 	defer k.exit()
-	r := &LLMReservation{call: call, tokens: call.MaxInputTokens + call.MaxOutputTokens, at: k.nowNanos()}
+	r := &LLMReservation{call: call, billed: call.Caller, tokens: call.MaxInputTokens + call.MaxOutputTokens, at: k.nowNanos()}
+	if call.Payer != "" {
+		r.billed = call.Payer
+	}
 	r.cost = call.LLMCost(LLMUsage{InputTokens: call.MaxInputTokens, OutputTokens: call.MaxOutputTokens})
-	win := k.rates.get(call.Caller, LLMRate)
+	billed := r.billed
+	win := k.rates.get(billed, LLMRate)
 	held := false
 	var res Result
 	err := k.update(func(tx store.Txn) error {
@@ -109,20 +127,33 @@ func (k *Kernel) ReserveLLM(ctx context.Context, call LLMCall) (*LLMReservation,
 		}
 		w := &work{k: k, ctx: ctx, a: &Action{Kind: KindLLMCall, Caller: call.Caller}, now: r.at, tx: tx, st: &txnState{}, ds: &doState{}}
 		res = Result{}
-		p, perr := w.principal(call.Caller)
+		if _, perr := w.principal(call.Caller); perr != nil {
+			res = failResult(perr)
+			return nil
+		}
+		if billed != call.Caller {
+			if perr := w.spendLLMGrant(billed, call.Caller, r.tokens, r.cost); perr != nil {
+				if perr.Code == abi.Internal {
+					return perr
+				}
+				res = failResult(perr)
+				return nil
+			}
+		}
+		p, perr := w.principal(billed)
 		if perr != nil {
 			res = failResult(perr)
 			return nil
 		}
 		bi, _ := LLMBudget.index()
 		if avail := p.Quota[bi] - p.BudgetUsed; r.cost > avail {
-			e := w.quotaErr(LLMBudget, max(avail, 0), 0, "llm_budget of %q: the call may cost %dµ$, %d left", call.Caller, r.cost, max(avail, 0))
+			e := w.quotaErr(LLMBudget, max(avail, 0), 0, "llm_budget of %q: the call may cost %dµ$, %d left", billed, r.cost, max(avail, 0))
 			res = w.res
 			res.fail(e)
 			return nil
 		}
 		ri, _ := LLMRate.index()
-		f, ferr := k.foreignUsage(tx, call.Caller, LLMRate, r.at)
+		f, ferr := k.foreignUsage(tx, billed, LLMRate, r.at)
 		if ferr != nil {
 			return ferr
 		}
@@ -133,7 +164,7 @@ func (k *Kernel) ReserveLLM(ctx context.Context, call LLMCall) (*LLMReservation,
 		if quota := p.Quota[ri]; quota-used < r.tokens {
 			retry := win.retryAfter(r.at, length, quota, r.tokens, f)
 			win.mu.Unlock()
-			e := w.quotaErr(LLMRate, max(quota-used, 0), retry, "llm_rate of %q: the call may use %d tokens, %d available", call.Caller, r.tokens, max(quota-used, 0))
+			e := w.quotaErr(LLMRate, max(quota-used, 0), retry, "llm_rate of %q: the call may use %d tokens, %d available", billed, r.tokens, max(quota-used, 0))
 			res = w.res
 			res.fail(e)
 			return nil
@@ -143,11 +174,11 @@ func (k *Kernel) ReserveLLM(ctx context.Context, call LLMCall) (*LLMReservation,
 		row := k.rowWithInflight(win)
 		win.mu.Unlock()
 		held = true
-		if e := w.set(rateRowKey(call.Caller, LLMRate, k.node), row); e != nil {
+		if e := w.set(rateRowKey(billed, LLMRate, k.node), row); e != nil {
 			return e
 		}
 		p.BudgetUsed += r.cost
-		if e := w.putPrincipal(call.Caller, p); e != nil {
+		if e := w.putPrincipal(billed, p); e != nil {
 			return e
 		}
 		res.succeed()
@@ -163,6 +194,15 @@ func (k *Kernel) ReserveLLM(ctx context.Context, call LLMCall) (*LLMReservation,
 		return nil, res
 	}
 	return r, res
+}
+
+// sponsorOf is the event's To: the sponsor that paid, so that it sees the
+// event; "" when the caller paid.
+func sponsorOf(r *LLMReservation) string {
+	if r.billed == r.call.Caller {
+		return ""
+	}
+	return r.billed
 }
 
 // releaseLLMHold gives back a reservation's llm_rate hold in memory.
@@ -208,19 +248,25 @@ func (k *Kernel) SettleLLM(ctx context.Context, r *LLMReservation, u LLMUsage) R
 	cost := min(call.LLMCost(u), r.cost)
 	tokens := u.InputTokens + u.OutputTokens
 	now := k.nowNanos()
-	win := k.rates.get(call.Caller, LLMRate)
+	billed := r.billed
+	win := k.rates.get(billed, LLMRate)
 	var res Result
 	moved := false // the hold is replaced by the usage in memory
 	err := k.update(func(tx store.Txn) error {
 		w := &work{k: k, ctx: ctx, a: &Action{Kind: KindLLMCall, Caller: call.Caller}, now: now, tx: tx, st: &txnState{}, ds: &doState{}}
 		res = Result{}
-		p, perr := w.principal(call.Caller)
+		p, perr := w.principal(billed)
 		if perr != nil {
 			return perr // the principal is gone: nothing to settle
 		}
 		p.BudgetUsed = max(p.BudgetUsed-(r.cost-cost), 0)
-		if e := w.putPrincipal(call.Caller, p); e != nil {
+		if e := w.putPrincipal(billed, p); e != nil {
 			return e
+		}
+		if billed != call.Caller {
+			if e := w.refundLLMGrant(billed, call.Caller, r.tokens-tokens, r.cost-cost); e != nil {
+				return e
+			}
 		}
 		// The hold becomes the usage, in memory too, while the
 		// transaction is open: the rows this node writes meanwhile (the
@@ -235,10 +281,11 @@ func (k *Kernel) SettleLLM(ctx context.Context, r *LLMReservation, u LLMUsage) R
 		win.prune(now, k.windowNanos())
 		row := k.rowWithInflight(win)
 		win.mu.Unlock()
-		if e := w.set(rateRowKey(call.Caller, LLMRate, k.node), row); e != nil {
+		if e := w.set(rateRowKey(billed, LLMRate, k.node), row); e != nil {
 			return e
 		}
 		ev := Event{Seq: takeSeq(tx), Time: unixTime(now), Caller: call.Caller, Kind: KindLLMCall, Target: call.Model,
+			To: sponsorOf(r),
 			Resource: string(LLMBudget), Amount: cost, Amounts: []int64{u.InputTokens, u.OutputTokens}, Allowed: true, Code: abi.OK.String()}
 		if e := k.appendEvent(tx, &ev); e != nil {
 			return e
@@ -271,4 +318,130 @@ func (k *Kernel) SettleLLM(ctx context.Context, r *LLMReservation, u LLMUsage) R
 		return failResult(storeErr(err))
 	}
 	return res
+}
+
+// llmGrantKey is the key of sponsor's LLM consent for principal.
+func llmGrantKey(sponsor, principal string) []byte { return key2(prefixLLMGrant, sponsor, principal) }
+
+// llmGrantRec is a sponsor's LLM consent: caps and what was spent.
+type llmGrantRec struct {
+	PerCallCap, TotalCap, TokenCap uint64 // µ$, µ$, tokens
+	SpentCost, SpentTokens         uint64
+}
+
+func (g *llmGrantRec) encode() []byte {
+	b := append(make([]byte, 0, 1+5*8), recordVersion)
+	for _, v := range []uint64{g.PerCallCap, g.TotalCap, g.TokenCap, g.SpentCost, g.SpentTokens} {
+		b = le.AppendUint64(b, v)
+	}
+	return b
+}
+
+func decodeLLMGrant(b []byte) (llmGrantRec, error) {
+	if len(b) != 1+5*8 || b[0] != recordVersion {
+		return llmGrantRec{}, errCorrupt
+	}
+	var g llmGrantRec
+	for i, p := range []*uint64{&g.PerCallCap, &g.TotalCap, &g.TokenCap, &g.SpentCost, &g.SpentTokens} {
+		*p = le.Uint64(b[1+8*i:])
+	}
+	return g, nil
+}
+
+// grantLLMConsent records that the caller pays a.To's LLM calls within
+// the caps; granting again resets what was spent, like grant_consent.
+func (w *work) grantLLMConsent() *Error {
+	a := w.a
+	if _, err := w.principal(a.To); err != nil {
+		return err
+	}
+	g := llmGrantRec{PerCallCap: uint64(a.PerCallCap), TotalCap: uint64(a.TotalCap), TokenCap: uint64(a.Amount)}
+	if err := w.set(llmGrantKey(a.Caller, a.To), g.encode()); err != nil {
+		return err
+	}
+	w.ev.Allowed = true
+	return nil
+}
+
+// spendLLMGrant takes a call's tokens and cost from sponsor's consent for
+// principal: PAYER_NOT_AUTHORIZED without one or past its caps.
+func (w *work) spendLLMGrant(sponsor, principal string, tokens, cost int64) *Error {
+	b, err := w.tx.Get(llmGrantKey(sponsor, principal))
+	if errors.Is(err, store.ErrNotFound) {
+		return errf(abi.PayerNotAuthorized, "%q has not agreed to pay LLM calls of %q (grant_llm_consent)", sponsor, principal)
+	} else if err != nil {
+		return storeErr(err)
+	}
+	g, err := decodeLLMGrant(b)
+	if err != nil {
+		return storeErr(err)
+	}
+	switch {
+	case uint64(cost) > g.PerCallCap:
+		return errf(abi.PayerNotAuthorized, "the call may cost %dµ$, above %q's per-call cap of %d", cost, sponsor, g.PerCallCap)
+	case g.SpentCost+uint64(cost) > g.TotalCap:
+		return errf(abi.PayerNotAuthorized, "the call may cost %dµ$; %q's consent has %d of %d left", cost, sponsor, g.TotalCap-g.SpentCost, g.TotalCap)
+	case g.SpentTokens+uint64(tokens) > g.TokenCap:
+		return errf(abi.PayerNotAuthorized, "the call may use %d tokens; %q's consent has %d of %d left", tokens, sponsor, g.TokenCap-g.SpentTokens, g.TokenCap)
+	}
+	g.SpentCost += uint64(cost)
+	g.SpentTokens += uint64(tokens)
+	return w.set(llmGrantKey(sponsor, principal), g.encode())
+}
+
+// refundLLMGrant gives back to the consent what a settled call did not
+// use. A consent revoked or granted anew meanwhile is left alone.
+func (w *work) refundLLMGrant(sponsor, principal string, tokens, cost int64) *Error {
+	b, err := w.tx.Get(llmGrantKey(sponsor, principal))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return storeErr(err)
+	}
+	g, err := decodeLLMGrant(b)
+	if err != nil {
+		return storeErr(err)
+	}
+	g.SpentCost -= min(g.SpentCost, uint64(cost))
+	g.SpentTokens -= min(g.SpentTokens, uint64(tokens))
+	return w.set(llmGrantKey(sponsor, principal), g.encode())
+}
+
+// LLMConsent is a sponsor's consent to pay a principal's LLM calls.
+type LLMConsent struct {
+	Sponsor     string `json:"sponsor"`
+	Principal   string `json:"principal"`
+	PerCallCap  uint64 `json:"per_call_cap"`
+	TotalCap    uint64 `json:"total_cap"`
+	TokenCap    uint64 `json:"token_cap"`
+	SpentCost   uint64 `json:"spent"`
+	SpentTokens uint64 `json:"spent_tokens"`
+}
+
+// LLMConsent returns sponsor's LLM consent for principal. Errors:
+// NOT_FOUND.
+func (k *Kernel) LLMConsent(ctx context.Context, sponsor, principal string) (LLMConsent, error) {
+	if !k.enter() {
+		return LLMConsent{}, closedErr()
+	}
+	defer k.exit()
+	var out LLMConsent
+	err := k.st.View(func(tx store.Txn) error {
+		b, err := tx.Get(llmGrantKey(sponsor, principal))
+		if errors.Is(err, store.ErrNotFound) {
+			return errf(abi.NotFound, "%q has no LLM consent for %q", sponsor, principal)
+		} else if err != nil {
+			return err
+		}
+		g, err := decodeLLMGrant(b)
+		if err != nil {
+			return err
+		}
+		out = LLMConsent{Sponsor: sponsor, Principal: principal, PerCallCap: g.PerCallCap, TotalCap: g.TotalCap, TokenCap: g.TokenCap, SpentCost: g.SpentCost, SpentTokens: g.SpentTokens}
+		return nil
+	})
+	if err != nil {
+		return LLMConsent{}, storeErr(err)
+	}
+	return out, nil
 }

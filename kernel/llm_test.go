@@ -184,3 +184,62 @@ func TestLLMUnsettledSurvivesRestart(t *testing.T) {
 	require.Equal(t, int64(300), used(t, k, "agent", kernel.LLMRate))
 	require.Equal(t, int64(500), used(t, k, "agent", kernel.LLMBudget))
 }
+
+// TestLLMSponsorNeedsConsent: a call billed to another principal needs
+// that principal's grant_llm_consent for the caller and stays within its
+// caps; the sponsor's quotas pay, never the caller's, and what a call did
+// not use goes back to the caps.
+func TestLLMSponsorNeedsConsent(t *testing.T) {
+	w := kerneltest.NewWorld(t, nil)
+	w.Principal(t, "agent", 0)
+	w.Principal(t, "sponsor", 0)
+	w.Principal(t, "victim", 0)
+	for _, p := range []string{"agent", "sponsor", "victim"} {
+		require.NoError(t, w.K.SetQuota(ctx, p, kernel.LLMRate, 10_000))
+		require.NoError(t, w.K.SetQuota(ctx, p, kernel.LLMBudget, 100_000))
+	}
+	call := llmCall("agent", 100, 100) // 300 µ$, 200 tokens
+	call.Payer = "victim"
+	_, res := w.K.ReserveLLM(ctx, call)
+	requireCode(t, abi.PayerNotAuthorized, res)
+	require.Zero(t, used(t, w.K, "victim", kernel.LLMBudget), "no consent: nothing taken")
+
+	grant := kernel.Action{Kind: kernel.KindGrantLLMConsent, Caller: "sponsor", To: "agent", PerCallCap: 400, TotalCap: 500, Amount: 1000}
+	requireCode(t, abi.OK, w.Do(grant))
+	call.Payer = "sponsor"
+	r, res := w.K.ReserveLLM(ctx, call)
+	requireCode(t, abi.OK, res)
+	require.Equal(t, int64(300), used(t, w.K, "sponsor", kernel.LLMBudget))
+	require.Equal(t, int64(200), used(t, w.K, "sponsor", kernel.LLMRate))
+	require.Zero(t, used(t, w.K, "agent", kernel.LLMBudget), "the caller's quotas are not used")
+	require.Zero(t, used(t, w.K, "agent", kernel.LLMRate))
+
+	_, res = w.K.ReserveLLM(ctx, call) // 300 more would pass the total cap of 500
+	requireCode(t, abi.PayerNotAuthorized, res)
+	require.Contains(t, res.Message, "left")
+
+	requireCode(t, abi.OK, w.K.SettleLLM(ctx, r, kernel.LLMUsage{InputTokens: 50, OutputTokens: 25})) // 100 µ$
+	c, err := w.K.LLMConsent(ctx, "sponsor", "agent")
+	require.NoError(t, err)
+	require.Equal(t, uint64(100), c.SpentCost, "the unused part went back to the cap")
+	require.Equal(t, uint64(75), c.SpentTokens)
+	require.Equal(t, int64(100), used(t, w.K, "sponsor", kernel.LLMBudget))
+	ev := lastStoredEvent(t, w.K)
+	require.Equal(t, "sponsor", ev.To, "the sponsor is party to the call's event")
+	evs, _, err := w.K.EventsFor(ctx, "sponsor", ev.Seq-1, 1)
+	require.NoError(t, err)
+	require.Len(t, evs, 1)
+
+	big := llmCall("agent", 1000, 1000) // 3,000 µ$: above the per-call cap
+	big.Payer = "sponsor"
+	_, res = w.K.ReserveLLM(ctx, big)
+	requireCode(t, abi.PayerNotAuthorized, res)
+	require.Contains(t, res.Message, "per-call cap")
+
+	requireCode(t, abi.OK, w.Do(kernel.Action{Kind: kernel.KindRevokeLLMConsent, Caller: "sponsor", To: "agent"}))
+	_, res = w.K.ReserveLLM(ctx, call)
+	requireCode(t, abi.PayerNotAuthorized, res)
+	requireCode(t, abi.InvalidArgument, w.Do(kernel.Action{Kind: kernel.KindGrantLLMConsent, Caller: "sponsor", To: "agent", PerCallCap: 1, TotalCap: 1}))
+	requireCode(t, abi.InvalidArgument, w.Do(kernel.Action{Kind: kernel.KindGrantLLMConsent, Caller: "sponsor", To: "sponsor", PerCallCap: 1, TotalCap: 1, Amount: 1}))
+	requireCode(t, abi.NotFound, w.Do(kernel.Action{Kind: kernel.KindGrantLLMConsent, Caller: "sponsor", To: "ghost", PerCallCap: 1, TotalCap: 1, Amount: 1}))
+}

@@ -22,6 +22,11 @@ const (
 	KindTransfer      Kind = "transfer"       // scrip from the caller to To
 	KindGrantConsent  Kind = "grant_consent"  // the caller lets Contract name it as payer
 	KindRevokeConsent Kind = "revoke_consent" // the caller withdraws that consent
+	// KindGrantLLMConsent: the caller agrees to pay principal To's LLM
+	// calls through the gateway, within caps: PerCallCap and TotalCap in
+	// micro-dollars, Amount in tokens (llm.go).
+	KindGrantLLMConsent  Kind = "grant_llm_consent"
+	KindRevokeLLMConsent Kind = "revoke_llm_consent" // the caller withdraws it
 	KindTransferQuota Kind = "transfer_quota" // quota of Resource from the caller to To
 	KindConsumeQuota  Kind = "consume_quota"  // the caller reports usage of Resource
 	// KindGrantStanding lets executable Target act as the caller (a host

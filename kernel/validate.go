@@ -120,6 +120,16 @@ func (k *Kernel) validate(a *Action) *Error {
 		if a.Kind == KindGrantConsent && (a.PerCallCap <= 0 || a.TotalCap <= 0) {
 			return errf(abi.InvalidArgument, "consent needs positive per_call_cap and total_cap")
 		}
+	case KindGrantLLMConsent, KindRevokeLLMConsent:
+		if !validID(a.To) {
+			return errf(abi.InvalidArgument, "to %q is not a valid principal id", a.To)
+		}
+		if a.To == a.Caller {
+			return errf(abi.InvalidArgument, "a principal pays its own LLM calls without consent")
+		}
+		if a.Kind == KindGrantLLMConsent && (a.PerCallCap <= 0 || a.TotalCap <= 0 || a.Amount <= 0) {
+			return errf(abi.InvalidArgument, "LLM consent needs positive per_call_cap and total_cap (micro-dollars) and amount (tokens)")
+		}
 	case KindSetSpendingLimit:
 		// Amount, the new limit, may be 0 (checked non-negative above).
 	case KindGrantStanding, KindRevokeStanding:
