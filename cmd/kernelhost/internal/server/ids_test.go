@@ -115,7 +115,8 @@ func TestIDsHaveOneMeaning(t *testing.T) {
 		status       int
 		code         abi.Code
 	}{
-		{http.MethodGet, "/v1/artifacts", http.StatusNotFound, abi.NotFound},
+		{http.MethodGet, "/v1/principals/alice/consents/", http.StatusBadRequest, abi.InvalidArgument},
+		{http.MethodGet, "/v1/principals/alice/nothing/x", http.StatusNotFound, abi.NotFound},
 		{http.MethodGet, "/v1/nothing", http.StatusNotFound, abi.NotFound},
 		{http.MethodGet, "/v1/principals/alice/nothing", http.StatusNotFound, abi.NotFound},
 		{http.MethodPut, "/v1/actions", http.StatusMethodNotAllowed, abi.InvalidArgument},

@@ -69,8 +69,13 @@ type Config struct {
 	Logger *slog.Logger
 	// RequestTimeout bounds the kernel work of one request. Default 30s.
 	RequestTimeout time.Duration
-	// MaxBodyBytes bounds a request body. Default kernel.MaxActionJSON.
+	// MaxBodyBytes bounds a JSON request body. Default kernel.MaxActionJSON.
 	MaxBodyBytes int64
+	// MaxUploadBytes bounds the body of a raw upload (PUT
+	// /v1/artifacts/{id}). Default the kernel's largest content
+	// (kernel.ContentLimit(""), its MaxModuleBytes by default) plus
+	// UploadMargin, so that every module the kernel accepts goes up.
+	MaxUploadBytes int64
 	// Now measures latencies. Default time.Now.
 	Now func() time.Time
 
@@ -129,7 +134,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Kernel == nil || cfg.Auth == nil {
 		return nil, errors.New("server: Config.Kernel and Config.Auth are required")
 	}
-	if cfg.RequestTimeout < 0 || cfg.MaxBodyBytes < 0 || cfg.FollowPoll < 0 || cfg.FollowHeartbeat < 0 ||
+	if cfg.RequestTimeout < 0 || cfg.MaxBodyBytes < 0 || cfg.MaxUploadBytes < 0 || cfg.FollowPoll < 0 || cfg.FollowHeartbeat < 0 ||
 		cfg.FollowMaxDuration < 0 || cfg.FollowWriteTimeout < 0 || cfg.MaxFollowers < 0 || cfg.MaxFollowersPerToken < 0 {
 		return nil, errors.New("server: negative limit in Config")
 	}
@@ -138,6 +143,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.MaxUploadBytes == 0 {
+		cfg.MaxUploadBytes = int64(cfg.Kernel.ContentLimit("")) + UploadMargin
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -194,7 +202,7 @@ func (s *Server) register() {
 	s.handle("/v1/openapi.json", methods{http.MethodGet: s.openAPI})
 	s.handle("/v1/actions", methods{http.MethodPost: s.principal(s.postAction)})
 	s.handle("/v1/explain", methods{http.MethodPost: s.principal(s.postExplain)})
-	s.handle("/v1/artifacts/{id...}", methods{http.MethodGet: s.principal(s.getArtifact)})
+	s.artifactRoutes()
 	s.handle("/v1/principals", methods{
 		http.MethodGet:  s.anyone(s.listPrincipals),
 		http.MethodPost: s.admin(s.createPrincipal),
@@ -205,6 +213,7 @@ func (s *Server) register() {
 	s.eventRoutes()
 	s.quotaRoutes()
 	s.rightRoutes()
+	s.grantRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, api.NewError(abi.NotFound, fmt.Sprintf("no endpoint %s: see docs/http.md", r.URL.Path)))
 	})
