@@ -26,6 +26,7 @@ import (
 	"github.com/kernelhost/kernelhost/abi"
 	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/api"
 	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/auth"
+	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/llm"
 	"github.com/kernelhost/kernelhost/host"
 	"github.com/kernelhost/kernelhost/kernel"
 )
@@ -95,6 +96,10 @@ type Config struct {
 	// MaxFollowers bounds the follows open at once (503 UNAVAILABLE
 	// beyond), MaxFollowersPerToken those of one token. Defaults 256 and 4.
 	MaxFollowers, MaxFollowersPerToken int
+
+	// LLM, when set, is the gateway behind POST /v1/llm/chat (llm.go);
+	// without it that route answers UNAVAILABLE.
+	LLM *llm.Gateway
 }
 
 // Server is the HTTP API. It is safe for concurrent use.
@@ -214,6 +219,7 @@ func (s *Server) register() {
 	s.quotaRoutes()
 	s.rightRoutes()
 	s.grantRoutes()
+	s.llmRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, api.NewError(abi.NotFound, fmt.Sprintf("no endpoint %s: see docs/http.md", r.URL.Path)))
 	})
@@ -302,11 +308,11 @@ func (j *jsonOnly) Unwrap() http.ResponseWriter { return j.ResponseWriter }
 // turning a panic into a JSON 500. A path that is not canonical is 400
 // INVALID_ARGUMENT: it is never cleaned or redirected. A live follow of
 // the events runs without the request timeout, bounded by its own limits
-// (Config.Follow*).
+// (Config.Follow*); an LLM call under the gateway's own timeout.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.cfg.Now()
 	ctx, cancel := r.Context(), context.CancelFunc(func() {})
-	if !isFollow(r) {
+	if !isFollow(r) && !isLLM(r) {
 		ctx, cancel = context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	}
 	defer cancel()
@@ -529,6 +535,9 @@ func (s *Server) metricsHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	if err := s.metrics.write(w, pools, s.cfg.Kernel.CommitStats()); err != nil {
+		s.cfg.Logger.Warn("write metrics", "err", err)
+	}
+	if err := writeLLMMetrics(w, s.cfg.LLM); err != nil {
 		s.cfg.Logger.Warn("write metrics", "err", err)
 	}
 }
