@@ -1,13 +1,9 @@
 package genesis
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"sort"
 
 	"github.com/kernelhost/kernelhost/abi"
@@ -66,60 +62,22 @@ func Executables() map[string][]byte {
 	}
 }
 
-// Spec is a genesis file: the principals a world starts with.
-//
-//	{
-//	  "principals": [
-//	    {"id": "alice", "balance": 1000},
-//	    {"id": "bob",   "balance": 500}
-//	  ]
-//	}
-type Spec struct {
-	Principals []PrincipalSpec `json:"principals"`
-}
-
-// PrincipalSpec is one principal of a genesis file.
-type PrincipalSpec struct {
-	ID      string `json:"id"`
-	Balance uint64 `json:"balance"`
-}
-
-// ParseSpec decodes a genesis file, rejecting unknown fields and duplicate ids.
-func ParseSpec(r io.Reader) (Spec, error) {
-	dec := json.NewDecoder(io.LimitReader(r, 16<<20))
-	dec.DisallowUnknownFields()
-	var s Spec
-	if err := dec.Decode(&s); err != nil {
-		return Spec{}, fmt.Errorf("genesis: parse: %w", err)
-	}
-	seen := map[string]bool{Principal: true}
-	for _, p := range s.Principals {
-		if seen[p.ID] {
-			return Spec{}, fmt.Errorf("genesis: principal %q appears twice (or is reserved)", p.ID)
-		}
-		seen[p.ID] = true
-	}
-	return s, nil
-}
-
-// LoadSpec reads a genesis file from path.
-func LoadSpec(path string) (Spec, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return Spec{}, fmt.Errorf("genesis: %w", err)
-	}
-	return ParseSpec(bytes.NewReader(b))
-}
-
 // ErrInstalled is returned by Install when the world already has a genesis.
 var ErrInstalled = errors.New("genesis: world already initialised")
 
 // Install writes the genesis principal, the genesis contracts, the genesis
-// executables and spec's principals into k. It fails with ErrInstalled if
-// the genesis principal exists already, so a world is never initialised
-// twice. k's Config.MaxModuleBytes must be at least MinContentBytes (its
-// default is).
+// executables, spec's principals with their quotas, then spec's artifacts
+// in order, into k. It fails with ErrInstalled if the genesis principal
+// exists already, so a world is never initialised twice. It validates spec
+// (Spec.Validate) before it writes anything; a failure after that (a module
+// the host refuses, an artifact beyond its creator's disk quota: the error
+// carries the kernel's code) leaves the world part-written, to be thrown
+// away, as 'kernelhost init' does. k's Config.MaxModuleBytes must be at
+// least MinContentBytes (its default is).
 func Install(ctx context.Context, k *kernel.Kernel, spec Spec) error {
+	if err := spec.Validate(); err != nil {
+		return err
+	}
 	if err := k.CreatePrincipal(ctx, Principal, 0); err != nil {
 		if errors.Is(err, kernel.ErrAlreadyExists) {
 			return ErrInstalled
@@ -170,10 +128,38 @@ func Install(ctx context.Context, k *kernel.Kernel, spec Spec) error {
 	}
 	for _, p := range spec.Principals {
 		if err := k.CreatePrincipal(ctx, p.ID, p.Balance); err != nil {
-			return fmt.Errorf("genesis: principal %q: %w", p.ID, err)
+			return wrap(err, "genesis: principal %q", p.ID)
+		}
+		for _, r := range kernel.Resources { // a fixed order
+			if v, ok := p.Quotas[r]; ok {
+				if err := k.SetQuota(ctx, p.ID, r, v); err != nil {
+					return wrap(err, "genesis: principal %q: quota of %s", p.ID, r)
+				}
+			}
+		}
+	}
+	for _, a := range spec.Artifacts {
+		res := k.Do(ctx, kernel.Action{
+			Kind: kernel.KindWrite, Caller: a.CreatedBy, Target: a.ID,
+			Type: a.Type, Contract: a.Contract, Content: a.content(), Metadata: a.Metadata,
+		})
+		if !res.OK {
+			return wrap(res.Err(), "genesis: artifact %q", a.ID)
 		}
 	}
 	return nil
+}
+
+// wrap prefixes err's message with what Install was doing. A *kernel.Error
+// stays one, with its code, so that a caller that prints the code and the
+// message (as kernelhost does) still says which entry failed.
+func wrap(err error, format string, args ...any) error {
+	what := fmt.Sprintf(format, args...)
+	var ke *kernel.Error
+	if errors.As(err, &ke) {
+		return &kernel.Error{Code: ke.Code, Msg: what + ": " + ke.Msg, Err: ke.Err}
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 var describe = map[string]string{

@@ -2,7 +2,6 @@ package genesis_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -141,20 +140,4 @@ func TestGenesisContractsAreProtected(t *testing.T) {
 func TestInstallTwice(t *testing.T) {
 	k := world(t, genesis.Spec{})
 	require.ErrorIs(t, genesis.Install(ctx, k, genesis.Spec{}), genesis.ErrInstalled)
-}
-
-func TestParseSpec(t *testing.T) {
-	s, err := genesis.LoadSpec("example.json")
-	require.NoError(t, err)
-	require.NotEmpty(t, s.Principals)
-	for _, bad := range []string{
-		`{"principals":[{"id":"a"},{"id":"a"}]}`,
-		`{"principals":[{"id":"genesis"}]}`,
-		`{"principals":[{"id":"a","balance":-1}]}`,
-		`{"principals":[{"id":"a","extra":1}]}`,
-		`not json`,
-	} {
-		_, err := genesis.ParseSpec(strings.NewReader(bad))
-		require.Error(t, err, bad)
-	}
 }
