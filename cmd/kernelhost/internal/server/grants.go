@@ -9,7 +9,8 @@ import (
 )
 
 // A principal's grants, consent (grant_consent: a contract may name it as
-// payer) and standing (grant_standing: an executable may act as it), are
+// payer), LLM consent (grant_llm_consent: it pays another principal's LLM
+// calls) and standing (grant_standing: an executable may act as it), are
 // made and withdrawn by ordinary actions through POST /v1/actions. These
 // routes show them, to that principal's token and the admin token only, as
 // its rights are shown: what a principal agreed to pay or let act for it is
@@ -18,6 +19,7 @@ func (s *Server) grantRoutes() {
 	s.handle("/v1/principals/{id}/consents", methods{http.MethodGet: s.ownOrAdmin(s.listConsents)})
 	s.handle("/v1/principals/{id}/consents/{contract...}", methods{http.MethodGet: s.ownOrAdmin(s.getConsent)})
 	s.handle("/v1/principals/{id}/standings", methods{http.MethodGet: s.ownOrAdmin(s.listStandings)})
+	s.handle("/v1/principals/{id}/llm_consents/{principal}", methods{http.MethodGet: s.ownOrAdmin(s.getLLMConsent)})
 }
 
 // ownOrAdmin admits the token of principal {id} and the admin token.
@@ -117,4 +119,26 @@ func (s *Server) listStandings(w http.ResponseWriter, r *http.Request) {
 		resp.NextCursor = encodeCursor(ss[len(ss)-1].Executable)
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// LLMConsentResponse is the answer to GET
+// /v1/principals/{id}/llm_consents/{principal}: sponsor id's consent to pay
+// principal's LLM calls.
+type LLMConsentResponse struct {
+	OK      bool              `json:"ok"`
+	Consent kernel.LLMConsent `json:"consent"`
+}
+
+func (s *Server) getLLMConsent(w http.ResponseWriter, r *http.Request) {
+	sponsor := r.PathValue("id")
+	if _, err := s.cfg.Kernel.Principal(r.Context(), sponsor); err != nil {
+		writeErr(w, err)
+		return
+	}
+	c, err := s.cfg.Kernel.LLMConsent(r.Context(), sponsor, r.PathValue("principal"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, LLMConsentResponse{OK: true, Consent: c})
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/kernelhost/kernelhost/kernel"
 )
 
-// TestGrantRoutes: a principal's consent and standing grants are shown to
+// TestGrantRoutes: a principal's consent, LLM consent and standing grants are shown to
 // its own token and the admin token, paged; another principal's token gets
 // 403 and learns nothing; a missing consent is 404, an unknown principal
 // 404 for the admin.
@@ -28,6 +28,7 @@ func TestGrantRoutes(t *testing.T) {
 		`{"kind":"grant_consent","contract":"alice/pay","per_call_cap":5,"total_cap":50}`,
 		`{"kind":"grant_consent","contract":"alice/pay2","per_call_cap":1,"total_cap":2}`,
 		`{"kind":"grant_standing","target":"alice/exe"}`,
+		`{"kind":"grant_llm_consent","to":"bob","per_call_cap":2000,"total_cap":9000,"amount":500}`,
 	} {
 		resp := e.call(t, http.MethodPost, "/v1/actions", e.alice, body, &r)
 		require.Equal(t, http.StatusOK, resp.StatusCode, r.Message)
@@ -56,13 +57,18 @@ func TestGrantRoutes(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, want, one.Consent)
 
+		var lc server.LLMConsentResponse
+		resp = e.call(t, http.MethodGet, "/v1/principals/alice/llm_consents/bob", tok, "", &lc)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Equal(t, kernel.LLMConsent{Sponsor: "alice", Principal: "bob", PerCallCap: 2000, TotalCap: 9000, TokenCap: 500}, lc.Consent)
+
 		var ss server.StandingsResponse
 		resp = e.call(t, http.MethodGet, "/v1/principals/alice/standings", tok, "", &ss)
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		require.Equal(t, []kernel.Standing{{Principal: "alice", Executable: "alice/exe", Terms: ss.Standings[0].Terms, Valid: true}}, ss.Standings)
 	}
 
-	for _, path := range []string{"/v1/principals/alice/consents", "/v1/principals/alice/consents/alice/pay", "/v1/principals/alice/standings"} {
+	for _, path := range []string{"/v1/principals/alice/consents", "/v1/principals/alice/consents/alice/pay", "/v1/principals/alice/standings", "/v1/principals/alice/llm_consents/bob"} {
 		resp, b := e.send(t, false, http.MethodGet, path, e.bob, "")
 		requireJSONError(t, resp, b, http.StatusForbidden, abi.PermissionDenied)
 		require.NotContains(t, string(b), "terms")
@@ -72,6 +78,8 @@ func TestGrantRoutes(t *testing.T) {
 	resp, b = e.send(t, false, http.MethodGet, "/v1/principals/nobody/standings", e.admin, "")
 	requireJSONError(t, resp, b, http.StatusNotFound, abi.NotFound)
 	resp, b = e.send(t, false, http.MethodGet, "/v1/principals/nobody/consents/x", e.admin, "")
+	requireJSONError(t, resp, b, http.StatusNotFound, abi.NotFound)
+	resp, b = e.send(t, false, http.MethodGet, "/v1/principals/bob/llm_consents/alice", e.bob, "")
 	requireJSONError(t, resp, b, http.StatusNotFound, abi.NotFound)
 	var empty server.StandingsResponse
 	resp = e.call(t, http.MethodGet, "/v1/principals/bob/standings", e.bob, "", &empty)
