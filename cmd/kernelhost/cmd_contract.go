@@ -52,7 +52,7 @@ func invalidModule(file string, err error) error {
 }
 
 func newContractDeployCmd(g *globals) *cobra.Command {
-	var as, file, governor string
+	var as, file, governor, rid string
 	var meta []string
 	var maxCost int64
 	cmd := &cobra.Command{
@@ -78,18 +78,25 @@ consent again.`,
 			if err != nil {
 				return err
 			}
-			return g.withWorld(cmd.Context(), func(w *world) error {
-				if err := w.host.Validate(cmd.Context(), wasm); err != nil {
+			return g.withBackend(cmd, lockExclusive, func(b backend) error {
+				caller, err := b.actor(cmd.Context(), as)
+				if err != nil {
+					return err
+				}
+				if err := b.validate(cmd.Context(), wasm); err != nil {
 					return invalidModule(file, err)
 				}
-				res := w.k.Do(cmd.Context(), kernel.Action{
-					Kind: kernel.KindWrite, Caller: as, Target: args[0], Type: kernel.TypeContract,
-					Contract: governor, Content: wasm, Metadata: m, MaxCost: maxCostOf(cmd, maxCost),
+				res, err := b.do(cmd.Context(), kernel.Action{
+					Kind: kernel.KindWrite, Caller: caller, Target: args[0], Type: kernel.TypeContract,
+					Contract: governor, Content: wasm, Metadata: m, MaxCost: maxCostOf(cmd, maxCost), RequestID: rid,
 				})
+				if err != nil {
+					return err
+				}
 				sum := sha256.Sum256(wasm)
 				return g.emitResult(res, func(out io.Writer) {
 					fmt.Fprintf(out, "deployed contract %s (%d bytes, sha256 %s) as %s: revision %d\n",
-						args[0], len(wasm), hex.EncodeToString(sum[:8]), as, res.Revision)
+						args[0], len(wasm), hex.EncodeToString(sum[:8]), caller, res.Revision)
 					if len(m) > 0 {
 						fmt.Fprintf(out, "config: %s\n", metaText(m))
 					}
@@ -102,7 +109,7 @@ consent again.`,
 	cmd.Flags().StringVar(&governor, "contract", "", "contract governing the new contract artifact (default "+genesis.DefaultContract+")")
 	cmd.Flags().StringArrayVar(&meta, "meta", nil, "config key=value the contract reads (repeatable)")
 	addMaxCost(cmd, &maxCost)
-	return cmd
+	return actionCmd(cmd, kernel.KindWrite, &rid)
 }
 
 func newContractValidateCmd(g *globals) *cobra.Command {
@@ -195,13 +202,17 @@ COST_LIMIT_EXCEEDED, QUOTA_EXCEEDED, ...), for scripts that gate on it.`,
 			if cmd.Flags().Changed("args") {
 				a.Args = []byte(args)
 			}
-			return g.withWorld(cmd.Context(), func(w *world) error {
-				start := time.Now()
-				ex, err := w.k.Explain(cmd.Context(), a)
+			// Explain charges cpu_rate: a write of the rate windows.
+			return g.withBackend(cmd, lockExclusive, func(b backend) error {
+				caller, err := b.actor(cmd.Context(), as)
 				if err != nil {
-					return codedError(err)
+					return err
 				}
-				v := api.ExplanationOf(ex, as, time.Since(start))
+				a.Caller = caller
+				v, err := b.explain(cmd.Context(), a)
+				if err != nil {
+					return err
+				}
 				if g.json() {
 					if err := g.emit(v, nil); err != nil {
 						return err

@@ -56,6 +56,9 @@ compilation cache kept: stop the nodes serving it first).`,
   kernelhost init --store postgres://kernelhost@db:5432/world?sslmode=verify-full`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := g.localOnly(cmd, "it creates the world"); err != nil {
+				return err
+			}
 			spec := genesis.Spec{}
 			if genesisFile != "" {
 				s, err := genesis.LoadSpec(genesisFile)
@@ -101,8 +104,17 @@ compilation cache kept: stop the nodes serving it first).`,
 
 // initLocal creates the Badger world in --data-dir, wiping an existing
 // one with force, and removes what it wrote if it fails.
-func (g *globals) initLocal(ctx context.Context, force bool, spec genesis.Spec) (initOutput, error) {
+func (g *globals) initLocal(ctx context.Context, force bool, spec genesis.Spec) (out initOutput, err error) {
 	dir := g.dataDir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return initOutput{}, err
+	}
+	// The lock first: --force must not wipe a world a server is serving.
+	lock, err := lockDir(dir, lockExclusive, g.command, g.wait)
+	if err != nil {
+		return initOutput{}, err
+	}
+	defer func() { err = errors.Join(err, lock.release()) }()
 	if worldExists(dir) {
 		if !force {
 			return initOutput{}, fmt.Errorf("a world already exists at %s: use --force to delete it and start over, or another --data-dir", dir)
@@ -111,11 +123,8 @@ func (g *globals) initLocal(ctx context.Context, force bool, spec genesis.Spec) 
 			return initOutput{}, err
 		}
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return initOutput{}, err
-	}
-	out, err := func() (initOutput, error) {
-		st, where, err := g.openKV(dir, "")
+	out, err = func() (initOutput, error) {
+		st, where, err := g.openKV(dir, "", false)
 		if err != nil {
 			return initOutput{}, err
 		}
@@ -137,7 +146,7 @@ func (g *globals) initLocal(ctx context.Context, force bool, spec genesis.Spec) 
 // another init on the same database got there first: that world is not
 // its to delete.
 func (g *globals) initShared(ctx context.Context, pg string, force bool, spec genesis.Spec) (initOutput, error) {
-	st, where, err := g.openKV(g.dataDir, pg)
+	st, where, err := g.openKV(g.dataDir, pg, false)
 	if err != nil {
 		return initOutput{}, err
 	}

@@ -35,7 +35,8 @@ func newPrincipalCreateCmd(g *globals) *cobra.Command {
 		Short: "Create a principal with a starting balance and print its token once",
 		Long: `create makes a new principal, mints its starting balance, and issues its
 bearer token for the HTTP API. The token is printed this once; only its hash
-is stored. Ids are 1-128 letters, digits and - _ . : / @.`,
+is stored. Ids are 1-128 letters, digits and - _ . : / @. Over HTTP it needs
+the admin token (POST /v1/principals).`,
 		Example: `  kernelhost principal create carol
   kernelhost principal create sponsor --balance 10000`,
 		Args: cobra.ExactArgs(1),
@@ -44,17 +45,10 @@ is stored. Ids are 1-128 letters, digits and - _ . : / @.`,
 				return usagef("--balance %d: a balance cannot be negative", balance)
 			}
 			id := args[0]
-			return g.withWorld(cmd.Context(), func(w *world) error {
-				if err := w.k.CreatePrincipal(cmd.Context(), id, uint64(balance)); err != nil {
-					return codedError(err)
-				}
-				tok, err := w.auth.Issue(id)
+			return g.withBackend(cmd, lockExclusive, func(b backend) error {
+				p, tok, err := b.createPrincipal(cmd.Context(), id, balance)
 				if err != nil {
-					return fmt.Errorf("principal %s was created but its token was not saved (%w): run 'kernelhost principal token %s'", id, err, id)
-				}
-				p, err := w.k.Principal(cmd.Context(), id)
-				if err != nil {
-					return codedError(err)
+					return err
 				}
 				return g.emit(principalToken{p, tok}, func(out io.Writer) {
 					fmt.Fprintf(out, "created principal %s with balance %d\n", p.ID, p.Balance)
@@ -69,18 +63,15 @@ is stored. Ids are 1-128 letters, digits and - _ . : / @.`,
 
 func newPrincipalTokenCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:     "token ID",
-		Short:   "Issue a new token for a principal, revoking the old one",
-		Example: `  kernelhost principal token alice`,
-		Args:    cobra.ExactArgs(1),
+		Use:               "token ID",
+		Short:             "Issue a new token for a principal, revoking the old one",
+		Example:           `  kernelhost principal token alice`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completePrincipalArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
-			return g.withWorld(cmd.Context(), func(w *world) error {
-				p, err := w.k.Principal(cmd.Context(), id)
-				if err != nil {
-					return codedError(err)
-				}
-				tok, err := w.auth.Issue(id)
+			return g.withBackend(cmd, lockExclusive, func(b backend) error {
+				p, tok, err := b.issueToken(cmd.Context(), id)
 				if err != nil {
 					return err
 				}
@@ -100,19 +91,16 @@ type principalShow struct {
 
 func newPrincipalShowCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:     "show ID",
-		Short:   "Show a principal's balance and quotas",
-		Example: `  kernelhost principal show alice`,
-		Args:    cobra.ExactArgs(1),
+		Use:               "show ID",
+		Short:             "Show a principal's balance and quotas",
+		Example:           `  kernelhost principal show alice`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completePrincipalArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withWorld(cmd.Context(), func(w *world) error {
-				p, err := w.k.Principal(cmd.Context(), args[0])
+			return g.withBackend(cmd, lockShared, func(b backend) error {
+				p, qs, err := b.principal(cmd.Context(), args[0])
 				if err != nil {
-					return codedError(err)
-				}
-				qs, err := w.k.Quotas(cmd.Context(), args[0])
-				if err != nil {
-					return codedError(err)
+					return err
 				}
 				return g.emit(principalShow{p, qs}, func(out io.Writer) {
 					fmt.Fprintf(out, "id:         %s\n", p.ID)
@@ -133,13 +121,10 @@ func newPrincipalListCmd(g *globals) *cobra.Command {
   kernelhost principal list -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withWorld(cmd.Context(), func(w *world) error {
-				ps, err := w.k.Principals(cmd.Context())
+			return g.withBackend(cmd, lockShared, func(b backend) error {
+				ps, err := b.principals(cmd.Context())
 				if err != nil {
-					return codedError(err)
-				}
-				if ps == nil {
-					ps = []kernel.Principal{}
+					return err
 				}
 				return g.emit(ps, func(out io.Writer) {
 					fmt.Fprintf(out, "%-24s %12s\n", "PRINCIPAL", "BALANCE")

@@ -49,25 +49,27 @@ depletable), disk (bytes stored), memory (bytes per WASM execution). Actions
 are checked against them before they run; QUOTA_EXCEEDED is retriable.`,
 		Example: `  kernelhost quota show bob
   kernelhost quota transfer --as alice --to bob --resource llm_rate --amount 500
-  kernelhost quota set bob --resource disk --quota 10000000`,
+  kernelhost quota set bob --resource disk --quota 10000000
+  kernelhost quota consume --as bob --resource llm_rate --amount 60`,
 	}
 	cmd.AddCommand(&cobra.Command{
-		Use:     "show ID",
-		Short:   "Show a principal's quotas, usage and availability",
-		Example: `  kernelhost quota show bob`,
-		Args:    cobra.ExactArgs(1),
+		Use:               "show ID",
+		Short:             "Show a principal's quotas, usage and availability",
+		Example:           `  kernelhost quota show bob`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completePrincipalArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withWorld(cmd.Context(), func(w *world) error {
-				qs, err := w.k.Quotas(cmd.Context(), args[0])
+			return g.withBackend(cmd, lockShared, func(b backend) error {
+				qs, err := b.quotas(cmd.Context(), args[0])
 				if err != nil {
-					return codedError(err)
+					return err
 				}
 				return g.emit(qs, func(out io.Writer) { writeQuotas(out, qs) })
 			})
 		},
 	})
 
-	var as, to, res string
+	var as, to, res, rid string
 	var amount int64
 	transfer := &cobra.Command{
 		Use:   "transfer --as P --to Q --resource R --amount N",
@@ -84,11 +86,9 @@ each resource never changes.`,
 			if amount <= 0 {
 				return usagef("--amount %d: transfer a positive amount", amount)
 			}
-			return g.withWorld(cmd.Context(), func(w *world) error {
-				r := w.k.Do(cmd.Context(), kernel.Action{Kind: kernel.KindTransferQuota, Caller: as, To: to, Resource: res, Amount: amount})
-				return g.emitResult(r, func(out io.Writer) {
-					fmt.Fprintf(out, "transferred %d %s quota from %s to %s\n", amount, res, as, to)
-				})
+			a := kernel.Action{Kind: kernel.KindTransferQuota, To: to, Resource: res, Amount: amount, RequestID: rid}
+			return g.act(cmd, as, a, func(out io.Writer, caller string, _ kernel.Result) {
+				fmt.Fprintf(out, "transferred %d %s quota from %s to %s\n", amount, res, caller, to)
 			})
 		},
 	}
@@ -99,6 +99,7 @@ each resource never changes.`,
 	for _, f := range []string{"to", "resource", "amount"} {
 		_ = transfer.MarkFlagRequired(f)
 	}
+	actionCmd(transfer, kernel.KindTransferQuota, &rid)
 
 	var sres string
 	var quota int64
@@ -107,8 +108,9 @@ each resource never changes.`,
 		Short: "Set a principal's quota of a resource (administrative)",
 		Long: `set changes the world's total of a resource, which no action can: it is the
 operator's tool, like 'principal create'. Over HTTP it needs the admin token.`,
-		Example: `  kernelhost quota set bob --resource llm_rate --quota 1000`,
-		Args:    cobra.ExactArgs(1),
+		Example:           `  kernelhost quota set bob --resource llm_rate --quota 1000`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completePrincipalArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkResource(sres); err != nil {
 				return err
@@ -116,13 +118,10 @@ operator's tool, like 'principal create'. Over HTTP it needs the admin token.`,
 			if quota < 0 {
 				return usagef("--quota %d: a quota cannot be negative", quota)
 			}
-			return g.withWorld(cmd.Context(), func(w *world) error {
-				if err := w.k.SetQuota(cmd.Context(), args[0], kernel.Resource(sres), quota); err != nil {
-					return codedError(err)
-				}
-				st, err := w.k.QuotaStatus(cmd.Context(), args[0], kernel.Resource(sres))
+			return g.withBackend(cmd, lockExclusive, func(b backend) error {
+				st, err := b.setQuota(cmd.Context(), args[0], kernel.Resource(sres), quota)
 				if err != nil {
-					return codedError(err)
+					return err
 				}
 				return g.emit(st, func(out io.Writer) {
 					fmt.Fprintf(out, "%s quota of %s is now %d (%d available)\n", sres, args[0], st.Quota, st.Available)
@@ -134,6 +133,41 @@ operator's tool, like 'principal create'. Over HTTP it needs the admin token.`,
 	set.Flags().Int64Var(&quota, "quota", 0, "the new quota (required)")
 	_ = set.MarkFlagRequired("resource")
 	_ = set.MarkFlagRequired("quota")
-	cmd.AddCommand(transfer, set)
+	cmd.AddCommand(transfer, set, newQuotaConsumeCmd(g))
 	return cmd
+}
+
+func newQuotaConsumeCmd(g *globals) *cobra.Command {
+	var as, res, rid string
+	var amount int64
+	cmd := &cobra.Command{
+		Use:   "consume --as P --resource R --amount N",
+		Short: "Report that P used N of resource R (a consume_quota action)",
+		Long: `consume records usage of resource R by P, checked against P's quota before
+it counts: for a rate (cpu_rate, llm_rate) it uses N of the rolling window,
+for llm_budget it spends N for good. It fails with QUOTA_EXCEEDED when N is
+more than is available (retriable when waiting frees enough). An agent
+runtime reports its LLM use this way.`,
+		Example: `  kernelhost quota consume --as bob --resource llm_rate --amount 60
+  kernelhost quota consume --as bob --resource llm_budget --amount 1500`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkResource(res); err != nil {
+				return err
+			}
+			if amount <= 0 {
+				return usagef("--amount %d: consume a positive amount", amount)
+			}
+			a := kernel.Action{Kind: kernel.KindConsumeQuota, Resource: res, Amount: amount, RequestID: rid}
+			return g.act(cmd, as, a, func(out io.Writer, caller string, _ kernel.Result) {
+				fmt.Fprintf(out, "%s used %d %s\n", caller, amount, res)
+			})
+		},
+	}
+	addAs(cmd, &as)
+	cmd.Flags().StringVar(&res, "resource", "", "resource: "+resourceNames()+" (required)")
+	cmd.Flags().Int64Var(&amount, "amount", 0, "amount used, positive (required)")
+	_ = cmd.MarkFlagRequired("resource")
+	_ = cmd.MarkFlagRequired("amount")
+	return actionCmd(cmd, kernel.KindConsumeQuota, &rid)
 }

@@ -41,7 +41,7 @@ by its access contract; no other artifact action changes it.`,
 }
 
 func newRightMintCmd(g *globals) *cobra.Command {
-	var as, res, contract string
+	var as, res, contract, rid string
 	var amount int64
 	cmd := &cobra.Command{
 		Use:   "mint ID --as P --resource R --amount N [--contract C]",
@@ -61,11 +61,9 @@ judges reads of the right (default: the world's default contract).`,
 				return usagef("--amount %d: mint a positive amount", amount)
 			}
 			id := args[0]
-			return g.withWorld(cmd.Context(), func(w *world) error {
-				r := w.k.Do(cmd.Context(), kernel.Action{Kind: kernel.KindMintRight, Caller: as, Target: id, Resource: res, Amount: amount, Contract: contract})
-				return g.emitResult(r, func(out io.Writer) {
-					fmt.Fprintf(out, "%s minted right %s: %d %s\n", as, id, amount, res)
-				})
+			a := kernel.Action{Kind: kernel.KindMintRight, Target: id, Resource: res, Amount: amount, Contract: contract, RequestID: rid}
+			return g.act(cmd, as, a, func(out io.Writer, caller string, _ kernel.Result) {
+				fmt.Fprintf(out, "%s minted right %s: %d %s\n", caller, id, amount, res)
 			})
 		},
 	}
@@ -76,36 +74,35 @@ judges reads of the right (default: the world's default contract).`,
 	f.StringVar(&contract, "contract", "", "access contract judging reads of the right (default: the default contract)")
 	_ = cmd.MarkFlagRequired("resource")
 	_ = cmd.MarkFlagRequired("amount")
-	return cmd
+	return actionCmd(cmd, kernel.KindMintRight, &rid)
 }
 
 func newRightTransferCmd(g *globals) *cobra.Command {
-	var as, to string
+	var as, to, rid string
 	cmd := &cobra.Command{
 		Use:   "transfer ID --as P --to Q",
 		Short: "Make Q the holder of P's right ID (a transfer_right action)",
 		Long: `transfer hands right ID, held by P, to principal Q. The amount and the
 minter (created_by) stay; only the holder changes.`,
-		Example: `  kernelhost right transfer alice/llm-300 --as alice --to bob`,
-		Args:    cobra.ExactArgs(1),
+		Example:           `  kernelhost right transfer alice/llm-300 --as alice --to bob`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeArtifactArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
-			return g.withWorld(cmd.Context(), func(w *world) error {
-				r := w.k.Do(cmd.Context(), kernel.Action{Kind: kernel.KindTransferRight, Caller: as, Target: id, To: to})
-				return g.emitResult(r, func(out io.Writer) {
-					fmt.Fprintf(out, "%s transferred right %s to %s\n", as, id, to)
-				})
+			a := kernel.Action{Kind: kernel.KindTransferRight, Target: id, To: to, RequestID: rid}
+			return g.act(cmd, as, a, func(out io.Writer, caller string, _ kernel.Result) {
+				fmt.Fprintf(out, "%s transferred right %s to %s\n", caller, id, to)
 			})
 		},
 	}
 	addAs(cmd, &as)
 	cmd.Flags().StringVar(&to, "to", "", "the new holder (required)")
 	_ = cmd.MarkFlagRequired("to")
-	return cmd
+	return actionCmd(cmd, kernel.KindTransferRight, &rid)
 }
 
 func newRightSplitCmd(g *globals) *cobra.Command {
-	var as string
+	var as, rid string
 	var amounts []int64
 	var ids []string
 	cmd := &cobra.Command{
@@ -116,7 +113,8 @@ amount, with the same resource, holder, minter and access contract. The new
 ids are --ids, one per amount, or by default ID.1, ID.2, ...`,
 		Example: `  kernelhost right split alice/llm-300 --as bob --amounts 100,200
   kernelhost right split alice/llm-300 --as bob --amounts 100,200 --ids bob/llm-100,bob/llm-200`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeArtifactArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			for _, n := range amounts {
 				if n <= 0 {
@@ -124,17 +122,15 @@ ids are --ids, one per amount, or by default ID.1, ID.2, ...`,
 				}
 			}
 			id := args[0]
-			return g.withWorld(cmd.Context(), func(w *world) error {
-				r := w.k.Do(cmd.Context(), kernel.Action{Kind: kernel.KindSplitRight, Caller: as, Target: id, Amounts: amounts, IDs: ids})
-				return g.emitResult(r, func(out io.Writer) {
-					parts := make([]string, len(r.IDs))
-					for i, pid := range r.IDs {
-						if i < len(amounts) {
-							parts[i] = fmt.Sprintf("%s (%d)", pid, amounts[i])
-						}
+			a := kernel.Action{Kind: kernel.KindSplitRight, Target: id, Amounts: amounts, IDs: ids, RequestID: rid}
+			return g.act(cmd, as, a, func(out io.Writer, caller string, r kernel.Result) {
+				parts := make([]string, len(r.IDs))
+				for i, pid := range r.IDs {
+					if i < len(amounts) {
+						parts[i] = fmt.Sprintf("%s (%d)", pid, amounts[i])
 					}
-					fmt.Fprintf(out, "%s split right %s into %s\n", as, id, strings.Join(parts, ", "))
-				})
+				}
+				fmt.Fprintf(out, "%s split right %s into %s\n", caller, id, strings.Join(parts, ", "))
 			})
 		},
 	}
@@ -142,11 +138,11 @@ ids are --ids, one per amount, or by default ID.1, ID.2, ...`,
 	cmd.Flags().Int64SliceVar(&amounts, "amounts", nil, "amounts of the parts, comma-separated, summing to the right's (required)")
 	cmd.Flags().StringSliceVar(&ids, "ids", nil, "ids of the parts, comma-separated (default ID.1, ID.2, ...)")
 	_ = cmd.MarkFlagRequired("amounts")
-	return cmd
+	return actionCmd(cmd, kernel.KindSplitRight, &rid)
 }
 
 func newRightMergeCmd(g *globals) *cobra.Command {
-	var as string
+	var as, rid string
 	var ids []string
 	cmd := &cobra.Command{
 		Use:   "merge ID --as P --ids R2,R3[,...]",
@@ -154,14 +150,24 @@ func newRightMergeCmd(g *globals) *cobra.Command {
 		Long: `merge adds the amounts of the rights named by --ids into right ID and
 removes them. All must be held by P and be of the same resource; ID keeps
 its minter and access contract.`,
-		Example: `  kernelhost right merge bob/llm-100 --as bob --ids bob/llm-200`,
-		Args:    cobra.ExactArgs(1),
+		Example:           `  kernelhost right merge bob/llm-100 --as bob --ids bob/llm-200`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeArtifactArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
-			return g.withWorld(cmd.Context(), func(w *world) error {
-				r := w.k.Do(cmd.Context(), kernel.Action{Kind: kernel.KindMergeRights, Caller: as, Target: id, IDs: ids})
+			a := kernel.Action{Kind: kernel.KindMergeRights, Target: id, IDs: ids, RequestID: rid}
+			return g.withBackend(cmd, lockExclusive, func(b backend) error {
+				caller, err := b.actor(cmd.Context(), as)
+				if err != nil {
+					return err
+				}
+				a.Caller = caller
+				r, err := b.do(cmd.Context(), a)
+				if err != nil {
+					return err
+				}
 				return g.emitResult(r, func(out io.Writer) {
-					fmt.Fprintf(out, "%s merged %s into right %s%s\n", as, strings.Join(ids, ", "), id, w.amountOf(cmd.Context(), as, id))
+					fmt.Fprintf(out, "%s merged %s into right %s%s\n", caller, strings.Join(ids, ", "), id, amountOf(cmd.Context(), b, caller, id))
 				})
 			})
 		},
@@ -169,21 +175,21 @@ its minter and access contract.`,
 	addAs(cmd, &as)
 	cmd.Flags().StringSliceVar(&ids, "ids", nil, "rights to merge into ID, comma-separated (required)")
 	_ = cmd.MarkFlagRequired("ids")
-	return cmd
+	return actionCmd(cmd, kernel.KindMergeRights, &rid)
 }
 
 // amountOf describes right id of holder as ": N resource", or "" if it
 // cannot be found (the action already succeeded: this is only decoration).
-func (w *world) amountOf(ctx context.Context, holder, id string) string {
-	if r, ok := w.right(ctx, holder, id); ok {
+func amountOf(ctx context.Context, b backend, holder, id string) string {
+	if r, ok := rightOf(ctx, b, holder, id); ok {
 		return fmt.Sprintf(": %d %s", r.Amount, r.Resource)
 	}
 	return ""
 }
 
-// right returns right id if holder holds it.
-func (w *world) right(ctx context.Context, holder, id string) (kernel.Right, bool) {
-	rs, err := w.k.Rights(ctx, holder)
+// rightOf returns right id if holder holds it.
+func rightOf(ctx context.Context, b backend, holder, id string) (kernel.Right, bool) {
+	rs, err := b.rights(ctx, holder)
 	if err != nil {
 		return kernel.Right{}, false
 	}
@@ -196,36 +202,63 @@ func (w *world) right(ctx context.Context, holder, id string) (kernel.Right, boo
 }
 
 func newRightRedeemCmd(g *globals) *cobra.Command {
-	var as string
+	var as, rid string
 	cmd := &cobra.Command{
 		Use:   "redeem ID --as P",
 		Short: "Move P's right ID back into P's quota and remove it (a redeem_right action)",
 		Long: `redeem adds the right's amount to the holder's quota of its resource and
 removes the right. Only the holder may redeem, whoever minted it.`,
-		Example: `  kernelhost right redeem alice/llm-300 --as bob`,
-		Args:    cobra.ExactArgs(1),
+		Example:           `  kernelhost right redeem alice/llm-300 --as bob`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeArtifactArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
-			return g.withWorld(cmd.Context(), func(w *world) error {
-				before, held := w.right(cmd.Context(), as, id)
-				r := w.k.Do(cmd.Context(), kernel.Action{Kind: kernel.KindRedeemRight, Caller: as, Target: id})
+			ctx := cmd.Context()
+			return g.withBackend(cmd, lockExclusive, func(b backend) error {
+				caller, err := b.actor(ctx, as)
+				if err != nil {
+					return err
+				}
+				var before kernel.Right
+				held := false
+				if !g.json() {
+					before, held = rightOf(ctx, b, caller, id)
+				}
+				r, err := b.do(ctx, kernel.Action{Kind: kernel.KindRedeemRight, Caller: caller, Target: id, RequestID: rid})
+				if err != nil {
+					return err
+				}
 				return g.emitResult(r, func(out io.Writer) {
 					if !held {
-						fmt.Fprintf(out, "%s redeemed right %s\n", as, id)
+						fmt.Fprintf(out, "%s redeemed right %s\n", caller, id)
 						return
 					}
-					q, err := w.k.Quota(cmd.Context(), as, before.Resource)
-					if err != nil {
-						fmt.Fprintf(out, "%s redeemed right %s: %d %s back into its quota\n", as, id, before.Amount, before.Resource)
+					q, ok := quotaOf(ctx, b, caller, before.Resource)
+					if !ok {
+						fmt.Fprintf(out, "%s redeemed right %s: %d %s back into its quota\n", caller, id, before.Amount, before.Resource)
 						return
 					}
-					fmt.Fprintf(out, "%s redeemed right %s: %d %s back into its quota (now %d)\n", as, id, before.Amount, before.Resource, q)
+					fmt.Fprintf(out, "%s redeemed right %s: %d %s back into its quota (now %d)\n", caller, id, before.Amount, before.Resource, q)
 				})
 			})
 		},
 	}
 	addAs(cmd, &as)
-	return cmd
+	return actionCmd(cmd, kernel.KindRedeemRight, &rid)
+}
+
+// quotaOf returns id's quota of res (decoration: false when it cannot).
+func quotaOf(ctx context.Context, b backend, id string, res kernel.Resource) (int64, bool) {
+	qs, err := b.quotas(ctx, id)
+	if err != nil {
+		return 0, false
+	}
+	for _, q := range qs {
+		if q.Resource == res {
+			return q.Quota, true
+		}
+	}
+	return 0, false
 }
 
 // writeRights prints a rights table.
@@ -248,16 +281,17 @@ func newRightLsCmd(g *globals) *cobra.Command {
 		Long: `ls lists rights with their resource, amount, holder, minter (created_by)
 and access contract, by holder and then id. These are kernel facts kept by
 holder; the CLI is the operator, who holds the data directory, so it may
-list every principal's. It records nothing. Over HTTP a principal sees its
-own (GET /v1/rights).`,
+list every principal's. It records nothing. With --server a principal's
+token lists its own rights only (GET /v1/rights), the admin token
+everyone's.`,
 		Example: `  kernelhost right ls
   kernelhost right ls --holder bob -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withWorld(cmd.Context(), func(w *world) error {
-				rs, err := listRights(cmd.Context(), w.k, holder)
+			return g.withBackend(cmd, lockShared, func(b backend) error {
+				rs, err := b.rights(cmd.Context(), holder)
 				if err != nil {
-					return codedError(err)
+					return err
 				}
 				return g.emit(rs, func(out io.Writer) { writeRights(out, rs) })
 			})

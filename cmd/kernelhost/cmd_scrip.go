@@ -16,7 +16,7 @@ func newScripCmd(g *globals) *cobra.Command {
 		Short:   "Move scrip between principals",
 		Example: `  kernelhost scrip transfer --as alice --to bob --amount 10`,
 	}
-	var as, to string
+	var as, to, rid string
 	var amount int64
 	transfer := &cobra.Command{
 		Use:   "transfer --as P --to Q --amount N",
@@ -29,11 +29,9 @@ the audit trail. N must be positive and at most P's balance.`,
 			if amount <= 0 {
 				return usagef("--amount %d: transfer a positive amount of scrip", amount)
 			}
-			return g.withWorld(cmd.Context(), func(w *world) error {
-				res := w.k.Do(cmd.Context(), kernel.Action{Kind: kernel.KindTransfer, Caller: as, To: to, Amount: amount})
-				return g.emitResult(res, func(out io.Writer) {
-					fmt.Fprintf(out, "transferred %d scrip from %s to %s\n", amount, as, to)
-				})
+			a := kernel.Action{Kind: kernel.KindTransfer, To: to, Amount: amount, RequestID: rid}
+			return g.act(cmd, as, a, func(out io.Writer, caller string, _ kernel.Result) {
+				fmt.Fprintf(out, "transferred %d scrip from %s to %s\n", amount, caller, to)
 			})
 		},
 	}
@@ -42,12 +40,46 @@ the audit trail. N must be positive and at most P's balance.`,
 	transfer.Flags().Int64Var(&amount, "amount", 0, "scrip to transfer, positive (required)")
 	_ = transfer.MarkFlagRequired("to")
 	_ = transfer.MarkFlagRequired("amount")
-	cmd.AddCommand(transfer, newScripLimitCmd(g))
+	actionCmd(transfer, kernel.KindTransfer, &rid)
+	cmd.AddCommand(transfer, newScripLimitCmd(g), newScripMintCmd(g))
+	return cmd
+}
+
+func newScripMintCmd(g *globals) *cobra.Command {
+	var amount int64
+	cmd := &cobra.Command{
+		Use:   "mint ID --amount N",
+		Short: "Mint N new scrip into principal ID's balance (administrative)",
+		Long: `mint creates N scrip and adds it to principal ID's balance: the world's
+minted total grows by N, so the ledger still checks (see 'totals'). No
+action can do it: it is the operator's tool, like 'principal create' and
+'quota set'. Over HTTP it needs the admin token (POST /v1/mint).`,
+		Example: `  kernelhost scrip mint carol --amount 500
+  KERNELHOST_TOKEN=$ADMIN kernelhost --server http://127.0.0.1:8080 scrip mint carol --amount 500`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completePrincipalArg,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if amount <= 0 {
+				return usagef("--amount %d: mint a positive amount of scrip", amount)
+			}
+			return g.withBackend(cmd, lockExclusive, func(b backend) error {
+				p, err := b.mint(cmd.Context(), args[0], amount)
+				if err != nil {
+					return err
+				}
+				return g.emit(p, func(out io.Writer) {
+					fmt.Fprintf(out, "minted %d scrip to %s: balance %d\n", amount, p.ID, p.Balance)
+				})
+			})
+		},
+	}
+	cmd.Flags().Int64Var(&amount, "amount", 0, "scrip to mint, positive (required)")
+	_ = cmd.MarkFlagRequired("amount")
 	return cmd
 }
 
 func newScripLimitCmd(g *globals) *cobra.Command {
-	var as string
+	var as, rid string
 	var amount int64
 	cmd := &cobra.Command{
 		Use:   "limit --as P --amount N",
@@ -65,18 +97,16 @@ without an explicit --max-cost.`,
 			if amount < 0 {
 				return usagef("--amount %d: a spending limit is 0 or more", amount)
 			}
-			return g.withWorld(cmd.Context(), func(w *world) error {
-				res := w.k.Do(cmd.Context(), kernel.Action{Kind: kernel.KindSetSpendingLimit, Caller: as, Amount: amount})
-				return g.emitResult(res, func(out io.Writer) {
-					fmt.Fprintf(out, "%s pays at most %d scrip per action unless it says otherwise (--max-cost)\n", as, amount)
-				})
+			a := kernel.Action{Kind: kernel.KindSetSpendingLimit, Amount: amount, RequestID: rid}
+			return g.act(cmd, as, a, func(out io.Writer, caller string, _ kernel.Result) {
+				fmt.Fprintf(out, "%s pays at most %d scrip per action unless it says otherwise (--max-cost)\n", caller, amount)
 			})
 		},
 	}
 	addAs(cmd, &as)
 	cmd.Flags().Int64Var(&amount, "amount", 0, "the limit in scrip, 0 or more (required)")
 	_ = cmd.MarkFlagRequired("amount")
-	return cmd
+	return actionCmd(cmd, kernel.KindSetSpendingLimit, &rid)
 }
 
 func newStandingCmd(g *globals) *cobra.Command {
@@ -99,34 +129,33 @@ included, gives an executable standing.`,
 		{kernel.KindGrantStanding, "grant --as P --exe E", "Let executable E act as P while its code and metadata stay as they are", "%s lets %s act as it\n"},
 		{kernel.KindRevokeStanding, "revoke --as P --exe E", "Withdraw executable E's standing to act as P", "%s no longer lets %s act as it\n"},
 	} {
-		var as, exe string
+		var as, exe, rid string
 		sub := &cobra.Command{
 			Use:     v.use,
 			Short:   v.short,
 			Example: "  kernelhost standing " + strings.Fields(v.use)[0] + " --as market --exe escrow/market",
 			Args:    cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				return g.withWorld(cmd.Context(), func(w *world) error {
-					res := w.k.Do(cmd.Context(), kernel.Action{Kind: v.kind, Caller: as, Target: exe})
-					return g.emitResult(res, func(out io.Writer) { fmt.Fprintf(out, v.done, as, exe) })
-				})
+				a := kernel.Action{Kind: v.kind, Target: exe, RequestID: rid}
+				return g.act(cmd, as, a, func(out io.Writer, caller string, _ kernel.Result) { fmt.Fprintf(out, v.done, caller, exe) })
 			},
 		}
 		addAs(sub, &as)
 		sub.Flags().StringVar(&exe, "exe", "", "executable artifact id (required)")
 		_ = sub.MarkFlagRequired("exe")
-		cmd.AddCommand(sub)
+		cmd.AddCommand(actionCmd(sub, v.kind, &rid))
 	}
 	cmd.AddCommand(&cobra.Command{
-		Use:     "ls P",
-		Short:   "List the executables P granted standing, and whether each grant still holds",
-		Example: "  kernelhost standing ls market",
-		Args:    cobra.ExactArgs(1),
+		Use:               "ls P",
+		Short:             "List the executables P granted standing, and whether each grant still holds",
+		Example:           "  kernelhost standing ls market",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completePrincipalArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withWorld(cmd.Context(), func(w *world) error {
-				sts, err := w.k.Standings(cmd.Context(), args[0])
+			return g.withBackend(cmd, lockShared, func(b backend) error {
+				sts, err := b.standings(cmd.Context(), args[0])
 				if err != nil {
-					return codedError(err)
+					return err
 				}
 				return g.emit(sts, func(out io.Writer) {
 					if len(sts) == 0 {
@@ -158,7 +187,7 @@ consent.`,
 		Example: `  kernelhost consent grant --as sponsor --contract alice/pay --per-call 10 --total 1000
   kernelhost consent revoke --as sponsor --contract alice/pay`,
 	}
-	var as, contract string
+	var as, contract, rid string
 	var perCall, total int64
 	grant := &cobra.Command{
 		Use:     "grant --as P --contract C --per-call N --total N",
@@ -169,11 +198,9 @@ consent.`,
 			if perCall <= 0 || total <= 0 {
 				return usagef("--per-call and --total must be positive")
 			}
-			return g.withWorld(cmd.Context(), func(w *world) error {
-				res := w.k.Do(cmd.Context(), kernel.Action{Kind: kernel.KindGrantConsent, Caller: as, Contract: contract, PerCallCap: perCall, TotalCap: total})
-				return g.emitResult(res, func(out io.Writer) {
-					fmt.Fprintf(out, "%s lets %s charge it up to %d per call, %d in total\n", as, contract, perCall, total)
-				})
+			a := kernel.Action{Kind: kernel.KindGrantConsent, Contract: contract, PerCallCap: perCall, TotalCap: total, RequestID: rid}
+			return g.act(cmd, as, a, func(out io.Writer, caller string, _ kernel.Result) {
+				fmt.Fprintf(out, "%s lets %s charge it up to %d per call, %d in total\n", caller, contract, perCall, total)
 			})
 		},
 	}
@@ -184,25 +211,113 @@ consent.`,
 	_ = grant.MarkFlagRequired("contract")
 	_ = grant.MarkFlagRequired("per-call")
 	_ = grant.MarkFlagRequired("total")
+	actionCmd(grant, kernel.KindGrantConsent, &rid)
 
-	var ras, rcontract string
+	var ras, rcontract, rrid string
 	revoke := &cobra.Command{
 		Use:     "revoke --as P --contract C",
 		Short:   "Withdraw P's consent to be charged by contract C",
 		Example: `  kernelhost consent revoke --as sponsor --contract alice/pay`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withWorld(cmd.Context(), func(w *world) error {
-				res := w.k.Do(cmd.Context(), kernel.Action{Kind: kernel.KindRevokeConsent, Caller: ras, Contract: rcontract})
-				return g.emitResult(res, func(out io.Writer) {
-					fmt.Fprintf(out, "%s no longer lets %s charge it\n", ras, rcontract)
-				})
+			a := kernel.Action{Kind: kernel.KindRevokeConsent, Contract: rcontract, RequestID: rrid}
+			return g.act(cmd, ras, a, func(out io.Writer, caller string, _ kernel.Result) {
+				fmt.Fprintf(out, "%s no longer lets %s charge it\n", caller, rcontract)
 			})
 		},
 	}
 	addAs(revoke, &ras)
 	revoke.Flags().StringVar(&rcontract, "contract", "", "contract id (required)")
 	_ = revoke.MarkFlagRequired("contract")
-	cmd.AddCommand(grant, revoke)
+	actionCmd(revoke, kernel.KindRevokeConsent, &rrid)
+	cmd.AddCommand(grant, revoke, newConsentShowCmd(g), newConsentLLMGrantCmd(g), newConsentLLMRevokeCmd(g))
+	return cmd
+}
+
+func newConsentLLMGrantCmd(g *globals) *cobra.Command {
+	var as, to, rid string
+	var perCall, total, tokens int64
+	cmd := &cobra.Command{
+		Use:   "grant-llm --as SPONSOR --to P --per-call N --total N --tokens N",
+		Short: "Pay P's LLM calls through the gateway, within caps (a grant_llm_consent action)",
+		Long: `grant-llm lets principal P's LLM calls through the gateway (POST
+/v1/llm/chat) be paid by SPONSOR: at most --per-call micro-dollars per
+call, --total micro-dollars and --tokens tokens in all. Granting again
+replaces the caps and starts the spending over.`,
+		Example: `  kernelhost consent grant-llm --as sponsor --to bob --per-call 2000 --total 100000 --tokens 50000`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if perCall <= 0 || total <= 0 || tokens <= 0 {
+				return usagef("--per-call, --total and --tokens must be positive")
+			}
+			a := kernel.Action{Kind: kernel.KindGrantLLMConsent, To: to, PerCallCap: perCall, TotalCap: total, Amount: tokens, RequestID: rid}
+			return g.act(cmd, as, a, func(out io.Writer, caller string, _ kernel.Result) {
+				fmt.Fprintf(out, "%s pays %s's LLM calls: up to %dµ$ per call, %dµ$ and %d tokens in all\n", caller, to, perCall, total, tokens)
+			})
+		},
+	}
+	addAs(cmd, &as)
+	f := cmd.Flags()
+	f.StringVar(&to, "to", "", "the principal whose calls are paid (required)")
+	f.Int64Var(&perCall, "per-call", 0, "most one call may cost, in micro-dollars (required)")
+	f.Int64Var(&total, "total", 0, "most all calls may cost, in micro-dollars (required)")
+	f.Int64Var(&tokens, "tokens", 0, "most tokens all calls may use (required)")
+	for _, n := range []string{"to", "per-call", "total", "tokens"} {
+		_ = cmd.MarkFlagRequired(n)
+	}
+	return actionCmd(cmd, kernel.KindGrantLLMConsent, &rid)
+}
+
+func newConsentLLMRevokeCmd(g *globals) *cobra.Command {
+	var as, to, rid string
+	cmd := &cobra.Command{
+		Use:     "revoke-llm --as SPONSOR --to P",
+		Short:   "Stop paying P's LLM calls (a revoke_llm_consent action)",
+		Example: `  kernelhost consent revoke-llm --as sponsor --to bob`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a := kernel.Action{Kind: kernel.KindRevokeLLMConsent, To: to, RequestID: rid}
+			return g.act(cmd, as, a, func(out io.Writer, caller string, _ kernel.Result) {
+				fmt.Fprintf(out, "%s no longer pays %s's LLM calls\n", caller, to)
+			})
+		},
+	}
+	addAs(cmd, &as)
+	cmd.Flags().StringVar(&to, "to", "", "the principal whose calls were paid (required)")
+	_ = cmd.MarkFlagRequired("to")
+	return actionCmd(cmd, kernel.KindRevokeLLMConsent, &rid)
+}
+
+func newConsentShowCmd(g *globals) *cobra.Command {
+	var as, contract string
+	cmd := &cobra.Command{
+		Use:   "show --as P --contract C",
+		Short: "Show P's consent to be charged by contract C: its caps and what was spent",
+		Long: `show prints the consent P granted contract C: the caps per call and in
+total, what C has charged under it so far, and the hash of the terms it
+binds (the contract's code and configuration at grant time: any change to
+them voids it). NOT_FOUND when P gave C no consent. It records nothing.`,
+		Example: `  kernelhost consent show --as sponsor --contract alice/pay`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.withBackend(cmd, lockShared, func(b backend) error {
+				payer, err := b.actor(cmd.Context(), as)
+				if err != nil {
+					return err
+				}
+				gr, err := b.consent(cmd.Context(), payer, contract)
+				if err != nil {
+					return err
+				}
+				return g.emit(gr, func(out io.Writer) {
+					fmt.Fprintf(out, "%s lets %s charge it up to %d per call, %d in total; spent %d; terms %.16s…\n",
+						gr.Payer, gr.Contract, gr.PerCallCap, gr.TotalCap, gr.Spent, gr.Terms)
+				})
+			})
+		},
+	}
+	addAs(cmd, &as)
+	cmd.Flags().StringVar(&contract, "contract", "", "contract id (required)")
+	_ = cmd.MarkFlagRequired("contract")
 	return cmd
 }

@@ -16,6 +16,7 @@ import (
 func newServeCmd(g *globals) *cobra.Command {
 	var addr string
 	var timeout, grace time.Duration
+	var lf llmFlags
 	cmd := &cobra.Command{
 		Use:   "serve [--addr HOST:PORT]",
 		Short: "Serve the HTTP API (see docs/http.md)",
@@ -29,17 +30,27 @@ database (principals, artifacts, ledger, quotas and rate windows, events,
 tokens), so a token issued through one node works on every node at once.
 Each node keeps its own compilation cache, in --data-dir.
 
+With --llm-endpoint URL (any OpenAI-compatible chat-completions API) and
+--llm-prices FILE it serves POST /v1/llm/chat: principals' chat completions,
+each reserving llm_rate and llm_budget before it is sent and charged what the
+provider reports. The API key comes from the environment variable named by
+--llm-key-env (default KERNELHOST_LLM_API_KEY), never from the command line.
+
 On SIGINT or SIGTERM it stops accepting connections, finishes the requests
 in flight (up to --grace), then closes the world. Logs are structured
 (log/slog) on stderr; --log-level info logs every request.`,
 		Example: `  kernelhost serve
   kernelhost serve --addr 0.0.0.0:8080 --log-level info
   KERNELHOST_STORE=postgres://kernelhost@db:5432/world kernelhost serve --addr 0.0.0.0:8080
-  curl -s -H "Authorization: Bearer $TOKEN" localhost:8080/v1/principals`,
+  curl -s -H "Authorization: Bearer $TOKEN" localhost:8080/v1/principals
+  KERNELHOST_LLM_API_KEY=sk-... kernelhost serve --llm-endpoint https://api.openai.com/v1 --llm-prices prices.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			w, err := g.open(ctx)
+			if err := g.localOnly(cmd, "it is the server"); err != nil {
+				return err
+			}
+			w, err := g.open(ctx, lockExclusive)
 			if err != nil {
 				return err
 			}
@@ -48,7 +59,11 @@ in flight (up to --grace), then closes the world. Logs are structured
 					g.log.Error("close world", "err", err)
 				}
 			}()
-			srv, err := server.New(server.Config{Kernel: w.k, Auth: w.auth, Pools: w.host, Logger: g.log, RequestTimeout: timeout})
+			gw, err := lf.gateway(cmd, w.k, g.log)
+			if err != nil {
+				return err
+			}
+			srv, err := server.New(server.Config{Kernel: w.k, Auth: w.auth, Pools: w.host, Logger: g.log, RequestTimeout: timeout, LLM: gw})
 			if err != nil {
 				return err
 			}
@@ -66,6 +81,13 @@ in flight (up to --grace), then closes the world. Logs are structured
 			}
 			errc := make(chan error, 1)
 			go func() { errc <- hs.Serve(ln) }()
+			if w.lock != nil {
+				// Commands this server keeps out of the data directory are
+				// told to come through it.
+				if err := w.lock.setServer(w.dir, serveURL(ln.Addr())); err != nil {
+					g.log.Warn("record the server's address in the lock", "err", err)
+				}
+			}
 			g.log.Info("serving", "addr", ln.Addr().String(), "world", w.where, "data_dir", w.dir)
 			fmt.Fprintf(g.errOut, "kernelhost: serving %s on http://%s (Ctrl-C to stop)\n", w.where, ln.Addr())
 			select {
@@ -90,5 +112,22 @@ in flight (up to --grace), then closes the world. Logs are structured
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
 	cmd.Flags().DurationVar(&timeout, "request-timeout", server.DefaultRequestTimeout, "bound on one request's kernel work")
 	cmd.Flags().DurationVar(&grace, "grace", 30*time.Second, "how long shutdown waits for requests in flight")
+	lf.register(cmd.Flags())
 	return cmd
+}
+
+// serveURL is the base URL of a server listening at addr: a wildcard
+// address (0.0.0.0, ::) is reached on this machine at the loopback.
+func serveURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+		if ip.To4() == nil {
+			host = "::1"
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

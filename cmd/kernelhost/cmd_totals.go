@@ -19,15 +19,16 @@ of all balances and whether the ledger checks (minted = balances + burned),
 and per resource the sum of all quotas and of all outstanding rights (their
 sum changes only by 'quota set' and new principals). It records nothing.
 A broken ledger is printed, then the command fails (exit 1). With -o json it
-prints what GET /v1/totals answers the admin token.`,
+prints what GET /v1/totals answers the admin token; with --server it needs
+the admin token.`,
 		Example: `  kernelhost totals
   kernelhost totals -o json | jq .quota_totals`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withWorld(cmd.Context(), func(w *world) error {
-				a, err := w.k.Audit(cmd.Context())
+			return g.withBackend(cmd, lockShared, func(b backend) error {
+				a, err := b.audit(cmd.Context())
 				if err != nil {
-					return codedError(err)
+					return err
 				}
 				if err := g.emit(server.TotalsResponse{OK: true, Audit: a}, func(out io.Writer) { totalsText(out, a) }); err != nil {
 					return err

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -37,6 +38,7 @@ func run(args []string, out, errOut io.Writer) int {
 // runContext is run under ctx; tests call it directly.
 func runContext(ctx context.Context, args []string, out, errOut io.Writer) int {
 	root := newRootCmd(out, errOut)
+	defer rootGlobals.Delete(root)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -76,6 +78,16 @@ type globals struct {
 	store    string // --store: a PostgreSQL URL, or "" for Badger in dataDir (world.go)
 	output   string
 	logLevel string
+	wait     time.Duration // --wait: how long a local command waits for the data directory's lock
+
+	// Client mode (config.go): --server, --context and --config, and
+	// what they resolved to (target nil: local mode).
+	server, context, config string
+	resolved                bool
+	target                  *remoteTarget
+	targetErr               error
+
+	command string // the command line's command, "kernelhost artifact put", for the lock's record
 
 	out, errOut io.Writer
 	log         *slog.Logger
@@ -102,18 +114,31 @@ an audit trail, and settles every charge atomically.
 
 The world lives in --data-dir (default ./kernelhost-data, or $KERNELHOST_DATA),
 or with --store (or $KERNELHOST_STORE) in a PostgreSQL database that several
-'kernelhost serve' nodes share.
-Commands that act take --as PRINCIPAL: the CLI is the local operator, who
-holds the data directory. Remote agents use 'kernelhost serve' and bearer
-tokens instead.`,
+'kernelhost serve' nodes share. Commands that act take --as PRINCIPAL: the
+CLI is the local operator, who holds the data directory. Commands that only
+read run side by side; one that writes runs alone, and one that cannot have
+the data directory says who holds it.
+
+Every command but init, serve and demo also works against a running server:
+--server URL ($KERNELHOST_SERVER) with a token ($KERNELHOST_TOKEN), or a
+named context of the config file (--context NAME, $KERNELHOST_CONTEXT, or
+its current_context; --config, $KERNELHOST_CONFIG, default
+~/.config/kernelhost/config.json; see 'kernelhost context'). The token then
+binds the caller: --as may be left out, and if given must name the token's
+principal; the admin token runs the administrative commands.`,
 		Example: `  kernelhost init --genesis genesis/example.json
   kernelhost artifact put notes/1 --as alice --type text --text "hello"
   kernelhost artifact get notes/1 --as bob
   kernelhost serve --addr 127.0.0.1:8080
+  KERNELHOST_TOKEN=kh_... kernelhost --server http://127.0.0.1:8080 artifact get notes/1
   kernelhost demo`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			g.command = cmd.CommandPath()
+			if g.wait < 0 {
+				return usagef("--wait %s: give a duration of 0 or more", g.wait)
+			}
 			switch g.output {
 			case "text", "json":
 			default:
@@ -135,6 +160,10 @@ tokens instead.`,
 	pf.StringVar(&g.store, "store", "", "the world's store: a postgres:// URL, shared by every node that opens it (env KERNELHOST_STORE); default the Badger store in --data-dir")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	pf.StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
+	pf.DurationVar(&g.wait, "wait", 0, "how long to wait for the data directory while another command holds it (default: fail at once, naming the holder)")
+	pf.StringVar(&g.server, "server", "", "run the command against this server (http://HOST:PORT) with the token of $KERNELHOST_TOKEN (env KERNELHOST_SERVER)")
+	pf.StringVar(&g.context, "context", "", "run the command against the server of this context of the config file (env KERNELHOST_CONTEXT)")
+	pf.StringVar(&g.config, "config", "", "the config file of the contexts (env KERNELHOST_CONFIG; default ~/.config/kernelhost/config.json)")
 
 	root.AddCommand(
 		newInitCmd(g),
@@ -149,9 +178,12 @@ tokens instead.`,
 		newRightCmd(g),
 		newEventsCmd(g),
 		newTotalsCmd(g),
+		newContextCmd(g),
 		newDemoCmd(g),
 		newVersionCmd(g),
 	)
-	requireSubcommands(root) // usage.go
+	requireSubcommands(root)  // usage.go
+	registerCompletions(root) // completion.go
+	rootGlobals.Store(root, g)
 	return root
 }

@@ -385,9 +385,11 @@ func TestServe(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.NoError(t, resp.Body.Close())
 
-	// While serving, the world is locked: the CLI says what to do.
+	// While serving, the world is locked: the CLI says by whom and what
+	// to do.
 	msg := fails(t, dir, exitError, "principal", "list")
-	require.Contains(t, msg, "in use by another process")
+	require.Contains(t, msg, "is held by 'kernelhost serve' (pid "+strconv.Itoa(os.Getpid())+")")
+	require.Contains(t, msg, "--server http://"+addr)
 
 	cancel()
 	select {

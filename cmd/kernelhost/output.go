@@ -64,8 +64,13 @@ func codedError(err error) error {
 	return err
 }
 
-// emitResult prints a kernel result and turns a failure into an error.
+// emitResult prints a kernel result and turns a failure into an error. A
+// replayed result (the action's --request-id ran before) says so on
+// stderr: nothing ran this time.
 func (g *globals) emitResult(res kernel.Result, text func(w io.Writer)) error {
+	if res.Replayed {
+		fmt.Fprintf(g.errOut, "kernelhost: this request id ran before (event %d): its first result follows; nothing ran this time\n", res.Event)
+	}
 	if g.json() {
 		if err := g.emit(api.ResultOf(res), nil); err != nil {
 			return err

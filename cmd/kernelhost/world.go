@@ -45,7 +45,8 @@ type world struct {
 	st    store.Store
 	host  *host.Host
 	k     *kernel.Kernel
-	auth  *auth.Store
+	auth  *auth.Store // read-only when opened for queries (lockShared)
+	lock  *dirLock    // the data directory's lock (lock.go); nil with --store
 }
 
 // storeEnv names the environment variable that sets --store.
@@ -96,8 +97,9 @@ func worldExists(dir string) bool {
 }
 
 // openKV opens the world's store: PostgreSQL at pg, or else the Badger
-// store of dir (created if missing). where names it in messages.
-func (g *globals) openKV(dir, pg string) (st store.Store, where string, err error) {
+// store of dir (created if missing), read-only when readOnly. where names
+// it in messages. The caller holds dir's lock (lock.go).
+func (g *globals) openKV(dir, pg string, readOnly bool) (st store.Store, where string, err error) {
 	if pg != "" {
 		where = redact(pg)
 		st, err = postgres.Open(pg, postgres.Options{})
@@ -106,10 +108,12 @@ func (g *globals) openKV(dir, pg string) (st store.Store, where string, err erro
 		}
 		return st, where, nil
 	}
-	st, err = store.OpenBadger(storeDir(dir), store.BadgerOptions{Logger: g.log})
+	st, err = store.OpenBadger(storeDir(dir), store.BadgerOptions{Logger: g.log, ReadOnly: readOnly})
 	if err != nil {
-		if strings.Contains(err.Error(), "lock") {
-			return nil, dir, fmt.Errorf("the world at %s is in use by another process (is 'kernelhost serve' running?): stop it, or use the HTTP API", dir)
+		if strings.Contains(err.Error(), "directory lock") {
+			// We hold dir's lock, so the holder does not take it: an
+			// older kernelhost, or a program embedding the kernel.
+			return nil, dir, fmt.Errorf("the store of the world at %s is open in another process that does not take %s (an older kernelhost, or a program embedding the kernel): stop it, or reach the world through its HTTP API (--server)", dir, lockPath(dir))
 		}
 		return nil, dir, fmt.Errorf("open store: %w", err)
 	}
@@ -128,30 +132,84 @@ func empty(st store.Store) (bool, error) {
 	return none, err
 }
 
-// open opens the world of --store, or of --data-dir.
-func (g *globals) open(ctx context.Context) (*world, error) {
+// open opens the world of --store, or of --data-dir holding its lock in
+// mode: a command that only reads (lockShared) opens the Badger store
+// read-only, so that any number run at once; one that writes
+// (lockExclusive) runs alone. A PostgreSQL world takes no lock: its
+// database serves every process at once.
+func (g *globals) open(ctx context.Context, mode lockMode) (*world, error) {
 	pg, err := g.storeURL()
 	if err != nil {
 		return nil, err
 	}
 	dir := g.dataDir
-	if pg == "" && !worldExists(dir) {
+	if pg != "" {
+		return g.openStore(ctx, dir, pg, lockExclusive, nil)
+	}
+	if !worldExists(dir) {
 		return nil, fmt.Errorf("no world at %s: run 'kernelhost init' first", dir)
 	}
-	st, where, err := g.openKV(dir, pg)
+	if _, err := os.Stat(authPath(dir)); err == nil {
+		mode = lockExclusive // the first open imports auth.json: a write
+	}
+	lock, err := lockDir(dir, mode, g.command, g.wait)
 	if err != nil {
 		return nil, err
 	}
-	a, err := openAuth(st, dir, pg, where)
+	w, err := g.openStore(ctx, dir, "", mode, lock)
+	var final noRetry
+	if err != nil && mode == lockShared && !errors.As(err, &final) {
+		// A store that a crash left unclean opens read-only only once a
+		// read-write open recovered it: do that, alone.
+		g.log.Debug("read-only open failed: opening read-write", "err", err)
+		_ = lock.release()
+		if lock, err = lockDir(dir, lockExclusive, g.command, g.wait); err != nil {
+			return nil, err
+		}
+		w, err = g.openStore(ctx, dir, "", lockExclusive, lock)
+	}
+	if err != nil {
+		_ = lock.release()
+		return nil, err
+	}
+	return w, nil
+}
+
+// noRetry marks a failure of openStore that opening read-write would not
+// cure.
+type noRetry struct{ error }
+
+func (e noRetry) Unwrap() error { return e.error }
+
+// openStore opens the store (PostgreSQL at pg, else dir's Badger store,
+// read-only in mode lockShared), the tokens, the host and the kernel. It
+// does not release lock when it fails; the world holds it once open.
+func (g *globals) openStore(ctx context.Context, dir, pg string, mode lockMode, lock *dirLock) (*world, error) {
+	readOnly := pg == "" && mode == lockShared
+	st, where, err := g.openKV(dir, pg, readOnly)
+	if err != nil {
+		return nil, err
+	}
+	a, err := openAuth(st, dir, pg, where) // with no auth.json it only reads
 	if err != nil {
 		_ = st.Close()
-		return nil, err
+		return nil, noRetry{err}
+	}
+	if readOnly {
+		qs := &queryStore{Store: st}
+		w, err := g.openWorld(ctx, dir, where, qs, false)
+		if err != nil {
+			return nil, err
+		}
+		qs.seal() // the kernel is open: from here on nothing writes
+		w.auth, w.lock = a, lock
+		return w, nil
 	}
 	w, err := g.openWorld(ctx, dir, where, st, pg != "")
 	if err != nil {
 		return nil, err
 	}
-	w.auth = a
+	w.auth, w.lock = a, lock
 	return w, nil
 }
 
@@ -201,10 +259,10 @@ func (g *globals) openWorld(ctx context.Context, dir, where string, st store.Sto
 }
 
 // close closes the kernel (waiting for actions in flight), the host and the
-// store.
+// store, then lets go of the data directory's lock.
 func (w *world) close() error {
 	ctx := context.Background()
-	return errors.Join(w.k.Close(ctx), w.host.Close(ctx), w.st.Close())
+	return errors.Join(w.k.Close(ctx), w.host.Close(ctx), w.st.Close(), w.lock.release())
 }
 
 // wipe removes every part of the Badger world at dir, and nothing else: a
@@ -261,9 +319,16 @@ func wipeStore(st store.Store) error {
 	}
 }
 
-// withWorld opens the world, runs fn and closes it.
+// withWorld opens the world to change it (the exclusive lock), runs fn
+// and closes it.
 func (g *globals) withWorld(ctx context.Context, fn func(w *world) error) error {
-	w, err := g.open(ctx)
+	return g.withWorldMode(ctx, lockExclusive, fn)
+}
+
+// withWorldMode opens the world holding its lock in mode, runs fn and
+// closes it.
+func (g *globals) withWorldMode(ctx context.Context, mode lockMode, fn func(w *world) error) error {
+	w, err := g.open(ctx, mode)
 	if err != nil {
 		return err
 	}

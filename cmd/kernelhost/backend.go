@@ -1,0 +1,357 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kernelhost/kernelhost/abi"
+	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/api"
+	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/client"
+	"github.com/kernelhost/kernelhost/kernel"
+)
+
+// backend is where a command's actions and queries go: the world opened
+// by the command itself (local), or a running server (remote, through
+// package client). Commands are written once against it, so that every
+// command works in both modes and prints the same thing.
+//
+// Errors are printable as they are: a kernel error as "CODE: message"
+// (codedError), a server's answer the same way (*client.Error).
+type backend interface {
+	// isRemote reports client mode.
+	isRemote() bool
+	// actor returns the principal the command acts as: locally --as
+	// (required); remotely the token's principal, which --as, when given,
+	// must name (the server binds the caller to the token).
+	actor(ctx context.Context, as string) (string, error)
+	// do performs a as a.Caller (ignored remotely: the token's).
+	do(ctx context.Context, a kernel.Action) (kernel.Result, error)
+	// explain judges a without effect.
+	explain(ctx context.Context, a kernel.Action) (api.Explanation, error)
+
+	principal(ctx context.Context, id string) (kernel.Principal, []kernel.QuotaStatus, error)
+	principals(ctx context.Context) ([]kernel.Principal, error)
+	createPrincipal(ctx context.Context, id string, balance int64) (kernel.Principal, string, error)
+	issueToken(ctx context.Context, id string) (kernel.Principal, string, error)
+	mint(ctx context.Context, id string, amount int64) (kernel.Principal, error)
+	quotas(ctx context.Context, id string) ([]kernel.QuotaStatus, error)
+	setQuota(ctx context.Context, id string, res kernel.Resource, quota int64) (kernel.QuotaStatus, error)
+	// rights returns holder's rights, or every principal's for "".
+	rights(ctx context.Context, holder string) ([]kernel.Right, error)
+	standings(ctx context.Context, principal string) ([]kernel.Standing, error)
+	consent(ctx context.Context, payer, contract string) (kernel.Grant, error)
+	audit(ctx context.Context) (kernel.Audit, error)
+	// listArtifacts lists the artifacts caller may read whose ids start
+	// with prefix.
+	listArtifacts(ctx context.Context, caller, prefix string) ([]lsEntry, error)
+	// artifactIDs returns artifact ids that start with prefix, for
+	// completion.
+	artifactIDs(ctx context.Context, prefix string) ([]string, error)
+	// validate runs the host's deploy-time checks on a module locally;
+	// remotely the server runs them when the module is written.
+	validate(ctx context.Context, wasm []byte) error
+}
+
+// withBackend runs fn on the backend of cmd: the server of --server or a
+// context, or the local world opened in mode (shared for commands that
+// only read, so that several run at once).
+func (g *globals) withBackend(cmd *cobra.Command, mode lockMode, fn func(b backend) error) error {
+	t, err := g.remote(cmd)
+	if err != nil {
+		return err
+	}
+	if t != nil {
+		c, err := g.newClient(t)
+		if err != nil {
+			return err
+		}
+		return fn(&remote{c: c, target: t})
+	}
+	return g.withWorldMode(cmd.Context(), mode, func(w *world) error { return fn(&local{w: w}) })
+}
+
+// localOnly refuses client mode for a command that needs the world on
+// this machine (init, serve, ...).
+func (g *globals) localOnly(cmd *cobra.Command, why string) error {
+	t, err := g.remote(cmd)
+	if err != nil {
+		return err
+	}
+	if t != nil {
+		return usagef("'%s' works on the world on this machine, not through a server (%s): leave out --server and --context (and unset %s)", cmd.CommandPath(), why, serverEnv)
+	}
+	return nil
+}
+
+// act runs action a as the principal of --as (local) or of the token
+// (remote) and prints its result, text printing a success.
+func (g *globals) act(cmd *cobra.Command, as string, a kernel.Action, text func(out io.Writer, caller string, res kernel.Result)) error {
+	return g.withBackend(cmd, lockExclusive, func(b backend) error {
+		caller, err := b.actor(cmd.Context(), as)
+		if err != nil {
+			return err
+		}
+		a.Caller = caller
+		res, err := b.do(cmd.Context(), a)
+		if err != nil {
+			return err
+		}
+		return g.emitResult(res, func(out io.Writer) { text(out, caller, res) })
+	})
+}
+
+// local is the world opened by the command.
+type local struct{ w *world }
+
+func (l *local) isRemote() bool { return false }
+
+func (l *local) actor(_ context.Context, as string) (string, error) {
+	if as == "" {
+		return "", usagef(`required flag(s) "as" not set: name the principal acting (--as P)`)
+	}
+	return as, nil
+}
+
+func (l *local) do(ctx context.Context, a kernel.Action) (kernel.Result, error) {
+	return l.w.k.Do(ctx, a), nil
+}
+
+func (l *local) explain(ctx context.Context, a kernel.Action) (api.Explanation, error) {
+	start := time.Now()
+	ex, err := l.w.k.Explain(ctx, a)
+	if err != nil {
+		return api.Explanation{}, codedError(err)
+	}
+	return api.ExplanationOf(ex, a.Caller, time.Since(start)), nil
+}
+
+func (l *local) principal(ctx context.Context, id string) (kernel.Principal, []kernel.QuotaStatus, error) {
+	p, err := l.w.k.Principal(ctx, id)
+	if err != nil {
+		return p, nil, codedError(err)
+	}
+	qs, err := l.w.k.Quotas(ctx, id)
+	return p, qs, codedError(err)
+}
+
+func (l *local) principals(ctx context.Context) ([]kernel.Principal, error) {
+	ps, err := l.w.k.Principals(ctx)
+	if ps == nil {
+		ps = []kernel.Principal{}
+	}
+	return ps, codedError(err)
+}
+
+func (l *local) createPrincipal(ctx context.Context, id string, balance int64) (kernel.Principal, string, error) {
+	if err := l.w.k.CreatePrincipal(ctx, id, uint64(balance)); err != nil {
+		return kernel.Principal{}, "", codedError(err)
+	}
+	tok, err := l.w.auth.Issue(id)
+	if err != nil {
+		return kernel.Principal{}, "", fmt.Errorf("principal %s was created but its token was not saved (%w): run 'kernelhost principal token %s'", id, err, id)
+	}
+	p, err := l.w.k.Principal(ctx, id)
+	return p, tok, codedError(err)
+}
+
+func (l *local) issueToken(ctx context.Context, id string) (kernel.Principal, string, error) {
+	p, err := l.w.k.Principal(ctx, id)
+	if err != nil {
+		return p, "", codedError(err)
+	}
+	tok, err := l.w.auth.Issue(id)
+	return p, tok, err
+}
+
+func (l *local) mint(ctx context.Context, id string, amount int64) (kernel.Principal, error) {
+	if err := l.w.k.Mint(ctx, id, amount); err != nil {
+		return kernel.Principal{}, codedError(err)
+	}
+	p, err := l.w.k.Principal(ctx, id)
+	return p, codedError(err)
+}
+
+func (l *local) quotas(ctx context.Context, id string) ([]kernel.QuotaStatus, error) {
+	qs, err := l.w.k.Quotas(ctx, id)
+	return qs, codedError(err)
+}
+
+func (l *local) setQuota(ctx context.Context, id string, res kernel.Resource, quota int64) (kernel.QuotaStatus, error) {
+	if err := l.w.k.SetQuota(ctx, id, res, quota); err != nil {
+		return kernel.QuotaStatus{}, codedError(err)
+	}
+	st, err := l.w.k.QuotaStatus(ctx, id, res)
+	return st, codedError(err)
+}
+
+func (l *local) rights(ctx context.Context, holder string) ([]kernel.Right, error) {
+	rs, err := listRights(ctx, l.w.k, holder)
+	return rs, codedError(err)
+}
+
+func (l *local) standings(ctx context.Context, principal string) ([]kernel.Standing, error) {
+	sts, err := l.w.k.Standings(ctx, principal)
+	return sts, codedError(err)
+}
+
+func (l *local) consent(ctx context.Context, payer, contract string) (kernel.Grant, error) {
+	gr, err := l.w.k.Consent(ctx, payer, contract)
+	return gr, codedError(err)
+}
+
+func (l *local) audit(ctx context.Context) (kernel.Audit, error) {
+	a, err := l.w.k.Audit(ctx)
+	return a, codedError(err)
+}
+
+func (l *local) listArtifacts(ctx context.Context, caller, prefix string) ([]lsEntry, error) {
+	return localArtifacts(ctx, l.w.k, caller, prefix)
+}
+
+func (l *local) artifactIDs(ctx context.Context, prefix string) ([]string, error) {
+	ids, err := l.w.k.ArtifactIDs(ctx)
+	return matching(ids, prefix), codedError(err)
+}
+
+func (l *local) validate(ctx context.Context, wasm []byte) error { return l.w.host.Validate(ctx, wasm) }
+
+// remote is a running server, reached with one token.
+type remote struct {
+	c      *client.Client
+	target *remoteTarget
+	who    *client.Identity // the token's identity, once asked
+}
+
+func (r *remote) isRemote() bool { return true }
+
+// identity returns the token's identity, asking the server once.
+func (r *remote) identity(ctx context.Context) (client.Identity, error) {
+	if r.who == nil {
+		id, err := r.c.Whoami(ctx)
+		if err != nil {
+			return id, err
+		}
+		r.who = &id
+	}
+	return *r.who, nil
+}
+
+func (r *remote) actor(ctx context.Context, as string) (string, error) {
+	id, err := r.identity(ctx)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case id.Admin:
+		return "", fmt.Errorf("%s: the admin token acts as no principal: act with a principal's token (KERNELHOST_TOKEN, or a context)", abi.PermissionDenied)
+	case as != "" && as != id.Principal:
+		return "", usagef("--as %s, but the token is %s's: the server binds the caller to the token; leave --as out, or use %s's token", as, id.Principal, as)
+	}
+	return id.Principal, nil
+}
+
+func (r *remote) do(ctx context.Context, a kernel.Action) (kernel.Result, error) {
+	res, err := r.c.Do(ctx, a)
+	if err != nil {
+		return kernel.Result{}, err
+	}
+	return resultOf(res), nil
+}
+
+func (r *remote) explain(ctx context.Context, a kernel.Action) (api.Explanation, error) {
+	return r.c.Explain(ctx, a)
+}
+
+func (r *remote) principal(ctx context.Context, id string) (kernel.Principal, []kernel.QuotaStatus, error) {
+	v, err := r.c.Principal(ctx, id)
+	if v.Quotas == nil {
+		v.Quotas = []kernel.QuotaStatus{}
+	}
+	return v.Principal, v.Quotas, err
+}
+
+func (r *remote) principals(ctx context.Context) ([]kernel.Principal, error) {
+	return r.c.Principals(ctx)
+}
+
+func (r *remote) createPrincipal(ctx context.Context, id string, balance int64) (kernel.Principal, string, error) {
+	resp, err := r.c.CreatePrincipal(ctx, id, balance)
+	return resp.Principal, resp.Token, err
+}
+
+func (r *remote) issueToken(context.Context, string) (kernel.Principal, string, error) {
+	return kernel.Principal{}, "", notOverHTTP("principal token", "the HTTP API issues no new token for an existing principal")
+}
+
+func (r *remote) mint(ctx context.Context, id string, amount int64) (kernel.Principal, error) {
+	return r.c.Mint(ctx, id, amount)
+}
+
+func (r *remote) quotas(ctx context.Context, id string) ([]kernel.QuotaStatus, error) {
+	return r.c.Quotas(ctx, id)
+}
+
+func (r *remote) setQuota(ctx context.Context, id string, res kernel.Resource, quota int64) (kernel.QuotaStatus, error) {
+	return r.c.SetQuota(ctx, id, res, quota)
+}
+
+func (r *remote) rights(ctx context.Context, holder string) ([]kernel.Right, error) {
+	return r.c.Rights(ctx, holder)
+}
+
+func (r *remote) standings(context.Context, string) ([]kernel.Standing, error) {
+	return nil, notOverHTTP("standing ls", "the HTTP API has no route listing standings")
+}
+
+func (r *remote) consent(context.Context, string, string) (kernel.Grant, error) {
+	return kernel.Grant{}, notOverHTTP("consent show", "the HTTP API has no route showing a consent")
+}
+
+func (r *remote) audit(ctx context.Context) (kernel.Audit, error) {
+	t, err := r.c.Totals(ctx)
+	return t.Audit, err
+}
+
+func (r *remote) listArtifacts(context.Context, string, string) ([]lsEntry, error) {
+	return nil, notOverHTTP("artifact ls", "the HTTP API has no route listing artifacts")
+}
+
+func (r *remote) artifactIDs(context.Context, string) ([]string, error) {
+	return nil, notOverHTTP("artifact ls", "the HTTP API has no route listing artifacts")
+}
+
+func (r *remote) validate(context.Context, []byte) error { return nil }
+
+// notOverHTTP is the error of a command the HTTP API cannot serve.
+func notOverHTTP(command, why string) error {
+	return fmt.Errorf("'kernelhost %s' does not work with --server (%s): run it on the server's machine, without --server", command, why)
+}
+
+// resultOf is the kernel.Result an answer of the HTTP API carries, so
+// that a command prints a remote result as it prints a local one
+// (api.ResultOf(resultOf(r)) is r).
+func resultOf(r api.Result) kernel.Result {
+	code := abi.OK
+	if !r.OK {
+		c, ok := abi.ParseCode(r.ErrorCode)
+		if !ok {
+			c = abi.Internal
+		}
+		code = c
+	}
+	var d *abi.Decision
+	if r.Decision != nil {
+		d = &abi.Decision{Allowed: r.Decision.Allowed, Cost: r.Decision.Cost, Payer: r.Decision.Payer, Payee: r.Decision.Payee, Reason: r.Decision.Reason}
+	}
+	return kernel.Result{
+		OK: r.OK, Code: code, ErrorCode: r.ErrorCode, Category: abi.Category(r.Category), Retriable: r.Retriable, Message: r.Message,
+		Decision: d, Charges: r.Charges, Revision: r.Revision, Event: r.Event,
+		Artifact: r.Artifact, Content: r.Content, Output: r.Output, Logs: r.Logs, IDs: r.IDs,
+		Resource: r.Resource, Available: r.Available,
+		RetryAfter: time.Duration(r.RetryAfterSeconds * float64(time.Second)),
+	}
+}
