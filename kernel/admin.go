@@ -43,7 +43,7 @@ func (k *Kernel) CreatePrincipal(ctx context.Context, id string, balance uint64)
 				return err
 			}
 		}
-		return nil
+		return k.record(tx, Record{Op: RecordCreatePrincipal, Now: now, Principal: id, Amount: int64(balance), Result: adminResult(nil)})
 	})
 	if err != nil {
 		return storeErr(err)
@@ -82,7 +82,7 @@ func (k *Kernel) Mint(ctx context.Context, id string, amount int64) error {
 		if err := addCounter(tx, ledgerShard(keyMinted, id), uint64(amount)); err != nil {
 			return err
 		}
-		return nil
+		return k.record(tx, Record{Op: RecordMint, Now: k.nowNanos(), Principal: id, Amount: amount, Result: adminResult(nil)})
 	})
 	if err != nil {
 		return storeErr(err)

@@ -52,6 +52,10 @@ type committer struct {
 	// commit happened.
 	flush     func(tx store.Txn) error
 	committed func(ok bool)
+	// record: the kernel records its inputs (record.go); rnum is the next
+	// record number of the batch being run, from l/rseq.
+	record bool
+	rnum   uint64
 	// shared: other kernels write the store too. A batch then locks l/seq
 	// first when the store can (store.Locker), and a batch that failed on
 	// the lock, before any attempt ran, runs again at once.
@@ -292,6 +296,13 @@ func (c *committer) commit(batch []*commitJob) error {
 			return err
 		}
 		c.num = last + 1
+		var rlast uint64
+		if c.record {
+			if rlast, err = readCounter(tx, keyRecordSeq); err != nil {
+				return err
+			}
+			c.rnum = rlast + 1
+		}
 		for _, e := range events {
 			setEventSeq(e.val, c.num)
 			if err := tx.Set(eventKey(c.num), e.val); err != nil {
@@ -304,13 +315,16 @@ func (c *committer) commit(batch []*commitJob) error {
 			ran = true
 			j.ov.reset(tx)
 			j.ov.num = &c.num
-			first := c.num
+			if c.record {
+				j.ov.rnum = &c.rnum
+			}
+			first, rfirst := c.num, c.rnum
 			j.err = runBody(j.body, &j.ov)
 			if j.err == nil && i > 0 && size+j.ov.bytes > maxBatchBytes {
 				j.err = errBatchFull
 			}
 			if j.err != nil {
-				c.num = first // its numbers go to the next attempt
+				c.num, c.rnum = first, rfirst // its numbers go to the next attempt
 				continue
 			}
 			size += j.ov.bytes
@@ -322,6 +336,11 @@ func (c *committer) commit(batch []*commitJob) error {
 		// charged.
 		if c.flush != nil {
 			if err := c.flush(tx); err != nil {
+				return err
+			}
+		}
+		if c.record && c.rnum != rlast+1 {
+			if err := tx.Set(keyRecordSeq, encodeU64(c.rnum-1)); err != nil {
 				return err
 			}
 		}

@@ -104,7 +104,8 @@ func (k *Kernel) do(ctx context.Context, f *doFrame) Result {
 	// to write more than its audit event (a read with a price) runs again
 	// through the committer, reusing its contract decisions.
 	// A read with a request id keeps its result: a write.
-	view := a.Kind == KindRead && a.RequestID == ""
+	// So does every read while the kernel records (record.go).
+	view := a.Kind == KindRead && a.RequestID == "" && !k.cfg.Record
 	for attempt := 0; ; attempt++ {
 		f.w = work{k: k, ctx: ctx, a: a, now: now, prepared: ds.prepared, modHash: ds.modHash, st: st, ds: ds}
 		w := &f.w
@@ -178,6 +179,9 @@ func (k *Kernel) recordRollback(w *work) Result {
 		}
 		w.tx, w.res.Event = tx, w.ev.Seq
 		if e := w.keepResult(); e != nil {
+			return e
+		}
+		if e := w.recordDo(); e != nil {
 			return e
 		}
 		return nil
@@ -382,7 +386,6 @@ func (w *work) del(k []byte) *Error {
 func (w *work) run(tx store.Txn) error {
 	w.tx = tx
 	*w.st = txnState{kbuf: w.st.kbuf[:0]}
-	w.seq = takeSeq(tx)
 	err := w.exec()
 	if err == errNeedPrepareErr {
 		return errNeedPrepare
@@ -486,11 +489,28 @@ func (w *work) exec() *Error {
 	w.ev.Message = w.res.Message
 	w.ev.Charges = w.res.Charges
 	w.ev.Revision = w.res.Revision
+	if e := w.appendEvent(); e != nil {
+		return e
+	}
+	if err := w.keepResult(); err != nil { // requests.go
+		return err
+	}
+	return w.recordDo() // record.go
+}
+
+// appendEvent numbers w's event and appends it. The number is taken only
+// now, when the event is written, so that an action that writes none (an
+// unknown caller, a request answered from its record) leaves no gap; the
+// events of an invocation's nested actions therefore come before the
+// invocation's own.
+func (w *work) appendEvent() *Error {
+	w.seq = takeSeq(w.tx)
+	w.ev.Seq = w.seq
 	if e := w.k.appendEvent(w.tx, &w.ev); e != nil {
 		return storeErr(e)
 	}
 	w.res.Event = w.seq
-	return w.keepResult() // requests.go
+	return nil
 }
 
 // failed records err as the outcome of an action that wrote nothing: its
@@ -499,11 +519,13 @@ func (w *work) failed(err *Error) *Error {
 	w.res.fail(err)
 	w.ev.Code = w.res.Code.String()
 	w.ev.Message = w.res.Message
-	if e := w.k.appendEvent(w.tx, &w.ev); e != nil {
-		return storeErr(e)
+	if e := w.appendEvent(); e != nil {
+		return e
 	}
-	w.res.Event = w.seq
-	return w.keepResult()
+	if err := w.keepResult(); err != nil {
+		return err
+	}
+	return w.recordDo()
 }
 
 // needPrepared makes sure the Evaluator accepted a.Content as a module. It

@@ -90,6 +90,9 @@ func (k *Kernel) Explain(ctx context.Context, a Action) (Explanation, error) {
 	}
 	defer k.exit()
 	defer k.com.poke() // the contract runs' usage goes to the store with a batch
+	if k.cfg.Record {
+		return Explanation{}, errRecording()
+	}
 	switch a.Kind {
 	case KindRead, KindWrite, KindEdit, KindDelete, KindSetContract, KindInvoke:
 	case "":

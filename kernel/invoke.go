@@ -302,7 +302,7 @@ func (h *hostCalls) query(req *hostRequest) hostResponse {
 
 // child prepares a nested action in w's transaction, one level deeper.
 func (w *work) child(a *Action) *work {
-	return &work{k: w.k, ctx: w.ctx, a: a, now: w.now, seq: takeSeq(w.tx), tx: w.tx, st: w.st, ds: w.ds, depth: w.depth + 1}
+	return &work{k: w.k, ctx: w.ctx, a: a, now: w.now, tx: w.tx, st: w.st, ds: w.ds, depth: w.depth + 1}
 }
 
 func asError(err error) *Error {

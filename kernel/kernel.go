@@ -76,6 +76,14 @@ type Config struct {
 	// says so itself (a Shared() bool method returning true, as
 	// store/postgres does) sets it.
 	SharedStore bool
+	// Record makes the kernel keep every input that changes the world
+	// (actions, administrative calls, LLM reservations and settlements) in
+	// order, in the store, with its time and the hash of its result, so
+	// that Replay can re-execute a world from a snapshot and prove it ends
+	// the same (record.go). Reads then go through the committer, which
+	// orders them with the writes, and Explain is refused: its CPU charge
+	// could not be ordered.
+	Record bool
 	// RequestWindow is how long the result of an action with a request_id
 	// is kept for repeats (Action.RequestID). Default 24h.
 	RequestWindow time.Duration
@@ -227,7 +235,7 @@ func Open(ctx context.Context, cfg Config) (*Kernel, error) {
 		return nil, fmt.Errorf("kernel: open: rate windows: %w", err)
 	}
 	k.com = newCommitter(k.st)
-	k.com.flush, k.com.committed, k.com.shared = k.flushRates, k.flushed, k.shared
+	k.com.flush, k.com.committed, k.com.shared, k.com.record = k.flushRates, k.flushed, k.shared, cfg.Record
 	k.com.start()
 	return k, nil
 }
@@ -408,8 +416,9 @@ func (k *Kernel) readPrincipal(id string) (principalRec, error) {
 	return p, nil
 }
 
-// updatePrincipal applies fn to principal id's record in a transaction.
-func (k *Kernel) updatePrincipal(id string, fn func(*principalRec)) error {
+// updatePrincipal applies fn to principal id's record in a transaction,
+// and records rec there (record.go).
+func (k *Kernel) updatePrincipal(id string, fn func(*principalRec), rec Record) error {
 	if !k.enter() {
 		return closedErr()
 	}
@@ -426,7 +435,10 @@ func (k *Kernel) updatePrincipal(id string, fn func(*principalRec)) error {
 			return err
 		}
 		fn(&p)
-		return tx.Set(principalKey(id), p.encode())
+		if err := tx.Set(principalKey(id), p.encode()); err != nil {
+			return err
+		}
+		return k.record(tx, rec)
 	})
 	if err != nil {
 		return storeErr(err)

@@ -24,6 +24,7 @@ import "encoding/binary"
 //	q/<caller>\x00<request_id> the result of an action with a request_id (requests.go)
 //	Q/<caller>\x00<time: 8 bytes BE><request_id>  its expiry index
 //	G/<sponsor>\x00<principal> LLM consent: sponsor pays principal's gateway calls within caps (llm.go)
+//	R/<n: 8 bytes BE>         input record n, when Config.Record is set (record.go); l/rseq the last n
 //	x/...                     never written by the kernel: room for the embedding program (the CLI keeps tokens there)
 //
 // Values are little-endian binary records with a leading version byte
@@ -35,6 +36,8 @@ var (
 	keyBurned = []byte("l/burned")
 	keySeq    = []byte("l/seq")
 	keyNode   = []byte("l/node")
+	// keyRecordSeq is the number of the last input record (record.go).
+	keyRecordSeq = []byte("l/rseq")
 
 	prefixPrincipal = []byte("p/")
 	prefixArtifact  = []byte("a/")
@@ -49,6 +52,7 @@ var (
 	prefixRequest   = []byte("q/")
 	prefixReqTime   = []byte("Q/")
 	prefixLLMGrant  = []byte("G/")
+	prefixRecord    = []byte("R/")
 )
 
 // SchemaVersion is the version of the key layout and record encodings. Open

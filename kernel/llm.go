@@ -66,7 +66,8 @@ type LLMReservation struct {
 	billed  string // whose quotas: Payer or Caller
 	tokens  int64 // llm_rate held
 	cost    int64 // llm_budget held, µ$
-	at      int64 // the time of the reservation (the window's entry)
+	at      int64  // the time of the reservation (the window's entry)
+	recSeq  uint64 // its input record, when the kernel records
 	settled atomic.Bool
 }
 
@@ -182,7 +183,10 @@ func (k *Kernel) ReserveLLM(ctx context.Context, call LLMCall) (*LLMReservation,
 			return e
 		}
 		res.succeed()
-		return nil
+		c := call
+		var rerr error
+		r.recSeq, rerr = k.recordSeq(tx, Record{Op: RecordLLMReserve, Now: r.at, LLM: &c, Result: resultHash(res)})
+		return rerr
 	})
 	if err != nil || !res.OK {
 		if held {
@@ -243,6 +247,7 @@ func (k *Kernel) SettleLLM(ctx context.Context, r *LLMReservation, u LLMUsage) R
 	}
 	defer k.exit()
 	call := r.call
+	rawUsage := u // what the provider said, for the record
 	u.InputTokens = min(max(u.InputTokens, 0), call.MaxInputTokens)
 	u.OutputTokens = min(max(u.OutputTokens, 0), call.MaxOutputTokens)
 	cost := min(call.LLMCost(u), r.cost)
@@ -292,7 +297,8 @@ func (k *Kernel) SettleLLM(ctx context.Context, r *LLMReservation, u LLMUsage) R
 		}
 		res.succeed()
 		res.Event = ev.Seq
-		return nil
+		raw := rawUsage
+		return k.record(tx, Record{Op: RecordLLMSettle, Now: now, Usage: &raw, Settles: r.recSeq, Result: resultHash(res)})
 	})
 	// The usage joins the log; a settle that did not commit leaves the
 	// whole reservation charged, in the store and here.

@@ -28,6 +28,8 @@ type overlay struct {
 	// num is the committer's next event number while the overlay runs in
 	// a batch (nil on a snapshot): takeSeq hands numbers out from it.
 	num *uint64
+	// rnum likewise hands out record numbers when the kernel records.
+	rnum *uint64
 }
 
 type ovWrite struct {
@@ -42,7 +44,7 @@ const ovLinear = 8
 
 func (o *overlay) reset(base store.Txn) {
 	clear(o.writes)
-	o.base, o.writes, o.idx, o.bytes, o.num = base, o.writes[:0], nil, 0, nil
+	o.base, o.writes, o.idx, o.bytes, o.num, o.rnum = base, o.writes[:0], nil, 0, nil, nil
 }
 
 func (o *overlay) find(key []byte) int {

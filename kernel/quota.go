@@ -608,7 +608,9 @@ func (k *Kernel) SetQuota(ctx context.Context, id string, res Resource, amount i
 	if amount < 0 || amount > maxQuota {
 		return errf(abi.InvalidArgument, "quota must be between 0 and %d", maxQuota)
 	}
-	return k.updatePrincipal(id, func(p *principalRec) { p.Quota[i] = amount })
+	now := k.nowNanos()
+	return k.updatePrincipal(id, func(p *principalRec) { p.Quota[i] = amount },
+		Record{Op: RecordSetQuota, Now: now, Principal: id, Resource: res, Amount: amount, Result: adminResult(nil)})
 }
 
 // QuotaTotals returns, for every resource, the sum of all principals'
