@@ -168,6 +168,7 @@ principal; the admin token runs the administrative commands.`,
 	root.AddCommand(
 		newInitCmd(g),
 		newServeCmd(g),
+		newLLMCmd(g),
 		newPrincipalCmd(g),
 		newArtifactCmd(g),
 		newContractCmd(g),
