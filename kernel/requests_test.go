@@ -47,6 +47,9 @@ func TestRequestIDExactlyOnce(t *testing.T) {
 		require.Equal(t, uint64(90), w.Balance(t, "alice"), "moved once")
 		require.Equal(t, uint64(10), w.Balance(t, "bob"))
 		require.Equal(t, events, eventCount(t, w.K), "a repeat writes no event")
+		requireCode(t, abi.NotFound, w.Do(pay("ghost", "bob", 1, ""))) // no caller: no event either
+		next := w.Do(pay("alice", "bob", 1, ""))
+		require.Equal(t, first.Event+1, next.Event, "and neither took a number: no gap")
 		require.NoError(t, w.K.CheckLedger(ctx))
 	})
 	t.Run("same id, other action", func(t *testing.T) {
