@@ -100,6 +100,14 @@ func TestCorpus_invokeFlood(t *testing.T) {
 			require.Empty(t, res.Charges)
 		case abi.ExecutionFailed:
 			require.Contains(t, res.Message, "more than 10000 kernel calls", "call %d", i)
+		case abi.ContractTimeout:
+			// The watchdog, the wall-clock backstop behind fuel, stops a run
+			// still going 5 s past its deadline: that happens only on a
+			// machine so loaded that 10,000 host calls take that long (seen
+			// under -race on 2 busy cores). A stopped run is a failure like
+			// the others, and the invariants below must hold all the same.
+			require.Contains(t, res.Message, "watchdog", "call %d", i)
+			require.Empty(t, res.Charges)
 		default:
 			t.Fatalf("call %d: %s %s", i, res.ErrorCode, res.Message)
 		}
