@@ -3,6 +3,7 @@ package llm
 import (
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/kernelhost/kernelhost/kernel"
@@ -69,14 +70,6 @@ func (g *Gateway) Stats() []ModelStats {
 		c.Calls = maps.Clone(m.Calls)
 		out = append(out, c)
 	}
-	slices.SortFunc(out, func(a, b ModelStats) int {
-		switch {
-		case a.Model < b.Model:
-			return -1
-		case a.Model > b.Model:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b ModelStats) int { return strings.Compare(a.Model, b.Model) })
 	return out
 }
