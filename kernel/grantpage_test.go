@@ -37,6 +37,11 @@ func TestConsentsAndStandingsPage(t *testing.T) {
 
 	standings, err := w.K.Standings(ctx, "alice")
 	require.NoError(t, err)
+	var got []string
+	for _, st := range standings {
+		got = append(got, st.Executable)
+	}
+	require.Equal(t, exes, got, "alice's standings, not bob's")
 	for _, limit := range []int{1, 3, 100} {
 		var gs []kernel.Grant
 		cursor := ""
