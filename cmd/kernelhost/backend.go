@@ -28,6 +28,10 @@ type backend interface {
 	// (required); remotely the token's principal, which --as, when given,
 	// must name (the server binds the caller to the token).
 	actor(ctx context.Context, as string) (string, error)
+	// viewer returns whose grants a query shows: locally --as (required);
+	// remotely --as when the admin token asks (it may look at anyone's),
+	// else the token's principal, which --as may name.
+	viewer(ctx context.Context, as string) (string, error)
 	// do performs a as a.Caller (ignored remotely: the token's).
 	do(ctx context.Context, a kernel.Action) (kernel.Result, error)
 	// explain judges a without effect.
@@ -44,6 +48,8 @@ type backend interface {
 	rights(ctx context.Context, holder string) ([]kernel.Right, error)
 	standings(ctx context.Context, principal string) ([]kernel.Standing, error)
 	consent(ctx context.Context, payer, contract string) (kernel.Grant, error)
+	consents(ctx context.Context, payer string) ([]kernel.Grant, error)
+	llmConsent(ctx context.Context, sponsor, principal string) (kernel.LLMConsent, error)
 	audit(ctx context.Context) (kernel.Audit, error)
 	// listArtifacts lists the artifacts caller may read whose ids start
 	// with prefix.
@@ -115,6 +121,8 @@ func (l *local) actor(_ context.Context, as string) (string, error) {
 	}
 	return as, nil
 }
+
+func (l *local) viewer(ctx context.Context, as string) (string, error) { return l.actor(ctx, as) }
 
 func (l *local) do(ctx context.Context, a kernel.Action) (kernel.Result, error) {
 	return l.w.k.Do(ctx, a), nil
@@ -203,6 +211,30 @@ func (l *local) consent(ctx context.Context, payer, contract string) (kernel.Gra
 	return gr, codedError(err)
 }
 
+func (l *local) consents(ctx context.Context, payer string) ([]kernel.Grant, error) {
+	if _, err := l.w.k.Principal(ctx, payer); err != nil {
+		return nil, codedError(err)
+	}
+	out := []kernel.Grant{}
+	after := ""
+	for {
+		gs, more, err := l.w.k.ConsentsPage(ctx, payer, after, kernel.MaxPage)
+		if err != nil {
+			return nil, codedError(err)
+		}
+		out = append(out, gs...)
+		if !more || len(gs) == 0 {
+			return out, nil
+		}
+		after = gs[len(gs)-1].Contract
+	}
+}
+
+func (l *local) llmConsent(ctx context.Context, sponsor, principal string) (kernel.LLMConsent, error) {
+	c, err := l.w.k.LLMConsent(ctx, sponsor, principal)
+	return c, codedError(err)
+}
+
 func (l *local) audit(ctx context.Context) (kernel.Audit, error) {
 	a, err := l.w.k.Audit(ctx)
 	return a, codedError(err)
@@ -254,8 +286,26 @@ func (r *remote) actor(ctx context.Context, as string) (string, error) {
 	return id.Principal, nil
 }
 
+func (r *remote) viewer(ctx context.Context, as string) (string, error) {
+	id, err := r.identity(ctx)
+	if err != nil {
+		return "", err
+	}
+	if id.Admin {
+		if as == "" {
+			return "", usagef(`required flag(s) "as" not set: the admin token acts as no principal: name whose grants to show (--as P)`)
+		}
+		return as, nil
+	}
+	return r.actor(ctx, as)
+}
+
 func (r *remote) do(ctx context.Context, a kernel.Action) (kernel.Result, error) {
-	res, err := r.c.Do(ctx, a)
+	do := r.c.Do
+	if a.Kind == kernel.KindWrite && a.Content != nil && len(a.Unset) == 0 {
+		do = r.c.Put // raw bytes: a module of MBs fits, base64 in JSON may not
+	}
+	res, err := do(ctx, a)
 	if err != nil {
 		return kernel.Result{}, err
 	}
@@ -303,12 +353,20 @@ func (r *remote) rights(ctx context.Context, holder string) ([]kernel.Right, err
 	return r.c.Rights(ctx, holder)
 }
 
-func (r *remote) standings(context.Context, string) ([]kernel.Standing, error) {
-	return nil, notOverHTTP("standing ls", "the HTTP API has no route listing standings")
+func (r *remote) standings(ctx context.Context, principal string) ([]kernel.Standing, error) {
+	return r.c.Standings(ctx, principal)
 }
 
-func (r *remote) consent(context.Context, string, string) (kernel.Grant, error) {
-	return kernel.Grant{}, notOverHTTP("consent show", "the HTTP API has no route showing a consent")
+func (r *remote) consent(ctx context.Context, payer, contract string) (kernel.Grant, error) {
+	return r.c.Consent(ctx, payer, contract)
+}
+
+func (r *remote) consents(ctx context.Context, payer string) ([]kernel.Grant, error) {
+	return r.c.Consents(ctx, payer)
+}
+
+func (r *remote) llmConsent(ctx context.Context, sponsor, principal string) (kernel.LLMConsent, error) {
+	return r.c.LLMConsent(ctx, sponsor, principal)
 }
 
 func (r *remote) audit(ctx context.Context) (kernel.Audit, error) {
@@ -316,12 +374,50 @@ func (r *remote) audit(ctx context.Context) (kernel.Audit, error) {
 	return t.Audit, err
 }
 
-func (r *remote) listArtifacts(context.Context, string, string) ([]lsEntry, error) {
-	return nil, notOverHTTP("artifact ls", "the HTTP API has no route listing artifacts")
+// listArtifacts lists through GET /v1/artifacts (the token's read checks
+// decide what is shown), then explains a read of each to show its cost,
+// as locally.
+func (r *remote) listArtifacts(ctx context.Context, caller, prefix string) ([]lsEntry, error) {
+	entries := []lsEntry{}
+	cursor := ""
+	for {
+		p, err := r.c.ArtifactsPage(ctx, prefix, cursor, 0)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range p.Artifacts {
+			ex, err := r.c.Explain(ctx, kernel.Action{Kind: kernel.KindRead, Target: a.ID})
+			if err != nil {
+				return nil, err
+			}
+			if ex.Outcome.Resource != "" {
+				return nil, fmt.Errorf("%s: %s", ex.Outcome.ErrorCode, ex.Outcome.Message)
+			}
+			if e, ok := lsEntryOf(a.ID, caller, ex); ok {
+				entries = append(entries, e)
+			}
+		}
+		if p.QuotaExceeded != nil {
+			return nil, fmt.Errorf("%s: %s", p.QuotaExceeded.ErrorCode, p.QuotaExceeded.Message)
+		}
+		if p.NextCursor == "" {
+			return entries, nil
+		}
+		cursor = p.NextCursor
+	}
 }
 
-func (r *remote) artifactIDs(context.Context, string) ([]string, error) {
-	return nil, notOverHTTP("artifact ls", "the HTTP API has no route listing artifacts")
+// artifactIDs returns the first page of the token's listing of prefix.
+func (r *remote) artifactIDs(ctx context.Context, prefix string) ([]string, error) {
+	p, err := r.c.ArtifactsPage(ctx, prefix, "", completionPage)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(p.Artifacts))
+	for i, a := range p.Artifacts {
+		ids[i] = a.ID
+	}
+	return ids, nil
 }
 
 func (r *remote) validate(context.Context, []byte) error { return nil }

@@ -155,9 +155,18 @@ func TestClientMode(t *testing.T) {
 
 	// Consent: grant, show, revoke; standing: grant, revoke.
 	require.Contains(t, s.ok(t, "sponsor", "consent", "grant", "--contract", "genesis/freeware", "--per-call", "3", "--total", "30"), "sponsor lets genesis/freeware charge it")
-	require.Contains(t, s.fails(t, "sponsor", exitError, "consent", "show", "--contract", "genesis/freeware"), "does not work with --server")
+	require.Contains(t, s.ok(t, "sponsor", "consent", "show", "--contract", "genesis/freeware"), "sponsor lets genesis/freeware charge it up to 3 per call, 30 in total; spent 0")
+	require.Contains(t, s.ok(t, "admin", "consent", "show", "--as", "sponsor", "--contract", "genesis/freeware"), "up to 3 per call", "the admin token may look")
+	require.Contains(t, s.fails(t, "bob", exitUsage, "consent", "show", "--as", "sponsor", "--contract", "genesis/freeware"), "the token is bob's")
+	require.Regexp(t, `genesis/freeware\s+3\s+30\s+0`, s.ok(t, "sponsor", "consent", "ls"))
+	s.ok(t, "sponsor", "consent", "grant-llm", "--to", "bob", "--per-call", "100", "--total", "1000", "--tokens", "50")
+	require.Contains(t, s.ok(t, "sponsor", "consent", "show-llm", "--to", "bob"), "sponsor pays bob's LLM calls: up to 100µ$ per call, 1000µ$ and 50 tokens in all; spent 0µ$ and 0 tokens")
+	s.ok(t, "sponsor", "consent", "revoke-llm", "--to", "bob")
+	require.Contains(t, s.fails(t, "sponsor", exitError, "consent", "show-llm", "--to", "bob"), "NOT_FOUND")
 	require.Contains(t, s.ok(t, "sponsor", "consent", "revoke", "--contract", "genesis/freeware"), "no longer lets genesis/freeware")
 	require.Contains(t, s.ok(t, "alice", "standing", "grant", "--exe", "genesis/rights"), "alice lets genesis/rights act as it")
+	require.Contains(t, s.ok(t, "alice", "standing", "ls", "alice"), "genesis/rights  terms ")
+	require.Contains(t, s.fails(t, "bob", exitError, "standing", "ls", "alice"), "PERMISSION_DENIED")
 	require.Contains(t, s.ok(t, "alice", "standing", "revoke", "--exe", "genesis/rights"), "alice no longer lets genesis/rights")
 
 	// Invoke: the genesis rights registry answers a quota question.
@@ -184,6 +193,15 @@ func TestClientMode(t *testing.T) {
 	require.Contains(t, s.ok(t, "alice", "contract", "deploy", "alice/pay", "--file", good, "--meta", "price=7", "--meta", "payee=alice"), "deployed contract alice/pay")
 	s.ok(t, "alice", "artifact", "put", "report", "--type", "text", "--contract", "alice/pay", "--text", "paid")
 	require.Contains(t, s.ok(t, "bob", "contract", "check", "--action", "read", "--target", "report"), "decision:   ALLOW cost=7")
+
+	// Listing: the token's read checks decide what is shown.
+	s.ok(t, "alice", "artifact", "put", "alice/diary", "--type", "text", "--contract", "genesis/private", "--text", "secret")
+	ls := s.ok(t, "bob", "artifact", "ls")
+	require.Regexp(t, `report\s+text\s+4\s+alice/pay\s+alice\s+7 \(paid by bob\)`, ls)
+	require.NotContains(t, ls, "alice/diary")
+	require.NotContains(t, ls, "notes/1", "under genesis/private now")
+	require.Contains(t, s.ok(t, "alice", "artifact", "ls", "--prefix", "alice/"), "alice/diary")
+	require.NotContains(t, s.ok(t, "alice", "artifact", "ls", "--prefix", "alice/"), "report")
 
 	// Events: the token's view; the admin's all; one event by number.
 	var evs []kernel.Event

@@ -230,7 +230,78 @@ consent.`,
 	revoke.Flags().StringVar(&rcontract, "contract", "", "contract id (required)")
 	_ = revoke.MarkFlagRequired("contract")
 	actionCmd(revoke, kernel.KindRevokeConsent, &rrid)
-	cmd.AddCommand(grant, revoke, newConsentShowCmd(g), newConsentLLMGrantCmd(g), newConsentLLMRevokeCmd(g))
+	cmd.AddCommand(grant, revoke, newConsentShowCmd(g), newConsentLsCmd(g), newConsentLLMGrantCmd(g), newConsentLLMRevokeCmd(g), newConsentLLMShowCmd(g))
+	return cmd
+}
+
+func newConsentLsCmd(g *globals) *cobra.Command {
+	var as string
+	cmd := &cobra.Command{
+		Use:   "ls --as P",
+		Short: "List the contracts P consented to be charged by, with caps and what was spent",
+		Long: `ls lists every consent P granted: contract, caps per call and in total,
+what was spent, and the hash of the terms it binds. It records nothing.
+With --server a principal's token lists its own, the admin token anyone's.`,
+		Example: `  kernelhost consent ls --as sponsor`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.withBackend(cmd, lockShared, func(b backend) error {
+				payer, err := b.viewer(cmd.Context(), as)
+				if err != nil {
+					return err
+				}
+				gs, err := b.consents(cmd.Context(), payer)
+				if err != nil {
+					return err
+				}
+				return g.emit(gs, func(out io.Writer) {
+					if len(gs) == 0 {
+						fmt.Fprintf(out, "%s consented to no contract\n", payer)
+						return
+					}
+					fmt.Fprintf(out, "%-28s %10s %10s %10s  %s\n", "CONTRACT", "PER CALL", "TOTAL", "SPENT", "TERMS")
+					for _, gr := range gs {
+						fmt.Fprintf(out, "%-28s %10d %10d %10d  %.16s…\n", gr.Contract, gr.PerCallCap, gr.TotalCap, gr.Spent, gr.Terms)
+					}
+				})
+			})
+		},
+	}
+	addAs(cmd, &as)
+	return cmd
+}
+
+func newConsentLLMShowCmd(g *globals) *cobra.Command {
+	var as, to string
+	cmd := &cobra.Command{
+		Use:   "show-llm --as SPONSOR --to P",
+		Short: "Show SPONSOR's consent to pay P's LLM calls: caps and what was spent",
+		Long: `show-llm prints the consent SPONSOR granted to pay P's LLM calls
+(grant-llm): the caps per call and in total (micro-dollars), the token cap,
+and what was spent of each. NOT_FOUND when there is none. It records
+nothing.`,
+		Example: `  kernelhost consent show-llm --as sponsor --to bob`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.withBackend(cmd, lockShared, func(b backend) error {
+				sponsor, err := b.viewer(cmd.Context(), as)
+				if err != nil {
+					return err
+				}
+				c, err := b.llmConsent(cmd.Context(), sponsor, to)
+				if err != nil {
+					return err
+				}
+				return g.emit(c, func(out io.Writer) {
+					fmt.Fprintf(out, "%s pays %s's LLM calls: up to %dµ$ per call, %dµ$ and %d tokens in all; spent %dµ$ and %d tokens\n",
+						c.Sponsor, c.Principal, c.PerCallCap, c.TotalCap, c.TokenCap, c.SpentCost, c.SpentTokens)
+				})
+			})
+		},
+	}
+	addAs(cmd, &as)
+	cmd.Flags().StringVar(&to, "to", "", "the principal whose calls are paid (required)")
+	_ = cmd.MarkFlagRequired("to")
 	return cmd
 }
 
@@ -301,7 +372,7 @@ them voids it). NOT_FOUND when P gave C no consent. It records nothing.`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return g.withBackend(cmd, lockShared, func(b backend) error {
-				payer, err := b.actor(cmd.Context(), as)
+				payer, err := b.viewer(cmd.Context(), as)
 				if err != nil {
 					return err
 				}

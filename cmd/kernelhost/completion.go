@@ -39,6 +39,10 @@ func globalsOf(cmd *cobra.Command) *globals {
 // waits for it on every Tab.
 const completionTimeout = 3 * time.Second
 
+// completionPage is how many ids a completion asks a server for: each is a
+// read check charged to the token's cpu_rate.
+const completionPage = 50
+
 // completeWith runs list against cmd's world and returns its names that
 // start with toComplete, sorted.
 func completeWith(cmd *cobra.Command, toComplete string, list func(ctx context.Context, b backend) ([]string, error)) ([]string, cobra.ShellCompDirective) {

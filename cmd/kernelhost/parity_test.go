@@ -113,7 +113,11 @@ func TestNewActionCommandsLocal(t *testing.T) {
 	require.Contains(t, fails(t, dir, exitError, "consent", "show", "--as", "bob", "--contract", "genesis/freeware"), "NOT_FOUND")
 	require.Contains(t, ok(t, dir, "consent", "grant-llm", "--as", "sponsor", "--to", "bob", "--per-call", "2000", "--total", "9000", "--tokens", "500"),
 		"sponsor pays bob's LLM calls: up to 2000µ$ per call, 9000µ$ and 500 tokens in all")
+	require.Contains(t, ok(t, dir, "consent", "show-llm", "--as", "sponsor", "--to", "bob"), "up to 2000µ$ per call, 9000µ$ and 500 tokens in all; spent 0µ$ and 0 tokens")
 	require.Contains(t, ok(t, dir, "consent", "revoke-llm", "--as", "sponsor", "--to", "bob"), "sponsor no longer pays bob's LLM calls")
+	require.Contains(t, fails(t, dir, exitError, "consent", "show-llm", "--as", "sponsor", "--to", "bob"), "NOT_FOUND")
+	require.Regexp(t, `genesis/freeware\s+3\s+30\s+0`, ok(t, dir, "consent", "ls", "--as", "sponsor"))
+	require.Equal(t, "bob consented to no contract\n", ok(t, dir, "consent", "ls", "--as", "bob"))
 
 	// --request-id: the retry returns the first result and moves nothing.
 	ok(t, dir, "scrip", "transfer", "--as", "alice", "--to", "bob", "--amount", "5", "--request-id", "r-1")

@@ -139,6 +139,9 @@ func (e *Error) Code() abi.Code {
 }
 
 // url returns the URL of path (which starts with /v1/ or /) with query q.
+// path is not escaped: ids go in as they are (a right's id holds '/', which
+// the server's {id...} routes take as it is), and the URL escapes what a
+// path cannot hold.
 func (c *Client) url(path string, q url.Values) string {
 	u := *c.base
 	u.Path = c.base.Path + path
@@ -147,17 +150,6 @@ func (c *Client) url(path string, q url.Values) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.String()
-}
-
-// escapeID escapes an id for a path: ids may hold '/', which the server's
-// {id...} routes take as it is; every other character that a path cannot
-// hold as it is (space, '%', '?', '#') is escaped.
-func escapeID(id string) string {
-	parts := strings.Split(id, "/")
-	for i, p := range parts {
-		parts[i] = url.PathEscape(p)
-	}
-	return strings.Join(parts, "/")
 }
 
 // request sends one request and returns the answer's status, headers and
@@ -349,7 +341,7 @@ func (c *Client) Whoami(ctx context.Context) (Identity, error) {
 // Principal returns principal id with its quotas.
 func (c *Client) Principal(ctx context.Context, id string) (server.PrincipalView, error) {
 	var v server.PrincipalView
-	err := c.call(ctx, http.MethodGet, "/v1/principals/"+url.PathEscape(id), nil, nil, &v)
+	err := c.call(ctx, http.MethodGet, "/v1/principals/"+id, nil, nil, &v)
 	return v, err
 }
 
@@ -403,7 +395,7 @@ func (c *Client) Mint(ctx context.Context, id string, amount int64) (kernel.Prin
 // Quotas returns principal id's quotas.
 func (c *Client) Quotas(ctx context.Context, id string) ([]kernel.QuotaStatus, error) {
 	var r server.QuotasResponse
-	err := c.call(ctx, http.MethodGet, "/v1/principals/"+url.PathEscape(id)+"/quotas", nil, nil, &r)
+	err := c.call(ctx, http.MethodGet, "/v1/principals/"+id+"/quotas", nil, nil, &r)
 	return r.Quotas, err
 }
 
@@ -413,7 +405,7 @@ func (c *Client) SetQuota(ctx context.Context, id string, res kernel.Resource, q
 	var r struct {
 		Quota kernel.QuotaStatus `json:"quota"`
 	}
-	err := c.call(ctx, http.MethodPut, "/v1/principals/"+url.PathEscape(id)+"/quotas/"+url.PathEscape(string(res)), nil, server.SetQuotaRequest{Quota: quota}, &r)
+	err := c.call(ctx, http.MethodPut, "/v1/principals/"+id+"/quotas/"+string(res), nil, server.SetQuotaRequest{Quota: quota}, &r)
 	return r.Quota, err
 }
 
@@ -444,4 +436,107 @@ func (c *Client) Totals(ctx context.Context) (server.TotalsResponse, error) {
 	var r server.TotalsResponse
 	err := c.call(ctx, http.MethodGet, "/v1/totals", nil, nil, &r)
 	return r, err
+}
+
+// Consent returns payer's consent to contract.
+func (c *Client) Consent(ctx context.Context, payer, contract string) (kernel.Grant, error) {
+	var r server.ConsentResponse
+	err := c.call(ctx, http.MethodGet, "/v1/principals/"+payer+"/consents/"+contract, nil, nil, &r)
+	return r.Consent, err
+}
+
+// Consents returns every consent payer granted, following the cursors.
+func (c *Client) Consents(ctx context.Context, payer string) ([]kernel.Grant, error) {
+	out := []kernel.Grant{}
+	cursor := ""
+	for {
+		var r server.ConsentsResponse
+		if err := c.call(ctx, http.MethodGet, "/v1/principals/"+payer+"/consents", page(cursor, server.MaxPage), nil, &r); err != nil {
+			return nil, err
+		}
+		out = append(out, r.Consents...)
+		if r.NextCursor == "" {
+			return out, nil
+		}
+		cursor = r.NextCursor
+	}
+}
+
+// Standings returns every standing grant principal made, following the
+// cursors.
+func (c *Client) Standings(ctx context.Context, principal string) ([]kernel.Standing, error) {
+	out := []kernel.Standing{}
+	cursor := ""
+	for {
+		var r server.StandingsResponse
+		if err := c.call(ctx, http.MethodGet, "/v1/principals/"+principal+"/standings", page(cursor, server.MaxPage), nil, &r); err != nil {
+			return nil, err
+		}
+		out = append(out, r.Standings...)
+		if r.NextCursor == "" {
+			return out, nil
+		}
+		cursor = r.NextCursor
+	}
+}
+
+// LLMConsent returns sponsor's consent to pay principal's LLM calls.
+func (c *Client) LLMConsent(ctx context.Context, sponsor, principal string) (kernel.LLMConsent, error) {
+	var r server.LLMConsentResponse
+	err := c.call(ctx, http.MethodGet, "/v1/principals/"+sponsor+"/llm_consents/"+principal, nil, nil, &r)
+	return r.Consent, err
+}
+
+// ArtifactsPage returns one page of the artifacts of prefix the token may
+// see (GET /v1/artifacts): for a principal's token those its read checks
+// allow (each charged to its cpu_rate), for the admin token all.
+func (c *Client) ArtifactsPage(ctx context.Context, prefix, cursor string, limit int) (server.ArtifactsResponse, error) {
+	q := page(cursor, limit)
+	if prefix != "" {
+		q.Set("prefix", prefix)
+	}
+	var r server.ArtifactsResponse
+	err := c.call(ctx, http.MethodGet, "/v1/artifacts", q, nil, &r)
+	return r, err
+}
+
+// Put performs write a with its content as the raw body of
+// PUT /v1/artifacts/{id} (a module goes up as its bytes, not as base64 in
+// JSON, which would be a third larger and bounded by kernel.MaxActionJSON);
+// its other fields go as query parameters. An action with fields the
+// upload does not carry (unset) is refused: send it with Do.
+func (c *Client) Put(ctx context.Context, a kernel.Action) (api.Result, error) {
+	if a.Kind != kernel.KindWrite || len(a.Unset) > 0 || a.Content == nil {
+		return api.Result{}, errors.New("client: Put takes a write with content and without unset")
+	}
+	q := url.Values{}
+	for k, v := range map[string]string{"type": a.Type, "contract": a.Contract, "request_id": a.RequestID} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if a.MaxCost != nil {
+		q.Set("max_cost", strconv.FormatInt(*a.MaxCost, 10))
+	}
+	if len(a.Metadata) > 0 {
+		b, err := json.Marshal(a.Metadata)
+		if err != nil {
+			return api.Result{}, err
+		}
+		q.Set("metadata", string(b))
+	}
+	ct := "application/octet-stream"
+	if a.Type == kernel.TypeContract || bytes.HasPrefix(a.Content, []byte("\x00asm")) {
+		ct = "application/wasm"
+	}
+	path := "/v1/artifacts/" + a.Target
+	status, h, b, err := c.request(ctx, http.MethodPut, path, q, a.Content, ct)
+	if err != nil {
+		return api.Result{}, err
+	}
+	var res api.Result
+	if json.Unmarshal(b, &res) != nil || (!res.OK && res.ErrorCode == "") || (res.OK != (status/100 == 2)) {
+		return api.Result{}, answerError(status, h, b, "PUT "+path)
+	}
+	return res, nil
 }
