@@ -11,7 +11,6 @@ import (
 	"github.com/kernelhost/kernelhost/abi"
 	"github.com/kernelhost/kernelhost/kernel"
 	"github.com/kernelhost/kernelhost/kernel/kerneltest"
-	"github.com/kernelhost/kernelhost/store"
 )
 
 func llmCall(caller string, in, out int64) kernel.LLMCall {
@@ -105,13 +104,7 @@ func TestLLMReserveRefuses(t *testing.T) {
 func TestLLMReserveNeverOverspent(t *testing.T) {
 	for _, sc := range sharedStores {
 		t.Run(sc.name, func(t *testing.T) {
-			st := sc.open(t)
-			w := kerneltest.NewWorld(t, func(c *kernel.Config) { c.Store = st; c.SharedStore = true })
-			t.Cleanup(func() { _ = st.Close() })
-			k2, err := kernel.Open(context.Background(), kernel.Config{Store: st, Evaluator: w.Eval, Clock: w.Clock.Now, DefaultContract: "freeware", SharedStore: true})
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = k2.Close(context.Background()) })
-			nodes := []*kernel.Kernel{w.K, k2}
+			w, nodes := sharedNodes(t, sc.open)
 			w.Principal(t, "agent", 0)
 			require.NoError(t, w.K.SetQuota(ctx, "agent", kernel.LLMRate, 1000))
 			require.NoError(t, w.K.SetQuota(ctx, "agent", kernel.LLMBudget, 1<<40))
@@ -160,16 +153,7 @@ func TestLLMReserveNeverOverspent(t *testing.T) {
 // TestLLMUnsettledSurvivesRestart: a call whose node died before it was
 // settled stays charged in full.
 func TestLLMUnsettledSurvivesRestart(t *testing.T) {
-	dir := t.TempDir()
-	clock := kerneltest.NewClock(kerneltest.Start)
-	eval := kerneltest.NewEvaluator()
-	open := func() (*kernel.Kernel, store.Store) {
-		st, err := store.OpenBadger(dir, store.BadgerOptions{})
-		require.NoError(t, err)
-		k, err := kernel.Open(ctx, kernel.Config{Store: st, Evaluator: eval, Clock: clock.Now, DefaultContract: "freeware"})
-		require.NoError(t, err)
-		return k, st
-	}
+	open, _, _ := restartable(t)
 	k, st := open()
 	require.NoError(t, k.CreatePrincipal(ctx, "agent", 0))
 	require.NoError(t, k.SetQuota(ctx, "agent", kernel.LLMRate, 1000))

@@ -42,6 +42,35 @@ func secondKernel(t *testing.T, w *kerneltest.World) *kernel.Kernel {
 	return k
 }
 
+// sharedNodes builds a world on sc's store with a second kernel on it,
+// both with Config.SharedStore: two nodes of one world.
+func sharedNodes(t *testing.T, open func(*testing.T) store.Store) (*kerneltest.World, []*kernel.Kernel) {
+	t.Helper()
+	st := open(t)
+	w := kerneltest.NewWorld(t, func(c *kernel.Config) { c.Store = st; c.SharedStore = true })
+	t.Cleanup(func() { _ = st.Close() })
+	k2, err := kernel.Open(context.Background(), kernel.Config{Store: st, Evaluator: w.Eval, Clock: w.Clock.Now, DefaultContract: "freeware", SharedStore: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = k2.Close(context.Background()) })
+	return w, []*kernel.Kernel{w.K, k2}
+}
+
+// restartable returns a function that opens a kernel on a Badger store in
+// a directory of the test, with a fake clock and evaluator that outlive
+// each opening: call it, close both, call it again to restart.
+func restartable(t *testing.T) (open func() (*kernel.Kernel, store.Store), clock *kerneltest.Clock, eval *kerneltest.Evaluator) {
+	dir := t.TempDir()
+	clock = kerneltest.NewClock(kerneltest.Start)
+	eval = kerneltest.NewEvaluator()
+	return func() (*kernel.Kernel, store.Store) {
+		st, err := store.OpenBadger(dir, store.BadgerOptions{})
+		require.NoError(t, err)
+		k, err := kernel.Open(ctx, kernel.Config{Store: st, Evaluator: eval, Clock: clock.Now, DefaultContract: "freeware"})
+		require.NoError(t, err)
+		return k, st
+	}, clock, eval
+}
+
 // TestTwoKernelsShareEventOrder: two kernels on one store number audit
 // events in one gapless order, with no number given twice and no event
 // lost. Each kept its own counter before (two events numbered alike
@@ -139,13 +168,7 @@ func TestTwoKernelsShareEventOrder(t *testing.T) {
 func TestTwoKernelsShareRateWindow(t *testing.T) {
 	for _, sc := range sharedStores {
 		t.Run(sc.name, func(t *testing.T) {
-			st := sc.open(t)
-			w := kerneltest.NewWorld(t, func(c *kernel.Config) { c.Store = st; c.SharedStore = true })
-			t.Cleanup(func() { _ = st.Close() })
-			k2, err := kernel.Open(context.Background(), kernel.Config{Store: st, Evaluator: w.Eval, Clock: w.Clock.Now, DefaultContract: "freeware", SharedStore: true})
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = k2.Close(context.Background()) })
-			nodes := []*kernel.Kernel{w.K, k2}
+			w, nodes := sharedNodes(t, sc.open)
 			w.Principal(t, "agent", 0)
 			const quota, amount = 1000, 7
 			require.NoError(t, w.K.SetQuota(ctx, "agent", kernel.LLMRate, quota))
@@ -187,17 +210,8 @@ func TestTwoKernelsShareRateWindow(t *testing.T) {
 // store, so a restarted kernel still counts it (before, a restart forgot
 // it and granted a whole window again), until it leaves the window.
 func TestRateWindowSurvivesRestart(t *testing.T) {
-	dir := t.TempDir()
-	clock := kerneltest.NewClock(kerneltest.Start)
-	eval := kerneltest.NewEvaluator()
+	open, clock, eval := restartable(t)
 	eval.Register([]byte("fake:freeware"), kerneltest.Freeware)
-	open := func() (*kernel.Kernel, store.Store) {
-		st, err := store.OpenBadger(dir, store.BadgerOptions{})
-		require.NoError(t, err)
-		k, err := kernel.Open(ctx, kernel.Config{Store: st, Evaluator: eval, Clock: clock.Now, DefaultContract: "freeware"})
-		require.NoError(t, err)
-		return k, st
-	}
 	k, st := open()
 	require.NoError(t, k.CreatePrincipal(ctx, "agent", 0))
 	require.NoError(t, k.SetQuota(ctx, "agent", kernel.LLMRate, 1000))

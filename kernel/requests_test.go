@@ -167,16 +167,7 @@ func TestRequestIDExactlyOnce(t *testing.T) {
 		require.Equal(t, uint64(100), w.Balance(t, "alice"))
 	})
 	t.Run("across a restart", func(t *testing.T) {
-		dir := t.TempDir()
-		clock := kerneltest.NewClock(kerneltest.Start)
-		eval := kerneltest.NewEvaluator()
-		open := func() (*kernel.Kernel, store.Store) {
-			st, err := store.OpenBadger(dir, store.BadgerOptions{})
-			require.NoError(t, err)
-			k, err := kernel.Open(ctx, kernel.Config{Store: st, Evaluator: eval, Clock: clock.Now, DefaultContract: "freeware"})
-			require.NoError(t, err)
-			return k, st
-		}
+		open, _, _ := restartable(t)
 		k, st := open()
 		require.NoError(t, k.CreatePrincipal(ctx, "alice", 100))
 		require.NoError(t, k.CreatePrincipal(ctx, "bob", 0))
