@@ -22,6 +22,13 @@ import (
 // contract runs however few of them the caller may see.
 const MaxListExamined = 1000
 
+// MaxListCPU bounds, in microseconds, the cpu_rate one ListArtifacts page
+// spends on read checks: once its checks have used this much the page ends
+// (with Next), so that a run of artifacts whose contracts spin costs a
+// caller at most about this, plus one check's Config.ContractTimeout, a
+// page, not its whole window. It is one check's default budget (100ms).
+const MaxListCPU = 100_000
+
 // ListedArtifact is one entry of a listing: an artifact's id and type. It
 // never carries content or metadata.
 type ListedArtifact struct {
@@ -35,8 +42,8 @@ type ArtifactList struct {
 	// order.
 	Artifacts []ListedArtifact
 	// Next is the id of the last artifact examined when more may follow
-	// (the page is full, MaxListExamined were examined, or Quota stopped
-	// it): the next page continues after it. Empty when the listing has
+	// (the page is full, it reached MaxListExamined or MaxListCPU, or
+	// Quota stopped it): the next page continues after it. Empty when the listing has
 	// reached the end of the prefix. It may name an artifact the caller
 	// may not read (ids are not secret, see ArtifactIDs); nothing else of
 	// that artifact is shown.
@@ -57,8 +64,8 @@ type ArtifactList struct {
 // that principal caller may read, in id order, continuing after the id
 // cursor ("" for the first page; pass the page before's Next). It stops when
 // limit artifacts are listed (limit <= 0 or above MaxPage means MaxPage),
-// when MaxListExamined were examined, or when the caller's cpu_rate runs
-// out (ArtifactList.Quota).
+// when MaxListExamined were examined or their checks used MaxListCPU, or
+// when the caller's cpu_rate runs out (ArtifactList.Quota).
 //
 // Each artifact examined is judged as a read by caller through its access
 // contract, exactly as Explain judges a read: on one snapshot, writing
@@ -136,7 +143,7 @@ func (w *work) list(out *ArtifactList, prefix, cursor string, limit int) *Error 
 		if err := w.ctx.Err(); err != nil {
 			return err
 		}
-		if len(out.Artifacts) == limit || out.Examined == MaxListExamined {
+		if len(out.Artifacts) == limit || out.Examined == MaxListExamined || w.ev.CPU >= MaxListCPU {
 			more = true
 			return store.ErrStop
 		}

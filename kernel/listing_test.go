@@ -2,6 +2,7 @@ package kernel_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -317,4 +318,39 @@ func TestContentLimit(t *testing.T) {
 	d := kerneltest.NewWorld(t, nil)
 	require.Equal(t, 8<<20, d.K.ContentLimit(kernel.TypeContract), "the default module limit")
 	require.Equal(t, 1<<20, d.K.ContentLimit("text"))
+}
+
+// TestListArtifactsBoundedCPU: a page stops once its read checks have used
+// kernel.MaxListCPU of the caller's cpu_rate, so a run of artifacts whose
+// contract burns its whole budget (a hostile owner's) costs a lister about
+// that a page, not its whole window; following Next goes on from there.
+// Without the bound, one page of 30 such artifacts spent 150ms of the
+// lister's cpu_rate.
+func TestListArtifactsBoundedCPU(t *testing.T) {
+	const (
+		burn    = 5_000_000 // fuel per burner run: 5000µs at 1000 fuel per µs
+		burnCPU = 5_000
+	)
+	var ev *meteredEval
+	w := kerneltest.NewWorld(t, func(c *kernel.Config) {
+		ev = &meteredEval{Evaluator: c.Evaluator.(*kerneltest.Evaluator), burner: sha256.Sum256([]byte("fake:burner")), burn: burn}
+		c.Evaluator = ev
+	})
+	w.Principal(t, "mallory", 0)
+	w.Principal(t, "bob", 0)
+	w.Deploy(t, "mallory", "burner", "burner", kerneltest.AllowAll)
+	for i := 0; i < 30; i++ {
+		requireCode(t, abi.OK, w.Do(kernel.Action{Kind: kernel.KindWrite, Caller: "mallory", Target: fmt.Sprintf("m/%02d", i), Type: "data", Contract: "burner", Content: []byte("x")}))
+	}
+	l, err := w.K.ListArtifacts(ctx, "bob", "m/", "", 0)
+	require.NoError(t, err)
+	want := kernel.MaxListCPU / burnCPU
+	require.Equal(t, want, l.Examined)
+	require.Equal(t, int64(kernel.MaxListCPU), l.CPU)
+	require.Len(t, l.Artifacts, want, "each is visible: the burner allows")
+	require.Equal(t, fmt.Sprintf("m/%02d", want-1), l.Next)
+	l, err = w.K.ListArtifacts(ctx, "bob", "m/", l.Next, 0)
+	require.NoError(t, err)
+	require.Equal(t, 30-want, l.Examined)
+	require.Equal(t, "", l.Next)
 }
