@@ -99,6 +99,9 @@ type Result struct {
 	Logs       []string `json:"logs,omitempty"`
 	// IDs are the new parts of a split_right, in the order of its amounts.
 	IDs []string `json:"ids,omitempty"`
+	// Replayed is set on the answer to a repeated request_id: the first
+	// result, returned again, with nothing run a second time.
+	Replayed bool `json:"replayed,omitempty"`
 
 	Resource          string  `json:"resource,omitempty"`
 	Available         int64   `json:"available,omitempty"`
@@ -111,7 +114,7 @@ func ResultOf(r kernel.Result) Result {
 		OK: r.OK, ErrorCode: r.ErrorCode, Category: string(r.Category), Retriable: r.Retriable, Message: r.Message,
 		Decision: DecisionOf(r.Decision), Charges: r.Charges, Revision: r.Revision, Event: r.Event,
 		Artifact: r.Artifact, Content: r.Content,
-		Output: r.Output, Logs: r.Logs, IDs: r.IDs,
+		Output: r.Output, Logs: r.Logs, IDs: r.IDs, Replayed: r.Replayed,
 		Resource: r.Resource, Available: r.Available, RetryAfterSeconds: r.RetryAfter.Seconds(),
 	}
 	if r.Content != nil && utf8.Valid(r.Content) {

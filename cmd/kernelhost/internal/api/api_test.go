@@ -52,6 +52,18 @@ func TestResultOf(t *testing.T) {
 	require.Nil(t, api.ResultOf(kernel.Result{Content: []byte{0xff}}).Text, "binary content has no text")
 }
 
+// TestResultOfReplayed: the answer to a repeated request_id says so over
+// HTTP too ("replayed": true, docs/http.md), as kernel.Result does: a client
+// that retried after a lost answer tells a replay from a second run by it.
+func TestResultOfReplayed(t *testing.T) {
+	b, err := json.Marshal(api.ResultOf(kernel.Result{OK: true, Event: 31, Replayed: true}))
+	require.NoError(t, err)
+	require.JSONEq(t, `{"ok":true,"retriable":false,"event":31,"replayed":true}`, string(b))
+	b, err = json.Marshal(api.ResultOf(kernel.Result{OK: true, Event: 31}))
+	require.NoError(t, err)
+	require.NotContains(t, string(b), "replayed", "a first run is not a replay")
+}
+
 // TestResultOfInvokeAndSplit: an invoke's output and logs and a split's new
 // ids reach the JSON.
 func TestResultOfInvokeAndSplit(t *testing.T) {
