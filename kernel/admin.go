@@ -62,13 +62,7 @@ func (k *Kernel) Mint(ctx context.Context, id string, amount int64) error {
 		return errf(abi.InvalidArgument, "mint amount must be positive, got %d", amount)
 	}
 	err := k.update(func(tx store.Txn) error {
-		b, err := tx.Get(principalKey(id))
-		if errors.Is(err, store.ErrNotFound) {
-			return errf(abi.NotFound, "principal %q does not exist", id)
-		} else if err != nil {
-			return err
-		}
-		p, err := decodePrincipal(b)
+		p, err := loadPrincipal(tx, id)
 		if err != nil {
 			return err
 		}

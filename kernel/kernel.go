@@ -416,6 +416,18 @@ func (k *Kernel) readPrincipal(id string) (principalRec, error) {
 	return p, nil
 }
 
+// loadPrincipal reads principal id's record in tx: NOT_FOUND when there
+// is none.
+func loadPrincipal(tx store.Txn, id string) (principalRec, error) {
+	b, err := tx.Get(principalKey(id))
+	if errors.Is(err, store.ErrNotFound) {
+		return principalRec{}, errf(abi.NotFound, "principal %q does not exist", id)
+	} else if err != nil {
+		return principalRec{}, err
+	}
+	return decodePrincipal(b)
+}
+
 // updatePrincipal applies fn to principal id's record in a transaction,
 // and records rec there (record.go).
 func (k *Kernel) updatePrincipal(id string, fn func(*principalRec), rec Record) error {
@@ -424,13 +436,7 @@ func (k *Kernel) updatePrincipal(id string, fn func(*principalRec), rec Record) 
 	}
 	defer k.exit()
 	err := k.update(func(tx store.Txn) error {
-		b, err := tx.Get(principalKey(id))
-		if errors.Is(err, store.ErrNotFound) {
-			return errf(abi.NotFound, "principal %q does not exist", id)
-		} else if err != nil {
-			return err
-		}
-		p, err := decodePrincipal(b)
+		p, err := loadPrincipal(tx, id)
 		if err != nil {
 			return err
 		}

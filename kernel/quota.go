@@ -3,7 +3,6 @@ package kernel
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -520,13 +519,7 @@ func (k *Kernel) quotaStatus(id string, rs []Resource) ([]QuotaStatus, error) {
 	now := k.nowNanos()
 	out := make([]QuotaStatus, 0, len(rs))
 	err := k.st.View(func(tx store.Txn) error {
-		b, err := tx.Get(principalKey(id))
-		if errors.Is(err, store.ErrNotFound) {
-			return errf(abi.NotFound, "principal %q does not exist", id)
-		} else if err != nil {
-			return err
-		}
-		p, err := decodePrincipal(b)
+		p, err := loadPrincipal(tx, id)
 		if err != nil {
 			return err
 		}
