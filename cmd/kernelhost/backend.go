@@ -449,5 +449,6 @@ func resultOf(r api.Result) kernel.Result {
 		Artifact: r.Artifact, Content: r.Content, Output: r.Output, Logs: r.Logs, IDs: r.IDs,
 		Resource: r.Resource, Available: r.Available,
 		RetryAfter: time.Duration(r.RetryAfterSeconds * float64(time.Second)),
+		Replayed:   r.Replayed,
 	}
 }

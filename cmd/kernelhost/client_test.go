@@ -127,7 +127,9 @@ func TestClientMode(t *testing.T) {
 
 	// Scrip: transfer (idempotent with --request-id), limit, mint (admin).
 	require.Equal(t, "transferred 5 scrip from alice to bob\n", s.ok(t, "alice", "scrip", "transfer", "--to", "bob", "--amount", "5", "--request-id", "pay-1"))
-	s.ok(t, "alice", "scrip", "transfer", "--to", "bob", "--amount", "5", "--request-id", "pay-1")
+	_, errOut, code := s.run(t, "alice", "scrip", "transfer", "--to", "bob", "--amount", "5", "--request-id", "pay-1")
+	require.Equal(t, exitOK, code, errOut)
+	require.Contains(t, errOut, "this request id ran before", "the server says replayed")
 	require.Equal(t, uint64(995), s.balance(t, "bob", "alice"), "the retry with the same request id ran nothing")
 	require.Equal(t, uint64(105), s.balance(t, "bob", "bob"))
 	require.Contains(t, s.ok(t, "alice", "scrip", "limit", "--amount", "50"), "alice pays at most 50 scrip per action")
