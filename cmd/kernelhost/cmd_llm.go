@@ -97,8 +97,7 @@ func newLLMCmd(g *globals) *cobra.Command {
 --llm-endpoint URL --llm-prices FILE'), as the principal of the token: every
 call reserves llm_rate and llm_budget before it is sent and is charged what
 the provider reports it used.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+		Example: `  KERNELHOST_TOKEN=kh_... kernelhost --server http://127.0.0.1:8080 llm chat --model gpt-4o-mini "Say hi"`,
 	}
 	cmd.AddCommand(newLLMChatCmd(g))
 	return cmd
