@@ -10,7 +10,7 @@ import (
 )
 
 func newDemoCmd(g *globals) *cobra.Command {
-	var keep bool
+	var keep, record bool
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Play a self-contained scenario on a temporary world and print it",
@@ -32,15 +32,19 @@ to it and the same action succeeds; the audit trail ends it.`,
 			if !keep {
 				defer func() { _ = os.RemoveAll(dir) }()
 			}
-			if err := demo.Run(cmd.Context(), g.out, dir); err != nil {
+			if err := demo.RunWith(cmd.Context(), g.out, dir, demo.Options{Record: record}); err != nil {
 				return err
 			}
 			if keep {
 				fmt.Fprintf(g.out, "the world is kept in %s\n", dir)
+				if record {
+					fmt.Fprintf(g.out, "replay it: kernelhost replay --recording-dir %s\n", dir)
+				}
 			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the temporary world's directory and print where it is")
+	cmd.Flags().BoolVar(&record, "record", false, "record every input (explain is then refused), so that 'kernelhost replay --recording-dir' can re-execute the kept world")
 	return cmd
 }

@@ -34,8 +34,8 @@ type initPrincipal struct {
 }
 
 func newInitCmd(g *globals) *cobra.Command {
-	var genesisFile string
-	var force bool
+	var genesisFile, from string
+	var force, newTokens bool
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Create a world: genesis contracts, principals and tokens",
@@ -49,15 +49,36 @@ keep them.
 init refuses to touch an existing world unless --force is given, which
 deletes it first (store, compilation cache and tokens; nothing else in the
 directory; with --store every key of the store's table, the local
-compilation cache kept: stop the nodes serving it first).`,
+compilation cache kept: stop the nodes serving it first).
+
+With --from FILE (a file of 'kernelhost snapshot') init creates the world
+from that snapshot instead of genesis: a fork, in exactly the state the
+snapshot holds, which goes on from there apart from its source. The
+snapshot holds the token hashes, so the fork accepts the source world's
+tokens; --new-tokens replaces every one (the admin's and each principal's)
+and prints the new ones. A snapshot without tokens (a world an embedding
+program made, such as the demo's) gets new ones anyway.
+
+With --record the world records every input from its first, genesis
+included, so that 'kernelhost replay' can re-execute it from the empty
+world (and a fork of a recorded snapshot goes on recording); every command
+that changes a world holding records records too.`,
 		Example: `  kernelhost init
   kernelhost init --genesis genesis/example.json
   kernelhost --data-dir /tmp/w init --force --genesis my-world.json
-  kernelhost init --store postgres://kernelhost@db:5432/world?sslmode=verify-full`,
+  kernelhost init --store postgres://kernelhost@db:5432/world?sslmode=verify-full
+  kernelhost --data-dir fork init --from world.khsnap --new-tokens
+  kernelhost init --record --genesis genesis/example.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := g.localOnly(cmd, "it creates the world"); err != nil {
 				return err
+			}
+			if from != "" {
+				return g.initFromCmd(cmd, from, genesisFile, force, newTokens) // cmd_snapshot.go
+			}
+			if newTokens {
+				return usagef("--new-tokens goes with --from: a new world's tokens are new")
 			}
 			spec := genesis.Spec{}
 			if genesisFile != "" {
@@ -99,6 +120,9 @@ compilation cache kept: stop the nodes serving it first).`,
 	}
 	cmd.Flags().StringVar(&genesisFile, "genesis", "", "genesis file (JSON, see genesis/example.json); default: no principals but genesis")
 	cmd.Flags().BoolVar(&force, "force", false, "delete an existing world at --data-dir (or in --store) first")
+	cmd.Flags().StringVar(&from, "from", "", "create the world from this snapshot file ('kernelhost snapshot') instead of genesis: a fork")
+	cmd.Flags().BoolVar(&newTokens, "new-tokens", false, "with --from: replace every token of the snapshot with a new one, printed once")
+	g.recordFlag(cmd, "record every input from the first (genesis included), for 'kernelhost replay'")
 	return cmd
 }
 

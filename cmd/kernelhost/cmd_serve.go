@@ -37,7 +37,16 @@ provider reports. The API key comes from the environment variable named by
 --llm-key-env (default KERNELHOST_LLM_API_KEY), never from the command line.
 
 On SIGINT or SIGTERM it stops accepting connections, finishes the requests
-in flight (up to --grace), then closes the world. Logs are structured
+in flight (up to --grace), then closes the world.
+
+With --record the world keeps every input it accepts, in order (its
+records: 'kernelhost replay' re-executes them and checks every result); a
+world that holds records goes on recording without it (--record=false
+stops it), and POST /v1/explain is refused (UNAVAILABLE) while it records.
+GET /v1/snapshot gives the admin a snapshot of the world (see 'kernelhost
+snapshot').
+
+Logs are structured
 (log/slog) on stderr; --log-level info logs every request.`,
 		Example: `  kernelhost serve
   kernelhost serve --addr 0.0.0.0:8080 --log-level info
@@ -63,7 +72,7 @@ in flight (up to --grace), then closes the world. Logs are structured
 			if err != nil {
 				return err
 			}
-			srv, err := server.New(server.Config{Kernel: w.k, Auth: w.auth, Pools: w.host, Logger: g.log, RequestTimeout: timeout, LLM: gw})
+			srv, err := server.New(server.Config{Kernel: w.k, Auth: w.auth, Pools: w.host, Logger: g.log, RequestTimeout: timeout, LLM: gw, Store: w.st})
 			if err != nil {
 				return err
 			}
@@ -113,6 +122,7 @@ in flight (up to --grace), then closes the world. Logs are structured
 	cmd.Flags().DurationVar(&timeout, "request-timeout", server.DefaultRequestTimeout, "bound on one request's kernel work")
 	cmd.Flags().DurationVar(&grace, "grace", 30*time.Second, "how long shutdown waits for requests in flight")
 	lf.register(cmd.Flags())
+	g.recordFlag(cmd, "record every input the world accepts, for 'kernelhost replay' (a world that holds records records without it; --record=false: not this time)")
 	return cmd
 }
 

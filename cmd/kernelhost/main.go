@@ -89,6 +89,10 @@ type globals struct {
 
 	command string // the command line's command, "kernelhost artifact put", for the lock's record
 
+	// record and noRecord: --record and --record=false of init, serve and
+	// demo (cmd_replay.go, recording).
+	record, noRecord bool
+
 	out, errOut io.Writer
 	log         *slog.Logger
 }
@@ -181,6 +185,8 @@ principal; the admin token runs the administrative commands.`,
 		newTotalsCmd(g),
 		newContextCmd(g),
 		newDemoCmd(g),
+		newSnapshotCmd(g),
+		newReplayCmd(g),
 		newVersionCmd(g),
 	)
 	requireSubcommands(root)  // usage.go

@@ -249,7 +249,7 @@ func (g *globals) openWorld(ctx context.Context, dir, where string, st store.Sto
 		_ = st.Close()
 		return nil, err
 	}
-	k, err := kernel.Open(ctx, kernel.Config{Store: st, Evaluator: h, Clock: time.Now, DefaultContract: genesis.DefaultContract, SharedStore: shared})
+	k, err := kernel.Open(ctx, kernel.Config{Store: st, Evaluator: h, Clock: time.Now, DefaultContract: genesis.DefaultContract, SharedStore: shared, Record: g.recording(st)})
 	if err != nil {
 		_ = h.Close(ctx)
 		_ = st.Close()

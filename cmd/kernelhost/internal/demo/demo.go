@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kernelhost/kernelhost/abi"
 	market "github.com/kernelhost/kernelhost/examples/rights-market"
 	"github.com/kernelhost/kernelhost/genesis"
 	"github.com/kernelhost/kernelhost/host"
@@ -54,10 +55,25 @@ func CacheDir(dataDir string) string {
 	return filepath.Join(dataDir, "wazero-cache")
 }
 
+// Options change how RunWith plays the scenario.
+type Options struct {
+	// Record opens the kernel with kernel.Config.Record: the world keeps
+	// every input in order (its R/ records), so that 'kernelhost replay
+	// --recording-dir DIR' can re-execute it from the empty world and
+	// prove it ends the same. Explain is refused while recording: the
+	// scene that asks for it shows the refusal instead.
+	Record bool
+}
+
 // Run plays the scenario in a new world under dir (which must be empty or
 // missing) and writes the transcript to out. It fails if any step does not
 // end as the scenario expects.
-func Run(ctx context.Context, out io.Writer, dir string) (err error) {
+func Run(ctx context.Context, out io.Writer, dir string) error {
+	return RunWith(ctx, out, dir, Options{})
+}
+
+// RunWith is Run with opts.
+func RunWith(ctx context.Context, out io.Writer, dir string, opts Options) (err error) {
 	st, err := store.OpenBadger(filepath.Join(dir, "store"), store.BadgerOptions{NoSync: true})
 	if err != nil {
 		return err
@@ -73,13 +89,16 @@ func Run(ctx context.Context, out io.Writer, dir string) (err error) {
 	// depend on how fast this machine plays it, and the transcript is the
 	// same on every run.
 	start := time.Now().Truncate(time.Second)
-	k, err := kernel.Open(ctx, kernel.Config{Store: st, Evaluator: h, Clock: func() time.Time { return start }, DefaultContract: genesis.DefaultContract})
+	k, err := kernel.Open(ctx, kernel.Config{Store: st, Evaluator: h, Clock: func() time.Time { return start }, DefaultContract: genesis.DefaultContract, Record: opts.Record})
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, k.Close(ctx)) }()
-	s := &scene{ctx: ctx, out: out, k: k}
+	s := &scene{ctx: ctx, out: out, k: k, record: opts.Record}
 	fmt.Fprintf(out, "kernelhost demo: a world on a temporary Badger store in %s\n", dir)
+	if opts.Record {
+		fmt.Fprintln(out, "(recording: every input is kept, for 'kernelhost replay')")
+	}
 	return s.play()
 }
 
@@ -89,6 +108,8 @@ type scene struct {
 	out io.Writer
 	k   *kernel.Kernel
 	err error // the first step that went other than planned
+	// record: the kernel records (Options.Record), so Explain is refused.
+	record bool
 }
 
 func (s *scene) section(title string) { fmt.Fprintf(s.out, "\n== %s\n", title) }
@@ -206,8 +227,16 @@ func (s *scene) play() error {
 	}, "OK")
 	s.do("bob reads "+diary, kernel.Action{Kind: kernel.KindRead, Caller: "bob", Target: diary}, "PERMISSION_DENIED")
 	ex, err := k.Explain(ctx, kernel.Action{Kind: kernel.KindRead, Caller: "bob", Target: diary})
-	s.check(err)
-	if err == nil {
+	var ke *kernel.Error
+	switch {
+	case s.record && errors.As(err, &ke) && ke.Code == abi.Unavailable:
+		s.say("bob asks why (explain) -> %s: %s", ke.Code, ke.Msg)
+	case s.record:
+		s.check(fmt.Errorf("demo: explain while recording: got %v, want UNAVAILABLE", err))
+	default:
+		s.check(err)
+	}
+	if err == nil && !s.record {
 		s.say("bob asks why (explain): decision allowed=%t, metadata shown: %t (withheld: %s)",
 			ex.Decision != nil && ex.Decision.Allowed, len(ex.Request.Metadata) > 0, strings.Join(ex.Redacted, ", "))
 	}

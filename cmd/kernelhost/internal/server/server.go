@@ -29,6 +29,7 @@ import (
 	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/llm"
 	"github.com/kernelhost/kernelhost/host"
 	"github.com/kernelhost/kernelhost/kernel"
+	"github.com/kernelhost/kernelhost/store"
 )
 
 // Defaults of Config.
@@ -100,6 +101,10 @@ type Config struct {
 	// LLM, when set, is the gateway behind POST /v1/llm/chat (llm.go);
 	// without it that route answers UNAVAILABLE.
 	LLM *llm.Gateway
+	// Store, when set, is the world's store, which GET /v1/snapshot
+	// streams to the admin (snapshot.go); without it that route answers
+	// UNAVAILABLE.
+	Store store.Store
 }
 
 // Server is the HTTP API. It is safe for concurrent use.
@@ -215,6 +220,7 @@ func (s *Server) register() {
 	s.handle("/v1/principals/{id}", methods{http.MethodGet: s.anyone(s.getPrincipal)})
 	s.handle("/v1/mint", methods{http.MethodPost: s.admin(s.mint)})
 	s.handle("/v1/totals", methods{http.MethodGet: s.admin(s.totals)})
+	s.handle("/v1/snapshot", methods{http.MethodGet: s.admin(s.snapshot)})
 	s.eventRoutes()
 	s.quotaRoutes()
 	s.rightRoutes()
