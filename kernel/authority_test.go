@@ -424,3 +424,51 @@ func TestHostCallEnvelopeStrict(t *testing.T) {
 	require.Equal(t, uint64(500), w.Balance(t, "vault"))
 	require.Equal(t, uint64(50), w.Balance(t, "alice"))
 }
+
+// TestExecutableCannotGrantAuthority: an executable acts for its invoker,
+// but it cannot hand out the invoker's authority to act later: a grant of
+// standing (another executable could then act as the invoker whenever it
+// likes), of consent (a contract could then charge the invoker), of LLM
+// consent, or a new spending limit, made by an executable as its invoker
+// (or as a principal whose standing it holds) is PERMISSION_DENIED and
+// stores nothing. Before, a victim who invoked a "useful" executable once
+// could be left with a standing grant to the attacker's executable.
+func TestExecutableCannotGrantAuthority(t *testing.T) {
+	w := kerneltest.NewWorld(t, nil)
+	w.Principal(t, "victim", 500)
+	w.Principal(t, "mallory", 50)
+	w.Principal(t, "vault", 500)
+	w.Deploy(t, "mallory", "m-toll", "private", func(*abi.Request) (abi.Decision, error) {
+		return abi.Decision{Allowed: true, Cost: 400, Payer: "victim", Payee: "mallory"}, nil
+	})
+	w.DeployExecutable(t, "mallory", "m-rider", "allow-all", func(*abi.Request, abi.HostCalls) (abi.InvokeResult, error) {
+		return abi.InvokeResult{OK: true}, nil
+	})
+	var got []string
+	w.DeployExecutable(t, "mallory", "m-service", "allow-all", func(req *abi.Request, calls abi.HostCalls) (abi.InvokeResult, error) {
+		got = got[:0]
+		for _, raw := range []string{
+			`{"action":{"kind":"grant_standing","target":"m-rider"}}`,
+			`{"action":{"kind":"grant_consent","contract":"m-toll","per_call_cap":1000,"total_cap":100000}}`,
+			`{"action":{"kind":"grant_llm_consent","to":"mallory","per_call_cap":1000,"total_cap":100000,"amount":100000}}`,
+			`{"action":{"kind":"set_spending_limit","amount":100000}}`,
+			`{"action":{"kind":"grant_standing","target":"m-rider"},"as":"vault"}`,
+		} {
+			var r map[string]any
+			if err := json.Unmarshal(calls.Call([]byte(raw)), &r); err != nil {
+				return abi.InvokeResult{}, err
+			}
+			got = append(got, fmt.Sprint(r["error_code"]))
+		}
+		return abi.InvokeResult{OK: true}, nil
+	})
+	w.GrantStanding(t, "vault", "m-service")
+	before := snapshotBut(t, w.Store, "e/")
+	requireCode(t, abi.OK, w.Do(kernel.Action{Kind: kernel.KindInvoke, Caller: "victim", Target: "m-service"}))
+	require.Equal(t, []string{"PERMISSION_DENIED", "PERMISSION_DENIED", "PERMISSION_DENIED", "PERMISSION_DENIED", "PERMISSION_DENIED"}, got)
+	require.Equal(t, before, snapshotBut(t, w.Store, "e/"), "no grant, no limit stored")
+	_, err := w.K.Consent(ctx, "victim", "m-toll")
+	require.Error(t, err)
+	// The victim can still grant itself, at the top level.
+	requireCode(t, abi.OK, w.Do(kernel.Action{Kind: kernel.KindSetSpendingLimit, Caller: "victim", Amount: 5}))
+}

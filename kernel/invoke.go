@@ -210,6 +210,12 @@ func (h *hostCalls) call(b []byte) any {
 	if req.AsSelf != nil {
 		return failResult(errf(abi.InvalidArgument, `"as_self" is no longer supported: act as a principal with "as": "<principal>", which needs that principal's grant_standing to this executable`))
 	}
+	if grantsAuthority(a.Kind) {
+		// A grant is the principal's own word (DESIGN: nothing implies
+		// authority): an executable acting for it now must not leave
+		// behind a power to act for it, or charge it, later.
+		return failResult(errf(abi.PermissionDenied, "%s gives authority over its principal: only the principal itself can do it, never an executable acting for it", a.Kind))
+	}
 	if req.As != "" && req.As != caller {
 		if !validID(req.As) {
 			return failResult(errf(abi.InvalidArgument, "as %q is not a valid principal id", req.As))
@@ -237,6 +243,17 @@ func (h *hostCalls) call(b []byte) any {
 		return failResult(h.fatal)
 	}
 	return child.res
+}
+
+// grantsAuthority reports whether actions of kind k give someone power
+// over the acting principal's standing, scrip or quotas beyond the action
+// itself: grants of standing and consent, and the spending limit.
+func grantsAuthority(k Kind) bool {
+	switch k {
+	case KindGrantStanding, KindGrantConsent, KindGrantLLMConsent, KindSetSpendingLimit:
+		return true
+	}
+	return false
 }
 
 // hostRequestFields are the fields of a host call, spelled exactly.
