@@ -80,15 +80,35 @@ func (g *globals) withBackend(cmd *cobra.Command, mode lockMode, fn func(b backe
 	return g.withWorldMode(cmd.Context(), mode, func(w *world) error { return fn(&local{w: w}) })
 }
 
-// localOnly refuses client mode for a command that needs the world on
-// this machine (init, serve, ...).
+// localOnly makes a command that needs the world on this machine (init,
+// serve, ...) run locally: --server or --context on its command line is a
+// usage error; a server or context from the environment or the config
+// file's current_context is ignored (it is where other commands go, not
+// where a world is created or served).
 func (g *globals) localOnly(cmd *cobra.Command, why string) error {
-	t, err := g.remote(cmd)
+	for _, name := range []string{"server", "context"} {
+		if f := cmd.Flags().Lookup(name); f != nil && f.Changed {
+			return usagef("'%s' works on the world on this machine, not through a server (%s): leave out --%s", cmd.CommandPath(), why, name)
+		}
+	}
+	g.resolved, g.target, g.targetErr = true, nil, nil
+	return nil
+}
+
+// refuseRemote fails when the command line names a server (or a context)
+// for a command that opens the local world without going through a
+// backend: it would otherwise act on the local world while the user meant
+// the server.
+func (g *globals) refuseRemote() error {
+	if g.cmd == nil {
+		return nil
+	}
+	t, err := g.remote(g.cmd)
 	if err != nil {
 		return err
 	}
 	if t != nil {
-		return usagef("'%s' works on the world on this machine, not through a server (%s): leave out --server and --context (and unset %s)", cmd.CommandPath(), why, serverEnv)
+		return usagef("'%s' works on the world on this machine only: leave out --server and --context (and unset %s), or run it on the server's machine", g.cmd.CommandPath(), serverEnv)
 	}
 	return nil
 }

@@ -437,6 +437,15 @@ func TestClientConfig(t *testing.T) {
 	out, errOut, code = runWith(filepath.Join(dir, "missing.json"), "scrip", "limit", "--amount", "9")
 	require.Equal(t, exitOK, code, errOut)
 	require.Contains(t, out, "bob pays at most 9")
+	// init and serve work on this machine: the environment's server does
+	// not take them elsewhere.
+	t.Setenv("KERNELHOST_DATA", filepath.Join(dir, "local-world"))
+	out, errOut, code = runWith(filepath.Join(dir, "missing.json"), "init")
+	require.Equal(t, exitOK, code, errOut)
+	require.Contains(t, out, "Initialised a world at "+filepath.Join(dir, "local-world"))
+	_, errOut, code = runWith(filepath.Join(dir, "missing.json"), "--server", s.url, "init")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, errOut, "works on the world on this machine, not through a server (it creates the world): leave out --server")
 	_, errOut, code = runWith(filepath.Join(dir, "missing.json"), "--server", "ftp://x", "principal", "list")
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, errOut, "use an http:// or https:// URL")

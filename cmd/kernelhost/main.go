@@ -87,7 +87,8 @@ type globals struct {
 	target                  *remoteTarget
 	targetErr               error
 
-	command string // the command line's command, "kernelhost artifact put", for the lock's record
+	command string         // the command line's command, "kernelhost artifact put", for the lock's record
+	cmd     *cobra.Command // the command running (refuseRemote)
 
 	// record and noRecord: --record and --record=false of init, serve and
 	// demo (cmd_replay.go, recording).
@@ -139,7 +140,7 @@ principal; the admin token runs the administrative commands.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			g.command = cmd.CommandPath()
+			g.command, g.cmd = cmd.CommandPath(), cmd
 			if g.wait < 0 {
 				return usagef("--wait %s: give a duration of 0 or more", g.wait)
 			}

@@ -328,6 +328,9 @@ func (g *globals) withWorld(ctx context.Context, fn func(w *world) error) error 
 // withWorldMode opens the world holding its lock in mode, runs fn and
 // closes it.
 func (g *globals) withWorldMode(ctx context.Context, mode lockMode, fn func(w *world) error) error {
+	if err := g.refuseRemote(); err != nil {
+		return err
+	}
 	w, err := g.open(ctx, mode)
 	if err != nil {
 		return err
