@@ -124,7 +124,7 @@ CLI is the local operator, who holds the data directory. Commands that only
 read run side by side; one that writes runs alone, and one that cannot have
 the data directory says who holds it.
 
-Every command but init, serve and demo also works against a running server:
+Every command but init, serve, demo and replay also works against a running server:
 --server URL ($KERNELHOST_SERVER) with a token ($KERNELHOST_TOKEN), or a
 named context of the config file (--context NAME, $KERNELHOST_CONTEXT, or
 its current_context; --config, $KERNELHOST_CONFIG, default
