@@ -30,8 +30,9 @@ func Kinds() []Kind {
 	return out
 }
 
-// KnownKind reports whether k is an action kind the kernel knows.
+// KnownKind reports whether k is the kind of an event the kernel writes:
+// an action kind, or llm_call (a settled LLM call, which no client sends).
 func KnownKind(k Kind) bool {
 	_, ok := actionFields[k]
-	return ok
+	return ok || k == KindLLMCall
 }

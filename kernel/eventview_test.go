@@ -18,4 +18,6 @@ func TestKinds(t *testing.T) {
 		require.True(t, kernel.KnownKind(k))
 	}
 	require.False(t, kernel.KnownKind("tranfser"))
+	require.True(t, kernel.KnownKind(kernel.KindLLMCall), "an event kind, not an action's: the events filter takes it")
+	require.NotContains(t, kernel.Kinds(), kernel.KindLLMCall, "no client sends it")
 }
