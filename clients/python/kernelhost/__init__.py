@@ -5,7 +5,7 @@ Standard library only. ``Client(server, token)`` covers every route;
 ``kernelhost.testing.LocalServer`` runs a real server for tests.
 """
 
-from .client import JUDGED_KINDS, KINDS, Client, EventStream, RetryPolicy, __version__
+from .client import JUDGED_KINDS, KINDS, ROUTES, Client, EventStream, RetryPolicy, __version__
 from .errors import KernelhostError, TransportError
 from .models import (
     ArtifactInfo,
@@ -35,7 +35,7 @@ from .models import (
 )
 
 __all__ = [
-    "JUDGED_KINDS", "KINDS", "Client", "EventStream", "RetryPolicy", "__version__",
+    "JUDGED_KINDS", "KINDS", "ROUTES", "Client", "EventStream", "RetryPolicy", "__version__",
     "KernelhostError", "TransportError",
     "ArtifactInfo", "ArtifactsPage", "Charge", "ChatCompletion", "ConsentsPage", "CreatedPrincipal", "Decision",
     "Event", "EventsPage", "Explanation", "Grant", "ListedArtifact", "LLMConsent", "Principal", "PrincipalsPage",

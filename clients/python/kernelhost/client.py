@@ -9,6 +9,8 @@ server answers a repeated id with the first result (``replayed``).
 from __future__ import annotations
 
 import base64
+import hashlib
+import http.client
 import json
 import re
 import ssl
@@ -16,7 +18,7 @@ import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import Any, BinaryIO, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 
 from . import sse
 from ._transport import Answer, Transport
@@ -42,7 +44,7 @@ from .models import (
     Totals,
 )
 
-__all__ = ["Client", "EventStream", "RetryPolicy", "JUDGED_KINDS", "KINDS"]
+__all__ = ["Client", "EventStream", "RetryPolicy", "JUDGED_KINDS", "KINDS", "ROUTES"]
 
 __version__ = "0.1.0"
 
@@ -58,6 +60,45 @@ KINDS = JUDGED_KINDS | frozenset({
     "revoke_standing", "set_spending_limit", "grant_llm_consent", "revoke_llm_consent", "mint_right",
     "transfer_right", "split_right", "merge_rights", "redeem_right",
 })
+
+# ROUTES maps every route of the server's OpenAPI document (GET
+# /v1/openapi.json: method and path) to the Client method that calls it;
+# a test holds it equal to the document, so that a route added to the
+# server without a method here fails it.
+ROUTES: Dict["tuple[str, str]", str] = {
+    ("GET", "/healthz"): "healthz",
+    ("GET", "/metrics"): "metrics",
+    ("GET", "/v1/openapi.json"): "openapi",
+    ("POST", "/v1/actions"): "act",
+    ("POST", "/v1/explain"): "explain",
+    ("GET", "/v1/artifacts"): "list_artifacts",
+    ("GET", "/v1/artifacts/{id}"): "get_artifact",
+    ("PUT", "/v1/artifacts/{id}"): "put_artifact",
+    ("GET", "/v1/principals"): "principals",
+    ("POST", "/v1/principals"): "create_principal",
+    ("GET", "/v1/principals/{id}"): "principal",
+    ("POST", "/v1/mint"): "mint",
+    ("GET", "/v1/totals"): "totals",
+    ("GET", "/v1/snapshot"): "snapshot",
+    ("GET", "/v1/events"): "events",
+    ("GET", "/v1/events/{seq}"): "event",
+    ("GET", "/v1/quotas"): "quotas",
+    ("POST", "/v1/quotas/transfer"): "quota_transfer",
+    ("GET", "/v1/principals/{id}/quotas"): "principal_quotas",
+    ("PUT", "/v1/principals/{id}/quotas/{resource}"): "set_quota",
+    ("POST", "/v1/llm/chat"): "llm_chat",
+    ("GET", "/v1/rights"): "rights",
+    ("GET", "/v1/principals/{id}/rights"): "principal_rights",
+    ("GET", "/v1/principals/{id}/consents"): "consents",
+    ("GET", "/v1/principals/{id}/consents/{contract}"): "consent",
+    ("GET", "/v1/principals/{id}/standings"): "standings",
+    ("GET", "/v1/principals/{id}/llm_consents/{principal}"): "llm_consent",
+}
+
+# SNAPSHOT_MAGIC starts a snapshot file (store.Dump); SNAPSHOT_CONTENT_TYPE
+# is GET /v1/snapshot's media type.
+SNAPSHOT_MAGIC = b"KHSNAP1\n"
+SNAPSHOT_CONTENT_TYPE = "application/vnd.kernelhost.snapshot"
 
 # The id rule of the README ("Ids"): 1-128 bytes of letters, digits and
 # - _ . : @ in segments separated by single '/', none empty, '.' or '..'.
@@ -570,6 +611,59 @@ class Client:
         """The world's totals in one snapshot (admin token), ``GET
         /v1/totals``."""
         return Totals.from_json(self._query("GET", "/v1/totals"))
+
+    def snapshot(self, out: Optional[BinaryIO] = None) -> Union[bytes, int]:
+        """The world as one snapshot file (admin token), ``GET
+        /v1/snapshot``: what ``kernelhost snapshot`` saves and ``kernelhost
+        init --from`` loads. Returns the bytes, or with ``out`` (a binary
+        file) writes them there as they come and returns how many. The
+        file is checked as it streams (its magic, its end marker and the
+        sha256 of everything before the hash): a body cut short or altered
+        raises TransportError, since the status went out before the
+        stream. Not retried."""
+        conn = self._t.new_connection()
+        buf = bytearray() if out is None else None
+        h = hashlib.sha256()
+        tail = b""  # the last 44 bytes seen: end marker, count and hash
+        head = b""  # the first bytes: the magic
+        n = 0
+        try:
+            try:
+                conn.request("GET", self._t.path("/v1/snapshot"),
+                             headers=self._t.headers({"Accept": SNAPSHOT_CONTENT_TYPE}))
+                resp = conn.getresponse()
+                if resp.status != 200:
+                    a = Answer(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read(1 << 20))
+                    d = _decode(a, "GET /v1/snapshot")
+                    raise KernelhostError.from_body(a.status, d, retry_after=_retry_after(a, d))
+                while True:
+                    chunk = resp.read(1 << 16)
+                    if not chunk:
+                        break
+                    n += len(chunk)
+                    if len(head) < len(SNAPSHOT_MAGIC):
+                        head += chunk[:len(SNAPSHOT_MAGIC) - len(head)]
+                    both = tail + chunk
+                    h.update(both[:-44])
+                    tail = both[-44:]
+                    if buf is not None:
+                        buf += chunk
+                    elif out is not None:
+                        out.write(chunk)
+            except (OSError, http.client.HTTPException) as e:
+                raise TransportError(f"GET /v1/snapshot broke after {n} bytes: {type(e).__name__}: {e}",
+                                     sent=True) from None
+        finally:
+            conn.close()
+        if n < len(SNAPSHOT_MAGIC) + 44 or len(tail) < 44:
+            raise TransportError(f"GET /v1/snapshot: {n} bytes are no snapshot (cut short?)", sent=True)
+        h.update(tail[:12])
+        if head != SNAPSHOT_MAGIC:
+            raise TransportError("GET /v1/snapshot: the body is not a snapshot (no KHSNAP1 magic)", sent=True)
+        if tail[:4] != b"\xff\xff\xff\xff" or h.digest() != tail[12:]:
+            raise TransportError(f"GET /v1/snapshot: the snapshot of {n} bytes is cut short or altered "
+                                 "(no end marker, or its sha256 differs)", sent=True)
+        return bytes(buf) if buf is not None else n
 
     def whoami(self) -> Optional[str]:
         """The principal this token stands for, None for the admin token

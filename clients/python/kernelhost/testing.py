@@ -218,6 +218,8 @@ class LocalServer:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()
+            if self._proc.stderr is not None:
+                self._proc.stderr.close()
 
     def _stop_process(self) -> None:
         proc = self._proc
@@ -234,6 +236,8 @@ class LocalServer:
                 raise RuntimeError(f"serve did not stop within {self.stop_timeout}s of SIGTERM: {self.stderr}")
         if self._reader is not None:
             self._reader.join(5)
+        if proc.stderr is not None:
+            proc.stderr.close()
         if proc.returncode != 0 or "kernelhost: stopped" not in self.stderr:
             raise RuntimeError(f"serve stopped uncleanly ({proc.returncode}): {self.stderr}")
 
