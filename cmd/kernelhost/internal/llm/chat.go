@@ -11,6 +11,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"net/url"
 	"net/http/httptrace"
 	"strconv"
 	"sync/atomic"
@@ -65,9 +66,16 @@ func (g *Gateway) ServeChat(w http.ResponseWriter, r *http.Request, caller strin
 		writeError(w, statusOf(*e), *e)
 		return
 	}
+	// ?payer=P bills sponsor P, under P's grant_llm_consent for caller
+	// (the kernel checks it); no other query parameter is taken.
+	payer, e := payerParam(r)
+	if e != nil {
+		writeError(w, http.StatusBadRequest, *e)
+		return
+	}
 	price := g.cfg.Prices[req.model]
 	c := &call{g: g, r: r, caller: caller, req: req, start: time.Now(), kcall: kernel.LLMCall{
-		Caller: caller, Model: req.model, MaxInputTokens: req.maxInput, MaxOutputTokens: req.maxOutput,
+		Caller: caller, Payer: payer, Model: req.model, MaxInputTokens: req.maxInput, MaxOutputTokens: req.maxOutput,
 		InputPrice: price.InputPer1K, OutputPrice: price.OutputPer1K,
 	}}
 	kctx, cancel := context.WithTimeout(r.Context(), g.cfg.KernelTimeout)
@@ -441,6 +449,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // writeError writes the server's JSON error shape.
 func writeError(w http.ResponseWriter, status int, e api.Error) { writeJSON(w, status, e) }
+
+// payerParam reads the only query parameter the route takes, payer, given
+// at most once.
+func payerParam(r *http.Request) (string, *api.Error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		e := api.NewError(abi.InvalidArgument, "malformed query: "+err.Error())
+		return "", &e
+	}
+	for k, vs := range q {
+		if k != "payer" || len(vs) != 1 {
+			e := api.NewError(abi.InvalidArgument, fmt.Sprintf("the only query parameter is payer, once (got %q)", k))
+			return "", &e
+		}
+	}
+	return q.Get("payer"), nil
+}
 
 // writeResult writes a refused reservation as every route writes a
 // result: its status (429 for a QUOTA_EXCEEDED that waiting cures, with

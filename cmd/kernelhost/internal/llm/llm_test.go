@@ -899,3 +899,51 @@ func TestParseEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestLLMSponsorPays: ?payer=P bills sponsor P only under P's
+// grant_llm_consent for the caller, from P's quotas and within its caps;
+// without one the call is refused before anything is sent.
+func TestLLMSponsorPays(t *testing.T) {
+	t.Parallel()
+	fixed := completionJSON("hi there", 10, 20)
+	e := newEnv(t, func(w http.ResponseWriter, _ *http.Request, _ map[string]any) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, fixed)
+	}, nil)
+	e.w.Principal(t, "sponsor", 0)
+	require.NoError(t, e.w.K.SetQuota(ctx, "sponsor", kernel.LLMRate, 100_000))
+	require.NoError(t, e.w.K.SetQuota(ctx, "sponsor", kernel.LLMBudget, 1_000_000))
+	post := func(query string) (*http.Response, []byte) {
+		req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/v1/llm/chat"+query, strings.NewReader(hello))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+e.alice)
+		resp, err := e.srv.Client().Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp, b
+	}
+	resp, b := post("?payer=sponsor")
+	requireAPIError(t, resp, b, http.StatusForbidden, abi.PayerNotAuthorized)
+	require.Empty(t, e.up.requests(), "refused before anything is sent")
+	resp, b = post("?payer=sponsor&payer=bob")
+	requireAPIError(t, resp, b, http.StatusBadRequest, abi.InvalidArgument)
+	resp, b = post("?sudo=1")
+	requireAPIError(t, resp, b, http.StatusBadRequest, abi.InvalidArgument)
+
+	res := e.w.Do(kernel.Action{Kind: kernel.KindGrantLLMConsent, Caller: "sponsor", To: "alice", PerCallCap: 10_000, TotalCap: 100_000, Amount: 100_000})
+	require.True(t, res.OK, res.Message)
+	resp, b = post("?payer=sponsor")
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", b)
+	s, err := e.w.K.QuotaStatus(ctx, "sponsor", kernel.LLMBudget)
+	require.NoError(t, err)
+	require.Equal(t, int64(10*1+20*2), s.Used, "the sponsor paid the usage")
+	require.Zero(t, e.used(t, kernel.LLMBudget), "alice paid nothing")
+	c, err := e.w.K.LLMConsent(ctx, "sponsor", "alice")
+	require.NoError(t, err)
+	require.Equal(t, uint64(50), c.SpentCost)
+	evs := e.llmEvents(t)
+	require.Len(t, evs, 1)
+	require.Equal(t, "sponsor", evs[0].To)
+}
