@@ -102,6 +102,14 @@ class Transport:
         for conn in conns:
             conn.close()
 
+    def __del__(self) -> None:
+        # A client dropped without close() closes its connections rather
+        # than leave them to the garbage collector's ResourceWarnings.
+        try:
+            self.close()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
     def _forget(self, conn: http.client.HTTPConnection) -> None:
         self._local.conn = None
         with self._lock:
