@@ -119,6 +119,22 @@ func TestNewActionCommandsLocal(t *testing.T) {
 	require.Regexp(t, `genesis/freeware\s+3\s+30\s+0`, ok(t, dir, "consent", "ls", "--as", "sponsor"))
 	require.Equal(t, "bob consented to no contract\n", ok(t, dir, "consent", "ls", "--as", "bob"))
 
+	// events show: one event, as a party sees it; NOT_FOUND to others.
+	var ev kernel.Event
+	require.NoError(t, json.Unmarshal([]byte(ok(t, dir, "events", "show", "1", "-o", "json")), &ev))
+	require.Equal(t, uint64(1), ev.Seq)
+	last := strings.Fields(strings.TrimSpace(ok(t, dir, "events", "tail", "--as", "sponsor", "--kind", "grant_llm_consent")))[0]
+	require.Contains(t, ok(t, dir, "events", "show", strings.TrimPrefix(last, "#"), "--as", "bob"), "grant_llm_consent", "bob is the recipient")
+	require.Contains(t, fails(t, dir, exitError, "events", "show", strings.TrimPrefix(last, "#"), "--as", "alice"), "NOT_FOUND")
+	require.Contains(t, fails(t, dir, exitUsage, "events", "show", "0"), "positive integer")
+	require.Contains(t, fails(t, dir, exitUsage, "events", "tail", "--kind", "steal"), "--kind")
+
+	// artifact ls --prefix.
+	ok(t, dir, "artifact", "put", "bob/a", "--as", "bob", "--type", "text", "--text", "x")
+	ls := ok(t, dir, "artifact", "ls", "--as", "bob", "--prefix", "bob/")
+	require.Contains(t, ls, "bob/a")
+	require.Len(t, strings.Split(strings.TrimSpace(ls), "\n"), 2, "the header and bob/a only: %s", ls)
+
 	// --request-id: the retry returns the first result and moves nothing.
 	ok(t, dir, "scrip", "transfer", "--as", "alice", "--to", "bob", "--amount", "5", "--request-id", "r-1")
 	_, errOut, code := cli(t, dir, "scrip", "transfer", "--as", "alice", "--to", "bob", "--amount", "5", "--request-id", "r-1")
