@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from .client import Client
 
-__all__ = ["LocalServer", "build", "find_repo"]
+__all__ = ["LocalServer", "build", "find_repo", "require_binary"]
 
 _built: Dict[str, str] = {}
 _lock = threading.Lock()
@@ -76,6 +76,23 @@ def build(repo: Optional[str] = None, out_dir: Optional[str] = None) -> str:
             raise RuntimeError(f"go build ./cmd/kernelhost failed:\n{p.stdout}{p.stderr}")
         _built[repo] = binary
         return binary
+
+
+def require_binary() -> str:
+    """The binary for a test: :func:`build`'s, or ``unittest.SkipTest``
+    when there is neither ``$KERNELHOST_BIN`` nor a repository and go to
+    build one. Under ``KERNELHOST_REQUIRE_PYTHON=1`` (CI) that is a
+    failure instead of a skip."""
+    import unittest
+
+    if os.environ.get("KERNELHOST_BIN"):
+        return os.environ["KERNELHOST_BIN"]
+    if shutil.which("go") is None or find_repo() is None:
+        if os.environ.get("KERNELHOST_REQUIRE_PYTHON") == "1":
+            raise RuntimeError("KERNELHOST_REQUIRE_PYTHON=1: a kernelhost binary is needed "
+                               "(set KERNELHOST_BIN, or run from the repository with go installed)")
+        raise unittest.SkipTest("no kernelhost binary: set KERNELHOST_BIN, or install go")
+    return build()
 
 
 def wazero_cache(binary: str) -> str:

@@ -7,11 +7,9 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import shutil
 import socket
 import threading
 import time
-import unittest
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from kernelhost import testing
@@ -20,16 +18,9 @@ REPO = testing.find_repo(os.path.dirname(os.path.abspath(__file__)))
 
 
 def binary() -> str:
-    """The kernelhost binary for the tests (built once per process), or
-    skips the test when neither $KERNELHOST_BIN nor go is there; under
-    KERNELHOST_REQUIRE_PYTHON=1 (CI) a missing binary fails instead."""
-    if os.environ.get("KERNELHOST_BIN"):
-        return os.environ["KERNELHOST_BIN"]
-    if shutil.which("go") is None or REPO is None:
-        if os.environ.get("KERNELHOST_REQUIRE_PYTHON") == "1":
-            raise RuntimeError("KERNELHOST_REQUIRE_PYTHON=1: the go command (or KERNELHOST_BIN) is needed")
-        raise unittest.SkipTest("no kernelhost binary: set KERNELHOST_BIN or install go")
-    return testing.build(REPO)
+    """The kernelhost binary for the tests (built once per process); see
+    kernelhost.testing.require_binary for when it skips."""
+    return testing.require_binary()
 
 
 def repo_file(*parts: str) -> str:
