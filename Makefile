@@ -31,6 +31,7 @@ TEST_FIRST ?= ./host/internal/fuel ./host
 test: fmt-check vet test-warm
 	GO=$(GO) $(GO) run ./internal/testenv/gotest -vet=off $(GO_TEST_FLAGS) $(TEST_FIRST) ./...
 	@$(MAKE) --no-print-directory test-allocs
+	@$(MAKE) --no-print-directory test-python
 
 ## test-warm: compile the large Go guests into the tests' shared wazero
 ## caches without the race detector (the -warm flag of the test binaries of
@@ -48,6 +49,25 @@ test-allocs:
 	@pkgs=$$(grep -rlE --include='*_test.go' '^func Test[A-Za-z0-9_]*(_allocs|Allocations)\(' . | grep -v '^./bench/' | xargs -n1 dirname | sort -u | tr '\n' ' '); \
 	  echo "$(GO) test -count=1 -run '(_allocs|Allocations)$$' $$pkgs"; \
 	  $(GO) test -count=1 -run '(_allocs|Allocations)$$' $$pkgs
+
+## test-python: the Python client's tests (clients/python/tests) and the
+## Python agents example (examples/agents-python), against a kernelhost
+## binary built here into a temporary directory; python3 3.9 or later,
+## standard library only. Without such a python3 they are skipped (said
+## so), unless KERNELHOST_REQUIRE_PYTHON=1 (.ci/run), which fails instead.
+PYTHON ?= python3
+.PHONY: test-python
+test-python:
+	@if ! $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 9))' 2>/dev/null; then \
+	  if [ "$$KERNELHOST_REQUIRE_PYTHON" = 1 ]; then echo "test-python: no $(PYTHON) 3.9 or later, and KERNELHOST_REQUIRE_PYTHON=1"; exit 1; fi; \
+	  echo "test-python: SKIPPED: no $(PYTHON) 3.9 or later"; exit 0; \
+	fi; \
+	bin=$$(mktemp -d "$${TMPDIR:-/tmp}/kernelhost-py.XXXXXX") || exit 1; trap 'rm -rf "$$bin"' EXIT; \
+	echo "$(GO) build -o $$bin/kernelhost ./cmd/kernelhost"; $(GO) build -o "$$bin/kernelhost" ./cmd/kernelhost || exit 1; \
+	echo "$(PYTHON) -m unittest discover -s clients/python/tests -t clients/python"; \
+	KERNELHOST_BIN="$$bin/kernelhost" $(PYTHON) -m unittest discover -s clients/python/tests -t clients/python || exit 1; \
+	echo "$(PYTHON) -m unittest discover -s examples/agents-python -t examples/agents-python"; \
+	KERNELHOST_BIN="$$bin/kernelhost" PYTHONPATH=clients/python $(PYTHON) -m unittest discover -s examples/agents-python -t examples/agents-python
 
 vet:
 	$(GO) vet ./...
@@ -121,6 +141,8 @@ tools:
 	@# PostgreSQL for store/postgres's tests (internal/testenv/pgtest); Debian keeps initdb off PATH.
 	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 	  { echo "installing postgresql with apt"; apt-get update -qq && apt-get install -y -qq postgresql; }
+	@# python3 (3.9 or later) for the Python client's tests (make test-python).
+	@command -v python3 >/dev/null || { echo "installing python3 with apt"; apt-get update -qq && apt-get install -y -qq python3; }
 
 check: lint fmt-check
 	$(GO) mod tidy
