@@ -64,8 +64,8 @@ type LLMUsage struct {
 type LLMReservation struct {
 	call    LLMCall
 	billed  string // whose quotas: Payer or Caller
-	tokens  int64 // llm_rate held
-	cost    int64 // llm_budget held, µ$
+	tokens  int64  // llm_rate held
+	cost    int64  // llm_budget held, µ$
 	at      int64  // the time of the reservation (the window's entry)
 	recSeq  uint64 // its input record, when the kernel records
 	settled atomic.Bool
@@ -290,7 +290,7 @@ func (k *Kernel) SettleLLM(ctx context.Context, r *LLMReservation, u LLMUsage) R
 			return e
 		}
 		ev := Event{Seq: takeSeq(tx), Time: unixTime(now), Caller: call.Caller, Kind: KindLLMCall, Target: call.Model,
-			To: sponsorOf(r),
+			To:       sponsorOf(r),
 			Resource: string(LLMBudget), Amount: cost, Amounts: []int64{u.InputTokens, u.OutputTokens}, Allowed: true, Code: abi.OK.String()}
 		if e := k.appendEvent(tx, &ev); e != nil {
 			return e

@@ -27,8 +27,8 @@ const (
 	// micro-dollars, Amount in tokens (llm.go).
 	KindGrantLLMConsent  Kind = "grant_llm_consent"
 	KindRevokeLLMConsent Kind = "revoke_llm_consent" // the caller withdraws it
-	KindTransferQuota Kind = "transfer_quota" // quota of Resource from the caller to To
-	KindConsumeQuota  Kind = "consume_quota"  // the caller reports usage of Resource
+	KindTransferQuota    Kind = "transfer_quota"     // quota of Resource from the caller to To
+	KindConsumeQuota     Kind = "consume_quota"      // the caller reports usage of Resource
 	// KindGrantStanding lets executable Target act as the caller (a host
 	// call with "as": the caller's id), for as long as Target's code and
 	// metadata stay as they are now.
