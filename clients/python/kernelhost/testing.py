@@ -95,10 +95,29 @@ def require_binary() -> str:
     return build()
 
 
+def cache_root() -> str:
+    """The root of the tests' shared compilation caches, as
+    internal/testenv.CacheRoot has it: ``$KERNELHOST_TEST_CACHE``, else
+    kernelhost/test-wazero-cache in the user's cache directory
+    (``$XDG_CACHE_HOME`` or ~/.cache), else a directory per user in the
+    temporary directory. Not in the temporary directory when it can be
+    anywhere else: ``make test`` removes its temporary directory at the
+    end, and the cache is what makes the next run fast."""
+    env = os.environ.get("KERNELHOST_TEST_CACHE")
+    if env:
+        return env
+    base = os.environ.get("XDG_CACHE_HOME") or (os.path.join(os.path.expanduser("~"), ".cache")
+                                                 if os.path.isabs(os.path.expanduser("~")) else "")
+    if base:
+        return os.path.join(base, "kernelhost", "test-wazero-cache")
+    return os.path.join(tempfile.gettempdir(), f"kernelhost-test-wazero-cache-{os.getuid()}")
+
+
 def wazero_cache(binary: str) -> str:
     """The compilation cache the Go tests use for this binary's wazero
-    version (internal/testenv.BinaryCacheDir), so that the genesis Go
-    modules compile once per machine, not once per world."""
+    version (internal/testenv.BinaryCacheDir: <cache_root>/<version>), so
+    that the genesis Go modules compile once per machine, not once per
+    world."""
     version = "dev"
     go = shutil.which("go")
     if go is not None:
@@ -108,7 +127,7 @@ def wazero_cache(binary: str) -> str:
             if len(f) >= 3 and f[0] == "dep" and "github.com/tetratelabs/wazero" in f[1]:
                 version = f[2]
     version = re.sub(r"[^A-Za-z0-9.+-]", "_", version)
-    d = os.path.join(tempfile.gettempdir(), f"kernelhost-test-wazero-cache-{os.getuid()}", version)
+    d = os.path.join(cache_root(), version)
     os.makedirs(d, mode=0o700, exist_ok=True)
     return d
 
