@@ -88,6 +88,11 @@ func (k *Kernel) ListArtifacts(ctx context.Context, caller, prefix, cursor strin
 	}
 	defer k.exit()
 	defer k.com.poke() // the checks' usage goes to the store with a batch
+	if k.cfg.Record {
+		// Like Explain: the checks' CPU charge would change the world
+		// outside the recorded order (record.go).
+		return ArtifactList{}, errf(abi.Unavailable, "listing by read checks is off while the world is recorded: its CPU charge would change the world outside the recorded order")
+	}
 	if err := checkListing(prefix, cursor); err != nil {
 		return ArtifactList{}, err
 	}

@@ -118,6 +118,8 @@ func TestRecordReplayIdentical(t *testing.T) {
 
 	_, err = w.K.Explain(ctx, kernel.Action{Kind: kernel.KindRead, Caller: "p1", Target: "doc"})
 	require.Equal(t, abi.Unavailable, codeOfErr(err), "explain is refused while recording")
+	_, err = w.K.ListArtifacts(ctx, "p1", "", "", 10)
+	require.Equal(t, abi.Unavailable, codeOfErr(err), "and so is a listing: its read checks are charged")
 
 	// Repeats of a request id and the rest wrote no event, and left no gap.
 	evs, err := w.K.Events(ctx, 0, 100000)
