@@ -26,6 +26,23 @@ MAX_ANSWER = 64 << 20
 STALE_AFTER = 30.0
 
 
+def _read_bounded(resp: http.client.HTTPResponse) -> Optional[bytes]:
+    """The whole body of resp, or None when it exceeds MAX_ANSWER. Not
+    resp.read(MAX_ANSWER + 1): before Python 3.11 that allocates and
+    zeroes the whole bound (64 MiB) on every call."""
+    if resp.length is not None:  # Content-Length: known before reading
+        return resp.read() if resp.length <= MAX_ANSWER else None
+    parts, n = [], 0
+    while True:
+        b = resp.read(1 << 16)
+        if not b:
+            return b"".join(parts)
+        n += len(b)
+        if n > MAX_ANSWER:
+            return None
+        parts.append(b)
+
+
 @dataclass
 class Answer:
     """One HTTP answer, read whole."""
@@ -148,8 +165,8 @@ class Transport:
                 sent = True
                 conn.request(method, target, body=body, headers=hdrs)
                 resp = conn.getresponse()
-                data = resp.read(MAX_ANSWER + 1)
-                if len(data) > MAX_ANSWER:
+                data = _read_bounded(resp)
+                if data is None:
                     conn.close()
                     raise TransportError(f"{method} {path}: the answer exceeds {MAX_ANSWER} bytes", sent=True,
                                          status=resp.status)

@@ -151,6 +151,13 @@ class Stub:
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
+                if headers.get("Transfer-Encoding") == "chunked":
+                    self.end_headers()
+                    for i in range(0, len(out), 10):
+                        piece = out[i:i + 10]
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                    self.wfile.write(b"0\r\n\r\n")
+                    return
                 self.send_header("Content-Length", str(len(out)))
                 self.end_headers()
                 self.wfile.write(out)

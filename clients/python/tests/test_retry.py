@@ -6,7 +6,7 @@ import json
 import unittest
 from typing import List
 
-from kernelhost import Client, KernelhostError, RetryPolicy, TransportError
+from kernelhost import Client, KernelhostError, RetryPolicy, TransportError, _transport
 
 from .helpers import Proxy, Stub, error_body, upstream_of
 
@@ -131,6 +131,20 @@ class RetryTest(unittest.TestCase):
         self.stub = Stub([(502, {"Content-Type": "text/html"}, b"<html>bad gateway</html>")])
         with self.assertRaises(TransportError):
             self.client(self.stub.url).principal("bob")
+
+    def test_answer_over_the_bound_is_refused(self) -> None:
+        big = b'{"ok":true,"pad":"' + b"x" * 200 + b'"}'
+        self.stub = Stub([(200, {}, big), (200, {"Transfer-Encoding": "chunked"}, big),
+                          (200, {"Transfer-Encoding": "chunked"}, b'{"ok":true,"id":"bob","balance":1}')])
+        old = _transport.MAX_ANSWER
+        _transport.MAX_ANSWER = 100
+        self.addCleanup(setattr, _transport, "MAX_ANSWER", old)
+        c = self.client(self.stub.url, retry=RetryPolicy(attempts=1))
+        for _ in range(2):  # with a Content-Length, and chunked
+            with self.assertRaises(TransportError) as cm:
+                c.principal("bob")
+            self.assertIn("exceeds 100 bytes", cm.exception.message)
+        self.assertEqual(c.principal("bob").balance, 1, "a chunked answer within the bound is read whole")
 
     def test_query_error_raises_with_the_stable_code(self) -> None:
         self.stub = Stub([(404, {}, error_body("NOT_FOUND", False))])
