@@ -196,8 +196,12 @@ class LocalServer:
     def _serve(self, addr: str = "127.0.0.1:0") -> None:
         assert self.binary is not None
         self._stderr = []
+        # A generous request timeout: the first write of a Go module on a
+        # cold compilation cache compiles it (seconds, more on a loaded
+        # machine) within its request.
+        extra = [] if any(a.startswith("--request-timeout") for a in self.serve_args) else ["--request-timeout", "2m"]
         self._proc = subprocess.Popen([self.binary, "--data-dir", self.data_dir, "serve", "--addr", addr,
-                                       "--grace", "5s", *self.serve_args],
+                                       "--grace", "5s", *extra, *self.serve_args],
                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                       env=self._env())
         banner = threading.Event()
