@@ -952,7 +952,7 @@ class EventStream:
         self._resp: Any = None
         self._msgs: Optional[Iterator[sse.Message]] = None
         self._closed = False
-        self.reconnects = 0  # streams opened after the first
+        self.reconnects = 0  # times it resumed, or tried to, after a stream ended or broke
 
     def __iter__(self) -> "EventStream":
         return self
