@@ -7,7 +7,7 @@ BENCHTIME     ?= 1s
 FUZZTIME      ?= 20s
 STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build test test-warm test-allocs vet fmt fmt-check lint bench demo contracts examples testdata tools clean check fuzz
+.PHONY: all build test test-run test-warm test-norace test-allocs vet fmt fmt-check lint bench demo contracts examples testdata tools clean check fuzz
 
 all: build
 
@@ -23,30 +23,81 @@ build:
 ## and leaving one CPU idle at the end.
 TEST_FIRST ?= ./host/internal/fuel ./host
 
-## test: gofmt check, go vet, test-warm, every test under the race
-## detector, then test-allocs. The race run goes through
-## internal/testenv/gotest: plain go test output, then one line naming every
-## skipped test; a failure still fails. It runs with -vet=off: go test's own
-## vet pass is a subset of the analyzers `vet` just ran on the same files.
-test: fmt-check vet test-warm
-	GO=$(GO) $(GO) run ./internal/testenv/gotest -vet=off $(GO_TEST_FLAGS) $(TEST_FIRST) ./...
-	@$(MAKE) --no-print-directory test-allocs
+## test: gofmt check, go vet, then test-run with a temporary directory of
+## its own ($$TMPDIR, under the one it was given), which it removes at the
+## end, pass, fail or interrupt, naming what the tests left there (their
+## t.TempDir()s are gone already; a process killed mid-test, a server's
+## files, go's build directories of an interrupted run are not). What stays
+## between runs is outside it: go's build and test caches ($$(go env
+## GOCACHE)) and the tests' wazero compilation cache
+## (internal/testenv.CacheRoot: ~/.cache/kernelhost/test-wazero-cache, or
+## $$KERNELHOST_TEST_CACHE), which make a warm run fast.
+test: fmt-check vet
+	@tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/kernelhost-test.XXXXXX") || exit 1; \
+	  trap 'left=$$(ls -A "$$tmp" 2>/dev/null | head -20 | tr "\n" " "); \
+	    if [ -n "$$left" ]; then echo "test: removing $$(du -sh "$$tmp" | cut -f1) the tests left in $$tmp: $$left"; fi; \
+	    chmod -R u+w "$$tmp" 2>/dev/null; rm -rf "$$tmp"' EXIT; \
+	  trap 'exit 130' INT TERM HUP; \
+	  TMPDIR="$$tmp" $(MAKE) --no-print-directory test-run TMPDIR="$$tmp"
+
+## NORACE_TESTS: tests that test-norace runs without the race detector
+## instead of under it (the race run skips them): CPU-bound checks of
+## host/internal/fuel's pass that run guests on one goroutine (wazero
+## without WithCloseOnContextDone starts none), whose cost the detector
+## multiplies and where it has no concurrency to check. Under -race, on a
+## warm cache: TestFuelPassSpecSuite (the WebAssembly spec testsuite) 154 s
+## of CPU for one of the pass's four variants, without it about 30 s for
+## all four, assert_exhaustion included (host/internal/fuel/COSTS.md,
+## "Spec testsuite"); TestFuel_contractDeterministic (100 fresh instances
+## of the Go contract), TestFuel_runaways (100 runs of each runaway, deep
+## recursion growing wazero's stack), TestFuel_stackLimit and
+## TestTrackPagesExact about 50 s together, 8 s without. The rest of the
+## package (the fuzz seeds, the generated modules, the contracts' decisions)
+## still runs under -race.
+NORACE_TESTS ?= ^(TestFuelPassSpecSuite|TestFuel_contractDeterministic|TestFuel_runaways|TestFuel_stackLimit|TestTrackPagesExact)$$
+NORACE_PKGS  ?= ./host/internal/fuel
+
+## test-run: test-warm, every test under the race detector but
+## NORACE_TESTS, then test-norace and test-python; `make test` runs it in a temporary
+## directory of its own. The race run goes through internal/testenv/gotest:
+## plain go test output, then one line naming every skipped test; a failure
+## still fails. It runs with -vet=off: go test's own vet pass is a subset
+## of the analyzers `vet` ran on the same files.
+test-run: test-warm
+	GO=$(GO) $(GO) run ./internal/testenv/gotest -vet=off $(GO_TEST_FLAGS) -skip '$(NORACE_TESTS)' $(TEST_FIRST) ./...
+	@$(MAKE) --no-print-directory test-norace
 	@$(MAKE) --no-print-directory test-python
 
-## test-warm: compile the large Go guests into the tests' shared wazero
-## caches without the race detector (the -warm flag of the test binaries of
+## test-warm: compile, without the race detector, what the race run would
+## otherwise compile under it in several processes at once on an empty
+## cache (CI): the standard library for GOOS=wasip1 with the flags of the
+## tests that rebuild the committed Go guests (contracts-wasm/rights,
+## examples/*: about 24 s of CPU, once; each of those tests compiled it
+## again when they ran side by side), and the large Go guests into the
+## tests' shared wazero caches (the -warm flag of the test binaries of
 ## internal/testworld and cmd/kernelhost, which report different wazero
-## versions and so use different caches): under -race each took ~80 s of
-## CPU to compile, once per test process that met it first on an empty
-## cache (CI), ~8 s without.
+## versions and so use different caches, and of host and
+## host/internal/fuel, which compile Go guests in forms of their own):
+## under -race each took ~80 s of CPU to compile, once per test process
+## that met it first, ~8 s without. On warm caches it takes seconds.
 test-warm:
-	$(GO) test -count=1 -run '^$$' ./internal/testworld ./cmd/kernelhost -args -warm
+	GOOS=wasip1 GOARCH=wasm GOFLAGS= CGO_ENABLED=0 $(GO) build -buildmode=c-shared -trimpath -buildvcs=false -ldflags=-buildid= -o /dev/null ./contracts-wasm/rights
+	$(GO) test -count=1 -run '^$$' ./host ./host/internal/fuel ./internal/testworld ./cmd/kernelhost -args -warm
+
+## test-norace: the allocation-count tests (test-allocs) and NORACE_TESTS,
+## without the race detector, in one go test run (through gotest, which
+## names what skipped).
+test-norace:
+	@pkgs=$$( { $(ALLOC_PKGS); echo $(NORACE_PKGS); } | tr ' ' '\n' | sort -u | tr '\n' ' '); \
+	  echo "$(GO) test -count=1 -run '(_allocs|Allocations)$$|$(NORACE_TESTS)' $$pkgs"; \
+	  GO=$(GO) $(GO) run ./internal/testenv/gotest -vet=off -count=1 -run '(_allocs|Allocations)$$|$(NORACE_TESTS)' $$pkgs
 
 ## test-allocs: the allocation-count tests (func TestX_allocs or
 ## TestXAllocations in a _test.go file) without the race detector, which
 ## allocates on its own: under -race they skip or prove nothing.
+ALLOC_PKGS = grep -rlE --include='*_test.go' '^func Test[A-Za-z0-9_]*(_allocs|Allocations)\(' . | grep -v '^./bench/' | xargs -n1 dirname | sort -u
 test-allocs:
-	@pkgs=$$(grep -rlE --include='*_test.go' '^func Test[A-Za-z0-9_]*(_allocs|Allocations)\(' . | grep -v '^./bench/' | xargs -n1 dirname | sort -u | tr '\n' ' '); \
+	@pkgs=$$($(ALLOC_PKGS) | tr '\n' ' '); \
 	  echo "$(GO) test -count=1 -run '(_allocs|Allocations)$$' $$pkgs"; \
 	  $(GO) test -count=1 -run '(_allocs|Allocations)$$' $$pkgs
 

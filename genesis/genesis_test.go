@@ -2,22 +2,32 @@ package genesis_test
 
 import (
 	"context"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/kernelhost/kernelhost/abi"
 	"github.com/kernelhost/kernelhost/genesis"
+	"github.com/kernelhost/kernelhost/host"
 	"github.com/kernelhost/kernelhost/internal/testworld"
 	"github.com/kernelhost/kernelhost/kernel"
 )
 
 var ctx = context.Background()
 
+// sharedHost runs the contracts of every world of the package's tests
+// (world): each module, the 3.4 MB rights registry among them, is then
+// instrumented and loaded once per run, not once per test (about a second
+// of CPU each under the race detector).
+var sharedHost *host.Host
+
+func TestMain(m *testing.M) { os.Exit(testworld.RunWithHost(m, &sharedHost)) }
+
 // world opens a kernel with the real wasm host and installs genesis.
 func world(t *testing.T, spec genesis.Spec) *kernel.Kernel {
 	t.Helper()
-	return testworld.HostWorld(t, spec)
+	return testworld.World(t, sharedHost, spec)
 }
 
 // TestGenesisContracts runs every rule of every genesis contract through the

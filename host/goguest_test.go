@@ -22,12 +22,21 @@ var goGuest struct {
 }
 
 // buildGoGuest builds testdata/goguest with the go command running this test
-// (GOOS=wasip1 GOARCH=wasm -buildmode=c-shared). It skips in -short mode.
+// (GOOS=wasip1 GOARCH=wasm -buildmode=c-shared -trimpath). It skips in
+// -short mode.
 func buildGoGuest(tb testing.TB) []byte {
 	tb.Helper()
 	if testing.Short() {
 		tb.Skip("building a Go wasip1 guest is slow; skipped in -short mode")
 	}
+	wasm, out, err := goGuestWasm()
+	require.NoError(tb, err, "%s", out)
+	return wasm
+}
+
+// goGuestWasm builds testdata/goguest once per process (buildGoGuest); out
+// is the go command's output when it fails.
+func goGuestWasm() (wasm []byte, out string, err error) {
 	goGuest.once.Do(func() {
 		dir, err := os.MkdirTemp("", "kernelhost-goguest")
 		if err != nil {
@@ -36,8 +45,12 @@ func buildGoGuest(tb testing.TB) []byte {
 		}
 		defer os.RemoveAll(dir)
 		out := filepath.Join(dir, "goguest.wasm")
-		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "./testdata/goguest")
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+		// The flags and environment of the examples' reproducible builds:
+		// the module's bytes do not depend on the checkout's path (so that
+		// the shared compilation cache keeps it across clones), and the
+		// standard library compiled for them serves this build too.
+		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-buildvcs=false", "-ldflags=-buildid=", "-o", out, "./testdata/goguest")
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOFLAGS=", "CGO_ENABLED=0")
 		b, err := cmd.CombinedOutput()
 		if err != nil {
 			goGuest.err, goGuest.out = err, string(b)
@@ -45,8 +58,7 @@ func buildGoGuest(tb testing.TB) []byte {
 		}
 		goGuest.wasm, goGuest.err = os.ReadFile(out)
 	})
-	require.NoError(tb, goGuest.err, "%s", goGuest.out)
-	return goGuest.wasm
+	return goGuest.wasm, goGuest.out, goGuest.err
 }
 
 // TestGoGuest checks that a standard Go guest (fmt, time, package abi)

@@ -12,11 +12,12 @@ import (
 
 // CacheDir returns a wazero compilation cache directory shared by every test
 // process on this machine and user that runs the same wazero version,
-// creating it if needed. Go guests of a few MB take seconds to compile (tens
-// of seconds under the race detector); with the cache each compiles once
-// per machine and wazero version. wazero keys its cache by version and
-// writes entries atomically, so concurrent test binaries may share it. It
-// returns "" (no cache) if the directory cannot be made.
+// creating it if needed: <CacheRoot>/<version>. Go guests of a few MB take
+// seconds to compile (tens of seconds under the race detector); with the
+// cache each compiles once per machine and wazero version. wazero keys its
+// cache by version and writes entries atomically, so concurrent test
+// binaries may share it. It returns "" (no cache) if the directory cannot
+// be made.
 //
 // The directory is one per wazero version as this process reports it
 // (wazeroVersion): a test binary of a library package says "dev", one of a
@@ -44,11 +45,36 @@ func BinaryCacheDir(path string) string {
 }
 
 func cacheDir(version string) string {
-	dir := filepath.Join(os.TempDir(), fmt.Sprintf("kernelhost-test-wazero-cache-%d", os.Getuid()), version)
+	dir := filepath.Join(CacheRoot(), version)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return ""
 	}
 	return dir
+}
+
+// CacheRootEnv names the environment variable that sets CacheRoot.
+const CacheRootEnv = "KERNELHOST_TEST_CACHE"
+
+// CacheRoot is the directory of the tests' shared compilation caches, one
+// per wazero version: $KERNELHOST_TEST_CACHE when set, else
+// kernelhost/test-wazero-cache in the user's cache directory
+// (os.UserCacheDir: $XDG_CACHE_HOME or ~/.cache on Linux), else, without
+// one, a directory per user in os.TempDir(). It is not in the temporary
+// directory when it can be anywhere else: `make test` gives the tests a
+// temporary directory of their own and removes it at the end, and the
+// cache, about 170 MB once every Go guest is compiled, is what makes the
+// next run fast. Its size is bounded by the hosts that use it
+// (host.Config.MaxCacheDirBytes, 1 GiB by default), which also remove the directories of
+// wazero versions idle for ten minutes (host/cache.go); deleting it costs
+// only the next run's compilations.
+func CacheRoot() string {
+	if dir := os.Getenv(CacheRootEnv); dir != "" {
+		return dir
+	}
+	if dir, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(dir, "kernelhost", "test-wazero-cache")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("kernelhost-test-wazero-cache-%d", os.Getuid()))
 }
 
 // wazeroVersion is the version wazero v1.11 names its cache by in this

@@ -40,3 +40,32 @@ func TestCacheDirPerVersion(t *testing.T) {
 	require.Equal(t, "dev", versionOf(nil))
 	require.Equal(t, "dev", versionOf(&debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}))
 }
+
+// TestCacheRootOutsideTempDir: the shared cache outlives the temporary
+// directory that `make test` gives each run and removes: it is in the
+// user's cache directory, or where $KERNELHOST_TEST_CACHE says, never
+// under $TMPDIR when a cache directory exists.
+func TestCacheRootOutsideTempDir(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	t.Setenv(CacheRootEnv, "")
+	home := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", home)
+	require.Equal(t, filepath.Join(home, "kernelhost", "test-wazero-cache"), CacheRoot())
+	require.Equal(t, filepath.Join(home, "kernelhost", "test-wazero-cache", "dev"), CacheDir())
+
+	set := filepath.Join(t.TempDir(), "cache")
+	t.Setenv(CacheRootEnv, set)
+	require.Equal(t, set, CacheRoot())
+	require.Equal(t, filepath.Join(set, "dev"), CacheDir())
+	fi, err := os.Stat(filepath.Join(set, "dev"))
+	require.NoError(t, err)
+	require.True(t, fi.IsDir())
+
+	// Without a user cache directory ($XDG_CACHE_HOME and $HOME unset):
+	// one per user in the temporary directory.
+	t.Setenv(CacheRootEnv, "")
+	t.Setenv("XDG_CACHE_HOME", "")
+	t.Setenv("HOME", "")
+	require.Equal(t, tmp, filepath.Dir(CacheRoot()))
+}
