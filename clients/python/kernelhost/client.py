@@ -800,18 +800,22 @@ class Client:
 
     # -- LLM gateway ------------------------------------------------------
 
-    def llm_chat(self, model: str, messages: Sequence[Mapping[str, Any]], **fields: Any) -> ChatCompletion:
+    def llm_chat(self, model: str, messages: Sequence[Mapping[str, Any]], *, payer: Optional[str] = None,
+                 **fields: Any) -> ChatCompletion:
         """One chat completion through the server's metered gateway, ``POST
         /v1/llm/chat``, as the token's principal: the provider's request
-        and answer, plus what was charged. Only ``QUOTA_EXCEEDED`` is
-        retried (nothing was sent or charged); any other failure raises,
-        since a failed call may have been charged its reservation."""
+        and answer (``fields`` are the request's other fields:
+        ``max_tokens``, ``temperature``, ...), plus what was charged.
+        ``payer`` bills a sponsor that consented (``grant_llm_consent``)
+        instead of the caller. Only ``QUOTA_EXCEEDED`` is retried (nothing
+        was sent or charged); any other failure raises, since a failed call
+        may have been charged its reservation."""
         body = dict(fields)
         body.update({"model": model, "messages": list(messages)})
         body.pop("stream", None)
         raw = json.dumps(body, separators=(",", ":")).encode()
-        a, _ = self._exchange("POST", "/v1/llm/chat", body=raw, content_type="application/json", repeatable=False,
-                              retry_codes=("QUOTA_EXCEEDED",))
+        a, _ = self._exchange("POST", "/v1/llm/chat", query=_payer(payer), body=raw,
+                              content_type="application/json", repeatable=False, retry_codes=("QUOTA_EXCEEDED",))
         d = _decode(a, "POST /v1/llm/chat")
         if a.status >= 400:
             raise KernelhostError.from_body(a.status, d, retry_after=_retry_after(a, d))
@@ -821,11 +825,12 @@ class Client:
                               cost_microdollars=_hint(h, "x-kernelhost-llm-cost-microdollars"),
                               event=_hint(h, "x-kernelhost-event"))
 
-    def llm_chat_stream(self, model: str, messages: Sequence[Mapping[str, Any]],
+    def llm_chat_stream(self, model: str, messages: Sequence[Mapping[str, Any]], *, payer: Optional[str] = None,
                         **fields: Any) -> Iterator[Dict[str, Any]]:
         """A streaming chat completion: yields each chunk (a JSON object) as
-        the provider sends it, until ``[DONE]``. A stream that breaks off
-        raises the gateway's error. Not retried once it started."""
+        the provider sends it, until ``[DONE]`` (``payer`` as in
+        :meth:`llm_chat`). A stream that breaks off raises the gateway's
+        error. Not retried once it started."""
         body = dict(fields)
         body.update({"model": model, "messages": list(messages), "stream": True})
         raw = json.dumps(body, separators=(",", ":")).encode()
@@ -835,7 +840,7 @@ class Client:
             conn = self._t.new_connection()
             try:
                 try:
-                    conn.request("POST", self._t.path("/v1/llm/chat"), body=raw,
+                    conn.request("POST", self._t.path("/v1/llm/chat", _payer(payer)), body=raw,
                                  headers=self._t.headers({"Content-Type": "application/json",
                                                           "Accept": "text/event-stream"}))
                     resp = conn.getresponse()
@@ -853,6 +858,11 @@ class Client:
                     raise KernelhostError.from_body(a.status, d, retry_after=wait)
                 for m in sse.parse(iter(lambda: resp.readline(sse.MAX_LINE + 1), b"")):
                     if m.data == "[DONE]":
+                        # Read the answer to its end: the gateway settles
+                        # the call before it ends the answer, so that
+                        # what was charged is in the quotas on return.
+                        while resp.read(1 << 16):
+                            pass
                         return
                     if not m.data:
                         continue
@@ -889,6 +899,10 @@ class Client:
         """The OpenAPI 3 document of the server's API, ``GET
         /v1/openapi.json``."""
         return self._query("GET", "/v1/openapi.json")
+
+
+def _payer(payer: Optional[str]) -> Optional[Dict[str, str]]:
+    return None if payer is None else {"payer": _check_id("payer", payer)}
 
 
 def _hint(h: Mapping[str, str], k: str) -> int:

@@ -141,6 +141,19 @@ class LLMTest(unittest.TestCase):
             self.assertEqual(len(prov.requests), n, "the provider saw nothing")
             with self.assertRaises(KernelhostError):
                 srv.admin().llm_chat("tiny", msgs)
+            # alice sponsors bob: ?payer=alice bills her, under her consent.
+            with self.assertRaises(KernelhostError) as cm:
+                bob.llm_chat("tiny", msgs, max_tokens=5, payer="alice")
+            self.assertEqual((cm.exception.code, cm.exception.status), ("PAYER_NOT_AUTHORIZED", 403))
+            self.assertTrue(alice.grant_llm_consent("bob", per_call_cap=500, total_cap=1000, amount=2000).ok)
+            c = bob.llm_chat("tiny", msgs, max_tokens=5, payer="alice")
+            self.assertEqual((c.content, c.cost_microdollars), ("hi from tiny", 13))
+            self.assertEqual(alice.quotas().quotas["llm_budget"].used, 39, "the sponsor paid")
+            self.assertEqual(alice.llm_consent("alice", "bob").spent, 13)
+            chunks = list(bob.llm_chat_stream("tiny", msgs, max_tokens=5, payer="alice"))
+            self.assertTrue(chunks)
+            self.assertEqual(alice.quotas().quotas["llm_budget"].used, 52)
+            self.assertEqual(bob.quotas().quotas["llm_budget"].used, 0)
 
 
 if __name__ == "__main__":
