@@ -276,3 +276,40 @@ func TestQuotaExceededRetriableOnlyIfWaitingHelps(t *testing.T) {
 		final(resp, r, kernel.CPURate)
 	}
 }
+
+// TestGetArtifactQuery: GET /v1/artifacts/{id} honours max_cost (a price
+// above it is COST_LIMIT_EXCEEDED and nothing is charged) and refuses any
+// parameter it does not take: before, ?max_cost=3 was ignored and a read
+// priced 5 was charged 5.
+func TestGetArtifactQuery(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.w.Deploy(t, "bob", "bob/pay", "private", func(req *abi.Request) (abi.Decision, error) {
+		if req.Action == abi.ActionRead {
+			return abi.Decision{Allowed: true, Cost: 5, Payee: "bob"}, nil
+		}
+		return abi.Decision{Allowed: req.Caller == "bob"}, nil
+	})
+	var r api.Result
+	resp := e.call(t, http.MethodPost, "/v1/actions", e.bob, `{"kind":"write","target":"b","type":"text","text":"bob's","contract":"bob/pay"}`, &r)
+	require.Equal(t, http.StatusOK, resp.StatusCode, r.Message)
+
+	var ae api.Error
+	resp = e.call(t, http.MethodGet, "/v1/artifacts/b?max_cost=3", e.alice, "", &ae)
+	requireError(t, resp, ae, http.StatusForbidden, abi.CostLimitExceeded)
+	require.Equal(t, uint64(100), e.w.Balance(t, "alice"), "nothing charged")
+	for _, q := range []string{"?max_cost=-1", "?max_cost=x", "?max_cost=3&max_cost=9", "?maxcost=3", "?format=xml", "?sudo=1"} {
+		ae = api.Error{}
+		resp = e.call(t, http.MethodGet, "/v1/artifacts/b"+q, e.alice, "", &ae)
+		requireError(t, resp, ae, http.StatusBadRequest, abi.InvalidArgument)
+	}
+	require.Equal(t, uint64(100), e.w.Balance(t, "alice"))
+
+	r = api.Result{}
+	resp = e.call(t, http.MethodGet, "/v1/artifacts/b?max_cost=5&request_id=r1", e.alice, "", &r)
+	require.Equal(t, http.StatusOK, resp.StatusCode, r.Message)
+	resp = e.call(t, http.MethodGet, "/v1/artifacts/b?max_cost=5&request_id=r1", e.alice, "", &r)
+	require.Equal(t, http.StatusOK, resp.StatusCode, r.Message)
+	require.True(t, r.Replayed)
+	require.Equal(t, uint64(95), e.w.Balance(t, "alice"), "paid once")
+}

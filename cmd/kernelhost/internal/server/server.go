@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"path"
 	"reflect"
 	"slices"
@@ -582,9 +583,43 @@ func (s *Server) postExplain(w http.ResponseWriter, r *http.Request, caller stri
 	writeJSON(w, http.StatusOK, api.ExplanationOf(ex, caller, s.cfg.Now().Sub(start)))
 }
 
+// getArtifact answers GET /v1/artifacts/{id}: a read. Its query takes
+// format=raw, max_cost and request_id, each at most once, and nothing else:
+// a parameter it ignored would be a price cap the caller believes in and
+// the kernel never sees.
 func (s *Server) getArtifact(w http.ResponseWriter, r *http.Request, caller string) {
 	a := kernel.Action{Kind: kernel.KindRead, Caller: caller, Target: r.PathValue("id")}
-	if r.URL.Query().Get("format") != "raw" {
+	q, qerr := url.ParseQuery(r.URL.RawQuery)
+	if qerr != nil {
+		writeError(w, http.StatusBadRequest, api.NewError(abi.InvalidArgument, "malformed query: "+qerr.Error()))
+		return
+	}
+	for k, vs := range q {
+		if len(vs) != 1 {
+			writeError(w, http.StatusBadRequest, api.NewError(abi.InvalidArgument, fmt.Sprintf("query parameter %q given %d times", k, len(vs))))
+			return
+		}
+		switch v := vs[0]; k {
+		case "format":
+			if v != "raw" && v != "json" {
+				writeError(w, http.StatusBadRequest, api.NewError(abi.InvalidArgument, "format is raw or json"))
+				return
+			}
+		case "max_cost":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				writeError(w, http.StatusBadRequest, api.NewError(abi.InvalidArgument, "max_cost must be a non-negative integer"))
+				return
+			}
+			a.MaxCost = &n
+		case "request_id":
+			a.RequestID = v
+		default:
+			writeError(w, http.StatusBadRequest, api.NewError(abi.InvalidArgument, fmt.Sprintf("unknown query parameter %.64q: the read takes format, max_cost and request_id", k)))
+			return
+		}
+	}
+	if q.Get("format") != "raw" {
 		s.do(w, r, a)
 		return
 	}
