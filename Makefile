@@ -31,9 +31,13 @@ TEST_FIRST ?= ./host/internal/fuel ./host
 ## between runs is outside it: go's build and test caches ($$(go env
 ## GOCACHE)) and the tests' wazero compilation cache
 ## (internal/testenv.CacheRoot: ~/.cache/kernelhost/test-wazero-cache, or
-## $$KERNELHOST_TEST_CACHE), which make a warm run fast.
+## $$KERNELHOST_TEST_CACHE), which make a warm run fast. The directory is
+## 0755, not mktemp's 0700: under root the PostgreSQL tests run initdb and
+## postgres as nobody (internal/testenv/pgtest), which must reach their
+## directory inside it.
 test: fmt-check vet
 	@tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/kernelhost-test.XXXXXX") || exit 1; \
+	  chmod 755 "$$tmp"; \
 	  trap 'left=$$(ls -A "$$tmp" 2>/dev/null | head -20 | tr "\n" " "); \
 	    if [ -n "$$left" ]; then echo "test: removing $$(du -sh "$$tmp" | cut -f1) the tests left in $$tmp: $$left"; fi; \
 	    chmod -R u+w "$$tmp" 2>/dev/null; rm -rf "$$tmp"' EXIT; \
