@@ -9,7 +9,15 @@ import (
 // Events were JSON up to schema 2; binary records since schema 3, because
 // every action appends one and encoding/json was the largest cost of
 // appending it. The CLI and the HTTP API still render events as JSON.
-const eventVersion = 1
+//
+// Version 2 appends the name of the token the action was authenticated
+// with (Event.Token). An event without one is still written as version 1,
+// byte for byte as before, and both versions decode: a store written
+// before tokens had names reads as it did.
+const (
+	eventVersion      = 1
+	eventVersionToken = 2
+)
 
 // Minimum encoded sizes of the repeated parts of an event, so that a
 // count read from a corrupt record cannot make the decoder allocate more
@@ -33,6 +41,9 @@ func (e *Event) binarySize() int {
 		4 + 8 + // charges count, revision
 		4 + 4 + amountLen*len(e.Amounts) + // ids count, amounts count, amounts
 		4 + len(e.Holder)
+	if e.Token != "" {
+		n += 4 + len(e.Token)
+	}
 	for i := range e.Charges {
 		c := &e.Charges[i]
 		n += minChargeLen + len(c.Payer) + len(c.Payee) + len(c.Reason)
@@ -46,10 +57,15 @@ func (e *Event) binarySize() int {
 // appendBinary appends the stored form of e to dst: a version byte, then
 // every field in declaration order, little-endian; strings and lists are
 // prefixed by their length (u32); Time is Unix nanoseconds (an event's time
-// is the kernel clock's, in UTC); Allowed is one byte, 0 or 1. It never
-// allocates when dst has room for binarySize bytes.
+// is the kernel clock's, in UTC); Allowed is one byte, 0 or 1; Token last,
+// in version 2 only (see eventVersionToken). It never allocates when dst
+// has room for binarySize bytes.
 func (e *Event) appendBinary(dst []byte) []byte {
-	b := append(dst, eventVersion)
+	v := byte(eventVersion)
+	if e.Token != "" {
+		v = eventVersionToken
+	}
+	b := append(dst, v)
 	b = le.AppendUint64(b, e.Seq)
 	b = le.AppendUint64(b, uint64(e.Time.UnixNano()))
 	b = appendStr(b, e.Caller)
@@ -86,7 +102,11 @@ func (e *Event) appendBinary(dst []byte) []byte {
 	for _, a := range e.Amounts {
 		b = le.AppendUint64(b, uint64(a))
 	}
-	return appendStr(b, e.Holder)
+	b = appendStr(b, e.Holder)
+	if v == eventVersionToken {
+		b = appendStr(b, e.Token)
+	}
+	return b
 }
 
 // encodeEvent is the key and value of the stored event e, in one
@@ -98,14 +118,16 @@ func encodeEvent(e *Event) (key, value []byte) {
 	return key[:n:n], e.appendBinary(key[n:])
 }
 
-// decodeEvent decodes a stored event. The event's strings share one copy
-// of b, so b may be reused once it returns (Iterate's values are). Lists
-// that were empty decode as nil, as they did from JSON with omitempty. Any
-// other version, truncated or trailing bytes, an Allowed byte other than 0
+// decodeEvent decodes a stored event, of either version. The event's
+// strings share one copy of b, so b may be reused once it returns
+// (Iterate's values are). Lists that were empty decode as nil, as they did
+// from JSON with omitempty. Any other version, a version 2 record with an
+// empty token (the encoder writes those as version 1), truncated or trailing bytes, an Allowed byte other than 0
 // or 1, or a count larger than the record could hold is errCorrupt.
 func decodeEvent(b []byte) (Event, error) {
 	r := reader{b: b}
-	if r.byte() != eventVersion {
+	v := r.byte()
+	if v != eventVersion && v != eventVersionToken {
 		return Event{}, fmt.Errorf("event record version: %w", errCorrupt)
 	}
 	s := string(b) // the one copy every string of the event points into
@@ -155,6 +177,11 @@ func decodeEvent(b []byte) (Event, error) {
 		}
 	}
 	e.Holder = r.sub(s)
+	if v == eventVersionToken {
+		if e.Token = r.sub(s); e.Token == "" {
+			r.err = true
+		}
+	}
 	if r.err || r.off != len(b) {
 		return Event{}, fmt.Errorf("event record: %w", errCorrupt)
 	}

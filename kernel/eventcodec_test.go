@@ -37,7 +37,17 @@ func fullEvent() Event {
 		IDs:      []string{"rights/cpu-1.1", "", "rights/cpu-1.2"},
 		Amounts:  []int64{1, -1, 1<<63 - 1},
 		Holder:   "agent-0007",
+		Token:    "read-only",
 	}
+}
+
+// versionOf is the version byte appendBinary writes for e: 2 only for an
+// event that names a token.
+func versionOf(e *Event) byte {
+	if e.Token != "" {
+		return eventVersionToken
+	}
+	return eventVersion
 }
 
 func TestEventCodecRoundTrip(t *testing.T) {
@@ -56,11 +66,12 @@ func TestEventCodecRoundTrip(t *testing.T) {
 		{"extreme time", Event{Time: unixTime(-1 << 63)}},
 		{"one charge, no lists", Event{Seq: 3, Time: unixTime(5), Charges: []Charge{{Payer: "p", Amount: 1}}}},
 		{"long strings", Event{Time: unixTime(1), Message: strings.Repeat("m", 3<<20), Reason: strings.Repeat("r", 70000)}},
+		{"token only", Event{Seq: 4, Time: unixTime(6), Caller: "alice", Kind: KindRead, Code: "OK", Token: "default"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := tc.ev.appendBinary(nil)
 			require.Len(t, b, tc.ev.binarySize())
-			require.Equal(t, byte(eventVersion), b[0])
+			require.Equal(t, versionOf(&tc.ev), b[0])
 			got, err := decodeEvent(b)
 			require.NoError(t, err)
 			require.Equal(t, tc.ev, got)
@@ -87,6 +98,10 @@ func TestEventCodecStringsDoNotAliasInput(t *testing.T) {
 func TestDecodeEventRejects(t *testing.T) {
 	ev := fullEvent()
 	good := ev.appendBinary(nil)
+	require.Equal(t, byte(eventVersionToken), good[0])
+	noToken := fullEvent()
+	noToken.Token = ""
+	v1 := noToken.appendBinary(nil)
 	oldJSON, err := json.Marshal(ev)
 	require.NoError(t, err)
 
@@ -113,7 +128,10 @@ func TestDecodeEventRejects(t *testing.T) {
 		{"nil", nil},
 		{"empty", []byte{}},
 		{"version 0", append([]byte{0}, good[1:]...)},
-		{"version 2", append([]byte{2}, good[1:]...)},
+		{"version 3", append([]byte{3}, good[1:]...)},
+		{"version 1 with a token", append([]byte{eventVersion}, good[1:]...)},
+		{"version 2 without a token", append([]byte{eventVersionToken}, v1[1:]...)},
+		{"version 2 with an empty token", append(append([]byte{eventVersionToken}, v1[1:]...), 0, 0, 0, 0)},
 		{"schema 2 JSON", oldJSON},
 		{"trailing byte", append(append([]byte(nil), good...), 0)},
 		{"allowed byte 2", badAllowed},
@@ -156,7 +174,7 @@ func FuzzDecodeEvent(f *testing.F) {
 		ev := Event{
 			Seq: u, Time: unixTime(n), Caller: at(0), Kind: Kind(at(1)), Target: at(2), To: at(3),
 			Resource: at(4), Amount: n, CPU: -n, Fuel: u >> 1, Depth: uint32(u), Allowed: allowed,
-			Reason: at(5), Code: at(6), Message: s, Revision: u ^ 1, Holder: at(7),
+			Reason: at(5), Code: at(6), Message: s, Revision: u ^ 1, Holder: at(7), Token: at(8),
 		}
 		for i := 0; i < len(p)%4; i++ {
 			ev.Charges = append(ev.Charges, Charge{Payer: at(i), Payee: at(i + 1), Amount: u + uint64(i), Reason: at(i + 2)})
@@ -203,4 +221,47 @@ func TestEventCodec_allocs(t *testing.T) {
 			}), "decodeEvent")
 		})
 	}
+}
+
+// TestEventCodecDecodesVersion1: an event stored before events named
+// their token (version 1, these exact bytes) still decodes, with no token,
+// and a token-less event is still written as those bytes.
+func TestEventCodecDecodesVersion1(t *testing.T) {
+	want := Event{Seq: 7, Time: unixTime(1_000), Caller: "alice", Kind: KindRead, Target: "doc", Allowed: true, Code: "OK", Revision: 2}
+	stored := []byte{
+		1,                      // version
+		7, 0, 0, 0, 0, 0, 0, 0, // seq
+		0xe8, 3, 0, 0, 0, 0, 0, 0, // time
+		5, 0, 0, 0, 'a', 'l', 'i', 'c', 'e', // caller
+		4, 0, 0, 0, 'r', 'e', 'a', 'd', // kind
+		3, 0, 0, 0, 'd', 'o', 'c', // target
+		0, 0, 0, 0, // to
+		0, 0, 0, 0, // resource
+		0, 0, 0, 0, 0, 0, 0, 0, // amount
+		0, 0, 0, 0, 0, 0, 0, 0, // cpu
+		0, 0, 0, 0, 0, 0, 0, 0, // fuel
+		0, 0, 0, 0, // depth
+		1,          // allowed
+		0, 0, 0, 0, // reason
+		2, 0, 0, 0, 'O', 'K', // code
+		0, 0, 0, 0, // message
+		0, 0, 0, 0, // charges
+		2, 0, 0, 0, 0, 0, 0, 0, // revision
+		0, 0, 0, 0, // ids
+		0, 0, 0, 0, // amounts
+		0, 0, 0, 0, // holder
+	}
+	got, err := decodeEvent(stored)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	require.Empty(t, got.Token)
+	require.Equal(t, stored, want.appendBinary(nil), "a token-less event keeps the version 1 bytes")
+
+	want.Token = "default"
+	b := want.appendBinary(nil)
+	require.Equal(t, byte(eventVersionToken), b[0])
+	require.Equal(t, append(append([]byte{eventVersionToken}, stored[1:]...), 7, 0, 0, 0, 'd', 'e', 'f', 'a', 'u', 'l', 't'), b)
+	got, err = decodeEvent(b)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
 }

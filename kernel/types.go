@@ -101,6 +101,13 @@ type Action struct {
 	// crash; the same id with another action is INVALID_ARGUMENT. Any
 	// kind may carry one (requests.go).
 	RequestID string `json:"request_id,omitempty"`
+
+	// Token is the name of the credential the front end authenticated the
+	// caller with (the HTTP server's token name, never the secret), copied
+	// into the audit event so that every use of a token is attributable.
+	// Like Caller it is set by whoever authenticated the request and never
+	// read from client JSON (DecodeAction leaves it empty).
+	Token string `json:"-"`
 }
 
 // Charge is one movement of scrip caused by an action.
@@ -224,6 +231,9 @@ type Event struct {
 	// action ran: the caller, unless the caller was refused for not holding
 	// it. EventsFor shows a refused caller's event with Holder empty.
 	Holder string `json:"holder,omitempty"`
+	// Token is the name of the token the top-level caller authenticated
+	// with (Action.Token), empty for an embedding program's own calls.
+	Token string `json:"token,omitempty"`
 }
 
 // Totals is the ledger summary. Minted = sum of balances + Burned, always.
