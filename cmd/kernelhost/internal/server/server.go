@@ -28,6 +28,7 @@ import (
 	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/api"
 	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/auth"
 	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/llm"
+	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/ui"
 	"github.com/kernelhost/kernelhost/host"
 	"github.com/kernelhost/kernelhost/kernel"
 	"github.com/kernelhost/kernelhost/store"
@@ -115,6 +116,7 @@ type Server struct {
 	metrics *metrics
 	routes  []Route // what routes() registered, for Routes
 	follow  followers
+	ui      *ui.Handler // the dashboard's static files under /ui/ (not an API route)
 }
 
 // Route is one registered endpoint: a ServeMux pattern and the methods it
@@ -170,7 +172,7 @@ func New(cfg Config) (*Server, error) {
 	setDefault(&cfg.FollowWriteTimeout, DefaultFollowWriteTimeout)
 	setDefault(&cfg.MaxFollowers, DefaultMaxFollowers)
 	setDefault(&cfg.MaxFollowersPerToken, DefaultMaxFollowersPerToken)
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), metrics: newMetrics()}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), metrics: newMetrics(), ui: ui.New()}
 	s.follow.init()
 	s.register()
 	return s, nil
@@ -342,6 +344,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				"duration", s.cfg.Now().Sub(start), "remote", r.RemoteAddr)
 		}
 	}()
+	if ui.Owns(r.URL.Path) {
+		// The dashboard's static files (docs/dashboard.md): no token, no
+		// kernel work; ui.Handler serves only its own files by exact name.
+		s.ui.ServeHTTP(sw, r)
+		return
+	}
 	if !canonicalPath(r.URL.Path) {
 		writeError(sw, http.StatusBadRequest, api.NewError(abi.InvalidArgument,
 			fmt.Sprintf("path %.200q is not canonical: no empty, . or .. segments and no trailing /; ids follow the same rule", r.URL.Path)))
