@@ -126,17 +126,15 @@ func Install(ctx context.Context, k *kernel.Kernel, spec Spec) error {
 			return fmt.Errorf("genesis: install %s: %s: %s", id, res.ErrorCode, res.Message)
 		}
 	}
-	for _, p := range spec.Principals {
-		if err := k.CreatePrincipal(ctx, p.ID, p.Balance); err != nil {
-			return wrap(err, "genesis: principal %q", p.ID)
-		}
-		for _, r := range kernel.Resources { // a fixed order
-			if v, ok := p.Quotas[r]; ok {
-				if err := k.SetQuota(ctx, p.ID, r, v); err != nil {
-					return wrap(err, "genesis: principal %q: quota of %s", p.ID, r)
-				}
-			}
-		}
+	// The principals in bulk: a few hundred to a transaction, as if each
+	// were created and given its quotas (in the order of kernel.Resources)
+	// by itself, which a world of 100,000 principals cannot wait for.
+	ps := make([]kernel.NewPrincipal, len(spec.Principals))
+	for i, p := range spec.Principals {
+		ps[i] = kernel.NewPrincipal{ID: p.ID, Balance: p.Balance, Quotas: p.Quotas}
+	}
+	if n, err := k.CreatePrincipals(ctx, ps, nil); err != nil {
+		return wrap(err, "genesis: principals (%d of %d created)", n, len(ps))
 	}
 	for _, a := range spec.Artifacts {
 		res := k.Do(ctx, kernel.Action{

@@ -15,9 +15,9 @@ import (
 //
 //	x/auth/schema            version of this layout ("1")
 //	x/auth/admin             sha256 (hex) of the admin token; written by the
-//	                         transaction that writes the first tokens, the
-//	                         last one of init, so that its presence marks a
-//	                         complete world
+//	                         last transaction of init, after the first
+//	                         tokens, so that its presence marks a complete
+//	                         world
 //	x/auth/p/<principal>     sha256 (hex) of the principal's token
 //	x/auth/t/<sha256 hex>    whose token that is: "a" (the admin), or "p"
 //	                         followed by the principal
@@ -55,9 +55,10 @@ func principalKey(p string) []byte { return append(bytes.Clone(prefixPrincipal),
 func tokenKey(h string) []byte     { return append(bytes.Clone(prefixToken), h...) }
 
 // Init writes a fresh admin token and one token for each of principals
-// into st, in one transaction that also writes x/auth/admin: call it last
-// when creating a world, so that a world whose creation was interrupted
-// has no tokens ([Open] answers ErrNotFound). It returns the tokens' Store,
+// into st, x/auth/admin in the last transaction (the principals' tokens
+// go before it, [TokensPerTxn] to a transaction): call it last when
+// creating a world, so that a world whose creation was interrupted has no
+// tokens ([Open] answers ErrNotFound). It returns the tokens' Store,
 // the admin token and the principals' tokens, in the order of principals;
 // only their hashes are stored. It returns ErrExists (wrapped) when st
 // already has tokens.
@@ -77,15 +78,7 @@ func Init(st store.Store, principals []string) (*Store, string, []string, error)
 		}
 		f.Principals[p] = hash(toks[i])
 	}
-	err = st.Update(func(tx store.Txn) error {
-		if _, err := tx.Get(keyAdmin); err == nil {
-			return ErrExists
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		return writeAll(tx, f)
-	})
-	if err != nil {
+	if err := initBatched(st, f); err != nil { // init_batch.go
 		return nil, "", nil, fmt.Errorf("auth: write tokens: %w", err)
 	}
 	return &Store{kv: st}, admin, toks, nil
