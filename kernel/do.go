@@ -22,6 +22,14 @@ import (
 // Actions that fail validation, or whose caller is unknown, change nothing
 // and append no event; every other action, allowed or denied, appends one.
 func (k *Kernel) Do(ctx context.Context, a Action) Result {
+	return k.doTape(ctx, a, nil, nil)
+}
+
+// doTape is Do; with a non-nil tape (a replay), the action's LLM host
+// calls are answered from it alone, and abortCPU is what the recording's
+// attempts they interrupted were charged, which the replay charges again
+// (llmexec.go).
+func (k *Kernel) doTape(ctx context.Context, a Action, tape []LLMExchange, abortCPU map[string]int64) Result {
 	if !k.enter() {
 		return failResult(closedErr())
 	}
@@ -31,6 +39,10 @@ func (k *Kernel) Do(ctx context.Context, a Action) Result {
 	}
 	f := doFrames.Get().(*doFrame)
 	f.a = a
+	if tape != nil {
+		f.ds.tape, f.ds.replay, f.ds.abortCPU = tape, true, abortCPU
+		k.chargeAbortedCPU(abortCPU, k.nowNanos())
+	}
 	res := k.do(ctx, f)
 	f.release()
 	return res
@@ -145,6 +157,13 @@ func (k *Kernel) do(ctx context.Context, f *doFrame) Result {
 			ds.retry()
 			continue
 		}
+		if errors.Is(err, errNeedLLM) && ds.llmAsk != nil {
+			// An executable asked an LLM: ask outside any transaction,
+			// then run the action again, answering from the tape.
+			k.askLLM(ctx, ds)
+			ds.retry()
+			continue
+		}
 		if errors.Is(err, store.ErrConflict) && attempt < k.cfg.MaxConflictRetries {
 			conflictBackoff(attempt)
 			ds.retry()
@@ -217,6 +236,16 @@ type doState struct {
 	prepErr     *Error       // a.Content did not compile: the action fails with it
 	compileCPU  int64        // what deploying it billed, in µs of cpu_rate
 	compileHold *compileHold // held by the attempt that aborted to prepare
+	// LLM host calls (llmexec.go): the answers so far, in call order;
+	// whether they come from a record (a replay: nothing is asked); the
+	// call an aborted attempt left; the calls asked and what they cost;
+	// the CPU of the attempts they interrupted, by principal.
+	tape     []LLMExchange
+	replay   bool
+	llmAsk   *llmAsk
+	llmAsks  int
+	llmSpent int64
+	abortCPU map[string]int64
 	// The contract runs of earlier attempts: kept as they happen in
 	// pending (no hashing on the path of an action that commits at its
 	// first attempt), keyed by memoKey in evals once an attempt retries.
@@ -307,8 +336,12 @@ type txnState struct {
 	holds  []rateHold
 	writes int // writes made so far, by any action in the transaction
 	// calls counts the kernel host calls of the whole invocation tree
-	// (every level), bounded by maxHostCalls.
-	calls int
+	// (every level), bounded by maxHostCalls; llmCalls its LLM host
+	// calls, the position on the tape (llmexec.go).
+	calls    int
+	llmCalls int
+	// topLLMCap is the top-level invoke's max_llm_cost (0: none).
+	topLLMCap int64
 	// The spending limit of the top-level action's caller covers the whole
 	// tree: what the caller pays for its decisions and, inside an
 	// invocation, what executables transfer as the caller.
@@ -390,6 +423,9 @@ func (w *work) run(tx store.Txn) error {
 	if err == errNeedPrepareErr {
 		return errNeedPrepare
 	}
+	if err == errNeedLLMErr {
+		return errNeedLLM
+	}
 	if err != nil {
 		return err
 	}
@@ -406,7 +442,9 @@ func (w *work) exec() *Error {
 	a := w.a
 	w.ev = Event{Seq: w.seq, Time: unixTime(w.now), Caller: a.Caller, Kind: a.Kind, Target: a.Target, To: a.To, Resource: a.Resource, Amount: a.Amount, Depth: w.depth}
 	if w.depth == 0 {
-		w.ev.CPU = w.ds.compileCPU // billed by an earlier attempt (needPrepared)
+		// Billed by earlier attempts: the compile (needPrepared) and the
+		// runs LLM calls interrupted (llmexec.go).
+		w.ev.CPU = w.ds.compileCPU + abortedCPUTotal(w.ds.abortCPU)
 	}
 	if _, err := w.principal(a.Caller); err != nil {
 		// Unknown callers leave no trace: there is nobody to attribute to.
@@ -437,6 +475,9 @@ func (w *work) exec() *Error {
 			return err
 		}
 		w.st.top, w.st.topLimit = a.Caller, lim
+		if a.MaxLLMCost != nil {
+			w.st.topLLMCap = *a.MaxLLMCost
+		}
 	}
 	var err *Error
 	switch a.Kind {
@@ -465,7 +506,7 @@ func (w *work) exec() *Error {
 	default:
 		err = w.artifactAction()
 	}
-	if err == errNeedPrepareErr {
+	if err == errNeedPrepareErr || err == errNeedLLMErr {
 		return err
 	}
 	if err != nil {

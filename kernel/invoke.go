@@ -69,6 +69,16 @@ func (w *work) invoke(art *artifactRec) *Error {
 	}
 	cpu := w.k.cpuCharge(usage, got)
 	release(cpu)
+	if calls.fatal == errNeedLLMErr {
+		// The attempt aborts for an LLM call and runs again: what it ran
+		// stays charged (release did), and the record keeps it for the
+		// replay (llmexec.go).
+		if w.ds.abortCPU == nil {
+			w.ds.abortCPU = make(map[string]int64)
+		}
+		w.ds.abortCPU[a.Caller] += cpu
+		return errNeedLLMErr
+	}
 	w.ev.CPU += cpu
 	w.ev.Fuel += usage.Fuel
 	w.res.Fuel += usage.Fuel
@@ -156,6 +166,9 @@ type hostRequest struct {
 	Query     string `json:"query,omitempty"`
 	Principal string `json:"principal,omitempty"`
 	Resource  string `json:"resource,omitempty"`
+	// LLM is a chat-completions request for the kernel's LLM gateway,
+	// made as the invoking caller (llmexec.go).
+	LLM json.RawMessage `json:"llm,omitempty"`
 }
 
 // hostResponse answers a query; actions answer with their Result.
@@ -197,11 +210,13 @@ func (h *hostCalls) call(b []byte) any {
 	}
 	caller := h.w.a.Caller
 	switch {
-	case req.Query != "" && req.Action == nil:
+	case req.LLM != nil && req.Action == nil && req.Query == "" && req.As == "" && req.Principal == "" && req.Resource == "":
+		return h.llm(req.LLM) // llmexec.go
+	case req.Query != "" && req.Action == nil && req.LLM == nil:
 		return h.query(&req)
-	case req.Action != nil && req.Query == "":
+	case req.Action != nil && req.Query == "" && req.LLM == nil:
 	default:
-		return failResult(errf(abi.InvalidArgument, `a host call has either "action" or "query"`))
+		return failResult(errf(abi.InvalidArgument, `a host call has one of "action" (with "as"), "query" (with "principal", "resource") or "llm" (alone)`))
 	}
 	a, err := DecodeAction(req.Action)
 	if err != nil {
@@ -209,6 +224,9 @@ func (h *hostCalls) call(b []byte) any {
 	}
 	if req.AsSelf != nil {
 		return failResult(errf(abi.InvalidArgument, `"as_self" is no longer supported: act as a principal with "as": "<principal>", which needs that principal's grant_standing to this executable`))
+	}
+	if a.MaxLLMCost != nil {
+		return failResult(errf(abi.InvalidArgument, "max_llm_cost belongs to top-level invokes: the invocation tree shares its caller's"))
 	}
 	if grantsAuthority(a.Kind) {
 		// A grant is the principal's own word (DESIGN: nothing implies
@@ -234,6 +252,11 @@ func (h *hostCalls) call(b []byte) any {
 	}
 	child := h.w.child(&a)
 	if ferr := child.exec(); ferr != nil {
+		if ferr == errNeedLLMErr {
+			// An LLM call deeper down: the whole attempt aborts for it.
+			h.fatal = errNeedLLMErr
+			return failResult(errf(abi.Unavailable, "the LLM call is being made; the invocation runs again"))
+		}
 		if ferr == errNeedPrepareErr {
 			ferr = errf(abi.Internal, "nested module was not prepared")
 		}
@@ -257,7 +280,7 @@ func grantsAuthority(k Kind) bool {
 }
 
 // hostRequestFields are the fields of a host call, spelled exactly.
-var hostRequestFields = map[string]bool{"action": true, "as": true, "as_self": true, "query": true, "principal": true, "resource": true}
+var hostRequestFields = map[string]bool{"action": true, "as": true, "as_self": true, "query": true, "principal": true, "resource": true, "llm": true}
 
 // decodeHostRequest decodes a host call as strictly as DecodeAction decodes
 // an action: a JSON object whose keys are hostRequestFields, exactly, each
@@ -274,7 +297,7 @@ func decodeHostRequest(b []byte) (hostRequest, *Error) {
 	}
 	for k := range probe {
 		if !hostRequestFields[k] {
-			return req, errf(abi.InvalidArgument, "host call field %q is unknown: use action (with as), or query (with principal, resource)", k)
+			return req, errf(abi.InvalidArgument, "host call field %q is unknown: use action (with as), query (with principal, resource), or llm", k)
 		}
 	}
 	if err := json.Unmarshal(b, &req); err != nil {

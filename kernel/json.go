@@ -108,7 +108,7 @@ var actionFields = map[Kind][]string{
 	KindEdit:        {"target", "type", "content", "metadata", "unset", "max_cost", "request_id"},
 	KindDelete:      {"target", "max_cost", "request_id"},
 	KindSetContract: {"target", "contract", "max_cost", "request_id"},
-	KindInvoke:      {"target", "method", "args", "max_cost", "request_id"},
+	KindInvoke:      {"target", "method", "args", "max_cost", "max_llm_cost", "request_id"},
 
 	// Judged by the kernel, on the caller's own standing.
 	KindTransfer:         {"to", "amount", "request_id"},
@@ -140,6 +140,7 @@ var actionFieldSet = map[string]func(a *Action) bool{
 	"metadata":     func(a *Action) bool { return len(a.Metadata) > 0 },
 	"unset":        func(a *Action) bool { return len(a.Unset) > 0 },
 	"max_cost":     func(a *Action) bool { return a.MaxCost != nil },
+	"max_llm_cost": func(a *Action) bool { return a.MaxLLMCost != nil },
 	"method":       func(a *Action) bool { return a.Method != "" },
 	"args":         func(a *Action) bool { return a.Args != nil },
 	"to":           func(a *Action) bool { return a.To != "" },

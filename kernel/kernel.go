@@ -199,6 +199,9 @@ type Kernel struct {
 	// run; Close takes it exclusively, so it waits for in-flight actions.
 	life   sync.RWMutex
 	closed atomic.Bool
+
+	// llm answers executables' LLM host calls (SetLLMGateway).
+	llm atomic.Pointer[llmGatewayBox]
 }
 
 // Open opens the kernel over cfg.Store, writing the schema version into an

@@ -53,6 +53,10 @@ type LLMCall struct {
 	MaxInputTokens, MaxOutputTokens int64
 	// Prices in micro-dollars per 1,000 tokens, from the gateway's table.
 	InputPrice, OutputPrice int64
+	// Cap, when > 0, is the most the call may cost (µ$): a reservation
+	// above it is COST_LIMIT_EXCEEDED and nothing is taken. An
+	// executable's calls carry what the invoke's max_llm_cost has left.
+	Cap int64 `json:",omitempty"`
 }
 
 // LLMUsage is what the provider reported a call used.
@@ -107,6 +111,11 @@ func (k *Kernel) ReserveLLM(ctx context.Context, call LLMCall) (*LLMReservation,
 		return nil, failResult(errf(abi.InvalidArgument, "token bounds must be between 0 and %d (max_tokens at least 1)", maxLLMTokens))
 	case call.InputPrice < 0 || call.OutputPrice < 0 || call.InputPrice > maxLLMPrice || call.OutputPrice > maxLLMPrice:
 		return nil, failResult(errf(abi.InvalidArgument, "prices must be between 0 and %d micro-dollars per 1k tokens", maxLLMPrice))
+	case call.Cap < 0:
+		return nil, failResult(errf(abi.InvalidArgument, "cap must not be negative"))
+	}
+	if cost := call.LLMCost(LLMUsage{InputTokens: call.MaxInputTokens, OutputTokens: call.MaxOutputTokens}); call.Cap > 0 && cost > call.Cap {
+		return nil, failResult(errf(abi.CostLimitExceeded, "the call may cost %dµ$ (prompt and max_tokens at its model's prices), above the %dµ$ it may spend (the invoke's max_llm_cost left); lower max_tokens; nothing was reserved", cost, call.Cap))
 	}
 	if !k.enter() {
 		return nil, failResult(closedErr())

@@ -59,6 +59,9 @@ type Record struct {
 	// Caller and Action: RecordDo (Action.Caller is not in Action's JSON).
 	Caller string  `json:"caller,omitempty"`
 	Action *Action `json:"action,omitempty"`
+	// Token: RecordDo, the action's Action.Token (not in Action's JSON
+	// either), so that a replay writes the same audit events.
+	Token string `json:"token,omitempty"`
 	// Principal, Amount, Resource: the administrative calls.
 	Principal string   `json:"principal,omitempty"`
 	Amount    int64    `json:"amount,omitempty"`
@@ -68,6 +71,11 @@ type Record struct {
 	LLM     *LLMCall  `json:"llm,omitempty"`
 	Usage   *LLMUsage `json:"usage,omitempty"`
 	Settles uint64    `json:"settles,omitempty"`
+	// Tape is a RecordDo's LLM host calls, answered (llmexec.go), and
+	// AbortCPU the cpu_rate (µs, by principal) of the attempts they
+	// interrupted: a replay answers from the tape and charges that again.
+	Tape     []LLMExchange    `json:"llm_tape,omitempty"`
+	AbortCPU map[string]int64 `json:"llm_abort_cpu_us,omitempty"`
 	// Result is the sha256 (hex) of the result's JSON (RecordDo), or of
 	// the error code the call returned ("" for success) otherwise.
 	Result string `json:"result_sha256"`
@@ -121,7 +129,8 @@ func (w *work) recordDo() *Error {
 		return nil
 	}
 	a := *w.a
-	if err := w.k.record(w.tx, Record{Op: RecordDo, Now: w.now, Caller: a.Caller, Action: &a, Result: resultHash(w.res)}); err != nil {
+	r := Record{Op: RecordDo, Now: w.now, Caller: a.Caller, Token: a.Token, Action: &a, Result: resultHash(w.res), Tape: w.llmTapeUsed(), AbortCPU: w.ds.abortCPU}
+	if err := w.k.record(w.tx, r); err != nil {
 		return storeErr(err)
 	}
 	return nil
@@ -223,8 +232,12 @@ func (p *Replayer) Run(ctx context.Context, r Record) error {
 			return fmt.Errorf("kernel: replay: record %d has no action", r.Seq)
 		}
 		a := *r.Action
-		a.Caller = r.Caller
-		out := p.K.Do(ctx, a)
+		a.Caller, a.Token = r.Caller, r.Token
+		tape := r.Tape
+		if tape == nil {
+			tape = []LLMExchange{} // a replay: no call is asked, none answered but from the tape
+		}
+		out := p.K.doTape(ctx, a, tape, r.AbortCPU)
 		res, got = &out, resultHash(out)
 	case RecordCreatePrincipal:
 		got = adminResult(p.K.CreatePrincipal(ctx, r.Principal, uint64(r.Amount)))

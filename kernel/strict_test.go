@@ -183,7 +183,7 @@ func TestStrictActionFields(t *testing.T) {
 		used := map[string]bool{}
 		for _, body := range []string{
 			`{"kind":"write","target":"a","type":"data","contract":"c","content":"eA==","metadata":{"k":"v"},"unset":["u"],"max_cost":0}`,
-			`{"kind":"invoke","target":"e","method":"m","args":"eA=="}`,
+			`{"kind":"invoke","target":"e","method":"m","args":"eA==","max_llm_cost":10}`,
 			`{"kind":"grant_consent","contract":"c","per_call_cap":1,"total_cap":2}`,
 			`{"kind":"transfer_quota","to":"bob","resource":"llm_rate","amount":1}`,
 			`{"kind":"split_right","target":"r","amounts":[1,2],"ids":["r1","r2"]}`,

@@ -80,6 +80,11 @@ type Action struct {
 	// invoke
 	Method string `json:"method,omitempty"`
 	Args   []byte `json:"args,omitempty"`
+	// MaxLLMCost is, on a top-level invoke, the most the invocation tree
+	// may spend of the caller's llm_budget, in micro-dollars, through its
+	// executables' LLM host calls (SPEC section 8). Nil or 0: none may
+	// call an LLM: a caller never pays for calls it did not allow.
+	MaxLLMCost *int64 `json:"max_llm_cost,omitempty"`
 
 	// transfer, transfer_quota, consume_quota
 	To       string `json:"to,omitempty"`

@@ -73,7 +73,7 @@ func (k *Kernel) validate(a *Action) *Error {
 	if a.RequestID != "" && !validID(a.RequestID) {
 		return errf(abi.InvalidArgument, "request_id %.64q: use 1-128 letters, digits, - _ . : @ in /-separated segments", a.RequestID)
 	}
-	if a.Amount < 0 || a.PerCallCap < 0 || a.TotalCap < 0 || (a.MaxCost != nil && *a.MaxCost < 0) {
+	if a.Amount < 0 || a.PerCallCap < 0 || a.TotalCap < 0 || (a.MaxCost != nil && *a.MaxCost < 0) || (a.MaxLLMCost != nil && *a.MaxLLMCost < 0) {
 		return errf(abi.InvalidArgument, "amounts must not be negative")
 	}
 	if (len(a.Amounts) > 0 || len(a.IDs) > 0) && a.Kind != KindSplitRight && a.Kind != KindMergeRights {
