@@ -252,4 +252,3 @@ func (w *work) llmTapeUsed() []LLMExchange {
 	}
 	return w.ds.tape[:n]
 }
-
