@@ -1,5 +1,7 @@
-// Package auth keeps the bearer tokens of a kernelhost world: one admin token
-// and one token per principal, stored as sha256 hashes.
+// Package auth keeps the bearer tokens of a kernelhost world: one admin token,
+// a default token per principal, and a principal's named tokens, each a
+// grant of part of its authority (scopes, spending caps per window, an
+// expiry: tokens.go, caps.go), all stored as sha256 hashes.
 //
 // A token is shown once, when it is issued; only its hash is kept, so a
 // stolen copy of the hashes does not let anyone act.
@@ -65,14 +67,23 @@ type Store struct {
 	mu     sync.RWMutex
 	f      file
 	byHash map[string]string // token hash -> principal
+
+	touchState // tokens.go: when this node last recorded each token's use
 }
 
-// Identity is who a token belongs to.
+// Identity is who a token belongs to, and what it grants.
 type Identity struct {
 	// Principal is the principal the token acts as; empty for the admin.
 	Principal string
 	// Admin is true for the admin token.
 	Admin bool
+	// Token is the name of a named token; empty for the admin and for a
+	// principal's default token (see TokenName).
+	Token string
+	// Grant is a named token's record: its scopes, caps and expiry (see
+	// tokens.go). Nil for the admin and for a default token, which hold
+	// every scope and no cap.
+	Grant *Token
 }
 
 // NewToken returns a fresh random token: TokenPrefix and 32 random bytes in hex.

@@ -13,7 +13,8 @@ import (
 // Keys in the world's store, all under Prefix (x/ is the embedding
 // program's: the kernel never writes there):
 //
-//	x/auth/schema            version of this layout ("1")
+//	x/auth/schema            version of this layout ("2"; see tokens.go
+//	                         for what version 2 added: named tokens)
 //	x/auth/admin             sha256 (hex) of the admin token; written by the
 //	                         last transaction of init, after the first
 //	                         tokens, so that its presence marks a complete
@@ -27,8 +28,13 @@ import (
 // in one transaction, so a replaced token stops working everywhere at once.
 const Prefix = "x/auth/"
 
-// kvSchema is the version of the layout above.
-const kvSchema = "1"
+// kvSchema is the version of the layout above. Version 2 is version 1
+// plus named tokens (tokens.go), so Open upgrades a version 1 store in
+// place by writing the new version: nothing else changes.
+const (
+	kvSchema   = "2"
+	kvSchemaV1 = "1"
+)
 
 var (
 	keySchema       = []byte(Prefix + "schema")
@@ -108,8 +114,10 @@ func writeAll(tx store.Txn, f file) error {
 }
 
 // Open returns the tokens kept in st. It returns ErrNotFound (wrapped) when
-// st has none: no world, or one whose creation did not finish.
+// st has none: no world, or one whose creation did not finish. A store of
+// layout version 1 is upgraded to version 2 in place.
 func Open(st store.Store) (*Store, error) {
+	v1 := false
 	err := st.View(func(tx store.Txn) error {
 		if _, err := tx.Get(keyAdmin); err != nil {
 			return err
@@ -117,6 +125,10 @@ func Open(st store.Store) (*Store, error) {
 		v, err := tx.Get(keySchema)
 		if err != nil {
 			return err
+		}
+		if string(v) == kvSchemaV1 {
+			v1 = true // upgraded below
+			return nil
 		}
 		if string(v) != kvSchema {
 			return fmt.Errorf("auth: the tokens in the store have layout version %q, this kernelhost reads %q", v, kvSchema)
@@ -129,7 +141,31 @@ func Open(st store.Store) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
+	if v1 {
+		if err := upgradeV1(st); err != nil {
+			return nil, fmt.Errorf("auth: upgrade the tokens' layout: %w", err)
+		}
+	}
 	return &Store{kv: st}, nil
+}
+
+// upgradeV1 moves a store of layout version 1 to version 2 (a no-op on
+// one already there): version 2 only adds keys, so it rewrites the version.
+func upgradeV1(st store.Store) error {
+	var err error
+	for range maxIssueRetries {
+		err = st.Update(func(tx store.Txn) error {
+			v, err := tx.Get(keySchema)
+			if err != nil || string(v) != kvSchemaV1 {
+				return err
+			}
+			return tx.Set(keySchema, []byte(kvSchema))
+		})
+		if !errors.Is(err, store.ErrConflict) {
+			break
+		}
+	}
+	return err
 }
 
 // Import moves the hashes of the auth file at path (the form kernelhost
@@ -217,6 +253,8 @@ func (s *Store) lookupKV(h string) (id Identity, ok bool, err error) {
 		return Identity{Admin: true}, true, nil
 	case len(v) > 1 && v[0] == rolePrincipal:
 		return Identity{Principal: string(v[1:])}, true, nil
+	case len(v) > 1 && v[0] == roleNamed:
+		return decodeNamed(v[1:]) // tokens.go
 	}
 	return Identity{}, false, fmt.Errorf("auth: malformed token record %q in the store", v)
 }
