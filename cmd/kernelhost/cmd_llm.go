@@ -86,6 +86,9 @@ func (f *llmFlags) gateway(cmd *cobra.Command, k *kernel.Kernel, log *slog.Logge
 		return nil, err
 	}
 	log.Info("llm gateway", "endpoint", gw.URL(), "models", gw.Models(), "key_env", f.keyEnv, "key_set", set && key != "")
+	// Executables' LLM host calls go through it too, as their caller,
+	// within their invoke's max_llm_cost.
+	k.SetLLMGateway(gw)
 	return gw, nil
 }
 

@@ -66,6 +66,13 @@ func (g *Gateway) ServeChat(w http.ResponseWriter, r *http.Request, caller strin
 		writeError(w, statusOf(*e), *e)
 		return
 	}
+	g.serve(w, r, caller, req, 0)
+}
+
+// serve reserves, forwards and settles the parsed call req for caller;
+// capMicros > 0 caps what it may cost (an executable's call: what its
+// invoke's max_llm_cost has left).
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, caller string, req *chatRequest, capMicros int64) {
 	// ?payer=P bills sponsor P, under P's grant_llm_consent for caller
 	// (the kernel checks it); no other query parameter is taken.
 	payer, e := payerParam(r)
@@ -76,7 +83,7 @@ func (g *Gateway) ServeChat(w http.ResponseWriter, r *http.Request, caller strin
 	price := g.cfg.Prices[req.model]
 	c := &call{g: g, r: r, caller: caller, req: req, start: time.Now(), kcall: kernel.LLMCall{
 		Caller: caller, Payer: payer, Model: req.model, MaxInputTokens: req.maxInput, MaxOutputTokens: req.maxOutput,
-		InputPrice: price.InputPer1K, OutputPrice: price.OutputPer1K,
+		InputPrice: price.InputPer1K, OutputPrice: price.OutputPer1K, Cap: capMicros,
 	}}
 	kctx, cancel := context.WithTimeout(r.Context(), g.cfg.KernelTimeout)
 	res, kres := g.cfg.Kernel.ReserveLLM(kctx, c.kcall)
