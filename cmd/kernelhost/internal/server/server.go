@@ -107,6 +107,14 @@ type Config struct {
 	// streams to the admin (snapshot.go); without it that route answers
 	// UNAVAILABLE.
 	Store store.Store
+
+	// Failed authentication, per client address (authlimit.go): at most
+	// AuthFailures tries of unproven tokens, refilled over
+	// AuthFailureWindow, then 429 QUOTA_EXCEEDED with Retry-After; the
+	// table holds MaxAuthAddresses addresses. Defaults 20, 1 min, 10,000.
+	AuthFailures      int
+	AuthFailureWindow time.Duration
+	MaxAuthAddresses  int
 }
 
 // Server is the HTTP API. It is safe for concurrent use.
@@ -116,6 +124,7 @@ type Server struct {
 	metrics *metrics
 	routes  []Route // what routes() registered, for Routes
 	follow  followers
+	authLim *authLimiter // failed authentications per address (authlimit.go)
 	ui      *ui.Handler // the dashboard's static files under /ui/ (not an API route)
 }
 
@@ -148,7 +157,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("server: Config.Kernel and Config.Auth are required")
 	}
 	if cfg.RequestTimeout < 0 || cfg.MaxBodyBytes < 0 || cfg.MaxUploadBytes < 0 || cfg.FollowPoll < 0 || cfg.FollowHeartbeat < 0 ||
-		cfg.FollowMaxDuration < 0 || cfg.FollowWriteTimeout < 0 || cfg.MaxFollowers < 0 || cfg.MaxFollowersPerToken < 0 {
+		cfg.FollowMaxDuration < 0 || cfg.FollowWriteTimeout < 0 || cfg.MaxFollowers < 0 || cfg.MaxFollowersPerToken < 0 ||
+		cfg.AuthFailures < 0 || cfg.AuthFailureWindow < 0 || cfg.MaxAuthAddresses < 0 {
 		return nil, errors.New("server: negative limit in Config")
 	}
 	if cfg.RequestTimeout == 0 {
@@ -172,8 +182,12 @@ func New(cfg Config) (*Server, error) {
 	setDefault(&cfg.FollowWriteTimeout, DefaultFollowWriteTimeout)
 	setDefault(&cfg.MaxFollowers, DefaultMaxFollowers)
 	setDefault(&cfg.MaxFollowersPerToken, DefaultMaxFollowersPerToken)
+	setDefault(&cfg.AuthFailures, DefaultAuthFailures)
+	setDefault(&cfg.AuthFailureWindow, DefaultAuthFailureWindow)
+	setDefault(&cfg.MaxAuthAddresses, DefaultMaxAuthAddresses)
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), metrics: newMetrics(), ui: ui.New()}
 	s.follow.init()
+	s.authLim = newAuthLimiter(cfg.Now, cfg.AuthFailures, cfg.AuthFailureWindow, cfg.MaxAuthAddresses)
 	s.register()
 	return s, nil
 }
@@ -355,6 +369,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("path %.200q is not canonical: no empty, . or .. segments and no trailing /; ids follow the same rule", r.URL.Path)))
 		return
 	}
+	ctx, served, ok := s.authLim.admit(ctx, sw, r) // authlimit.go: 429 past the address's failed authentications
+	if !ok {
+		return
+	}
+	defer served()
 	s.mux.ServeHTTP(&jsonOnly{ResponseWriter: sw, path: r.URL.Path}, r.WithContext(ctx))
 }
 
@@ -409,6 +428,7 @@ func (s *Server) identity(r *http.Request) (auth.Identity, *api.Error) {
 		return auth.Identity{}, &e
 	}
 	id, ok := s.cfg.Auth.Authenticate(strings.TrimSpace(tok))
+	noteAuth(r, ok) // authlimit.go
 	if !ok {
 		e := api.NewError(abi.Unauthenticated, "unknown or revoked token")
 		return auth.Identity{}, &e

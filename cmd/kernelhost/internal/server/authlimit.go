@@ -1,0 +1,245 @@
+package server
+
+import (
+	"container/list"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kernelhost/kernelhost/abi"
+	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/api"
+)
+
+// Failed authentication is limited per client address, so that nobody
+// tries tokens at the server's full speed (each try is a store read and a
+// log line; tokens are 256 random bits, so the limit is about cost and
+// noise, and about any token that leaked in part):
+//
+//   - A request that presents a bearer token takes one try from its
+//     address's budget before the token is looked up: AuthFailures tries,
+//     refilled evenly over AuthFailureWindow (a GCRA, in integer
+//     nanoseconds). A token that authenticates gives its try back, and so
+//     does a request that never reached authentication (a 404): only
+//     failures spend the budget.
+//   - An address without tries left is answered 429 QUOTA_EXCEEDED with
+//     Retry-After, before any lookup, for every token it has not proven:
+//     a token that authenticated from that address (the last
+//     goodTokensPerAddr of them are remembered, as sha256 hashes) is
+//     neither charged nor refused, so a client that works keeps working
+//     while something else at its address (a NAT, a proxy) fails.
+//   - Requests without a token are not counted: they cost no lookup.
+//   - The table of addresses holds at most MaxAuthAddresses; the least
+//     recently seen goes first. IPv6 addresses count by their /64, which
+//     one host commonly holds whole.
+//
+// The address is the connection's (RemoteAddr): behind a reverse proxy
+// every client shares the proxy's.
+
+// Defaults of the failed-authentication limit (Config).
+const (
+	DefaultAuthFailures      = 20
+	DefaultAuthFailureWindow = time.Minute
+	DefaultMaxAuthAddresses  = 10000
+)
+
+// goodTokensPerAddr is how many proven tokens an address keeps.
+const goodTokensPerAddr = 4
+
+// authLimiter is the per-address table. It is safe for concurrent use.
+type authLimiter struct {
+	now      func() time.Time
+	interval int64 // ns between two refilled tries: window / burst
+	slack    int64 // ns of tries that may be taken ahead: (burst - 1) * interval
+	max      int
+
+	mu    sync.Mutex
+	addrs map[string]*list.Element // of *addrState
+	lru   list.List                // front: most recently seen
+}
+
+// addrState is one address's budget and proven tokens.
+type addrState struct {
+	key  string
+	tat  int64 // GCRA's theoretical arrival time, Unix ns
+	good [goodTokensPerAddr][32]byte
+	n    int // good tokens held
+}
+
+func newAuthLimiter(now func() time.Time, burst int, window time.Duration, max int) *authLimiter {
+	interval := int64(window) / int64(burst)
+	return &authLimiter{now: now, interval: interval, slack: int64(burst-1) * interval, max: max, addrs: make(map[string]*list.Element)}
+}
+
+// state returns key's entry, creating it (evicting the least recently
+// seen past max) and moving it to the front. Caller holds mu.
+func (l *authLimiter) state(key string) *addrState {
+	if e, ok := l.addrs[key]; ok {
+		l.lru.MoveToFront(e)
+		return e.Value.(*addrState)
+	}
+	for len(l.addrs) >= l.max {
+		old := l.lru.Back()
+		delete(l.addrs, old.Value.(*addrState).key)
+		l.lru.Remove(old)
+	}
+	st := &addrState{key: key}
+	l.addrs[key] = l.lru.PushFront(st)
+	return st
+}
+
+func (st *addrState) proven(h [32]byte) bool {
+	for i := range st.n {
+		if st.good[i] == h {
+			return true
+		}
+	}
+	return false
+}
+
+// prove remembers h, the oldest proven token making room.
+func (st *addrState) prove(h [32]byte) {
+	if st.proven(h) {
+		return
+	}
+	if st.n < goodTokensPerAddr {
+		st.n++
+	}
+	copy(st.good[1:st.n], st.good[:st.n-1])
+	st.good[0] = h
+}
+
+// disprove forgets h (a proven token that stopped working: revoked).
+func (st *addrState) disprove(h [32]byte) {
+	for i := range st.n {
+		if st.good[i] == h {
+			copy(st.good[i:st.n-1], st.good[i+1:st.n])
+			st.n--
+			return
+		}
+	}
+}
+
+// take takes one try of st at now; it returns how long until one is
+// there when none is. Caller holds mu.
+func (l *authLimiter) take(st *addrState, now int64) (wait time.Duration, ok bool) {
+	tat := max(st.tat, now)
+	if tat-now > l.slack {
+		return time.Duration(tat - now - l.slack), false
+	}
+	st.tat = tat + l.interval
+	return 0, true
+}
+
+// authNote is what a request carries to identity (noteAuth): its address,
+// its token's hash and whether it was charged a try.
+type authNote struct {
+	l       *authLimiter
+	key     string
+	hash    [32]byte
+	charged bool
+	noted   bool
+}
+
+type authNoteKey struct{}
+
+// admit charges r a try when it presents a token its address has not
+// proven. It returns nil, having answered 429, when the address has no try
+// left; else the context to serve r in (carrying the note) and a function
+// to call once r has been served.
+func (l *authLimiter) admit(ctx context.Context, w http.ResponseWriter, r *http.Request) (context.Context, func(), bool) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return ctx, func() {}, true
+	}
+	n := &authNote{l: l, key: addrKey(r.RemoteAddr), hash: sha256.Sum256([]byte(h))}
+	l.mu.Lock()
+	st := l.state(n.key)
+	if !st.proven(n.hash) {
+		wait, ok := l.take(st, l.now().UnixNano())
+		if !ok {
+			l.mu.Unlock()
+			secs := int64((wait + time.Second - 1) / time.Second)
+			w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+			writeError(w, http.StatusTooManyRequests, api.NewError(abi.QuotaExceeded,
+				fmt.Sprintf("too many failed authentications from this address: retry in %d s", secs)))
+			return nil, nil, false
+		}
+		n.charged = true
+	}
+	l.mu.Unlock()
+	return context.WithValue(ctx, authNoteKey{}, n), func() {
+		if n.charged && !n.noted { // never reached authentication
+			l.refund(n)
+		}
+	}, true
+}
+
+// refund gives n's try back. A refund after the address's entry was
+// evicted finds a fresh one: nothing to give back.
+func (l *authLimiter) refund(n *authNote) {
+	l.mu.Lock()
+	if e, ok := l.addrs[n.key]; ok {
+		st := e.Value.(*addrState)
+		st.tat -= l.interval
+	}
+	n.charged = false
+	l.mu.Unlock()
+}
+
+// noteAuth tells the limiter whether r's token authenticated: a success
+// gives the try back and proves the token for the address; a failure
+// keeps the try spent (and charges one to a proven token, now revoked).
+// identity calls it once it has looked the token up.
+func noteAuth(r *http.Request, ok bool) {
+	n, _ := r.Context().Value(authNoteKey{}).(*authNote)
+	if n == nil || n.noted {
+		return
+	}
+	n.noted = true
+	l := n.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := l.state(n.key)
+	switch {
+	case ok:
+		if n.charged {
+			st.tat -= l.interval
+			n.charged = false
+		}
+		st.prove(n.hash)
+	case st.proven(n.hash):
+		st.disprove(n.hash)
+		_, _ = l.take(st, l.now().UnixNano())
+	}
+}
+
+// addrKey is the limiter's key for a connection from remote (host:port):
+// the IPv4 address, or the /64 of an IPv6 one.
+func addrKey(remote string) string {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	ip := net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+	switch {
+	case ip == nil:
+		return host
+	case ip.To4() != nil:
+		return ip.To4().String()
+	default:
+		return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	}
+}
+
+// size is the number of addresses the table holds (tests).
+func (l *authLimiter) size() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.addrs)
+}
