@@ -366,3 +366,28 @@ func TestError(t *testing.T) {
 	ok := Result{OK: true}
 	require.NoError(t, ok.Err())
 }
+
+// TestLLMChat: LLMChat sends {"llm": request} and decodes the answer; a
+// refusal is an *Error with the kernel's code, and the answer comes too.
+func TestLLMChat(t *testing.T) {
+	k := &fakeKernel{respond: fixed(`{"ok":true,"response":{"choices":[]},"input_tokens":3,"output_tokens":4,"cost_microdollars":11,"event":9}`)}
+	a, err := llmChat(k, map[string]any{"model": "m"})
+	require.NoError(t, err)
+	require.Equal(t, []string{`{"llm":{"model":"m"}}`}, k.requests)
+	require.JSONEq(t, `{"choices":[]}`, string(a.Response))
+	require.Equal(t, LLMAnswer{OK: true, Response: a.Response, InputTokens: 3, OutputTokens: 4, Cost: 11, Event: 9}, a)
+
+	k = &fakeKernel{respond: fixed(`{"ok":false,"error_code":"PERMISSION_DENIED","message":"set max_llm_cost"}`)}
+	a, err = llmChat(k, map[string]any{"model": "m"})
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, "PERMISSION_DENIED", e.Code)
+	require.Equal(t, "set max_llm_cost", a.Message)
+
+	_, err = llmChat(&fakeKernel{}, map[string]any{"model": "m"})
+	require.ErrorIs(t, err, ErrNotInvoking)
+	_, err = llmChat(nil, map[string]any{"model": "m"})
+	require.ErrorIs(t, err, ErrNoKernel)
+	_, err = llmChat(&fakeKernel{respond: fixed(`{"ok":true}`)}, func() {})
+	require.ErrorContains(t, err, "encode LLM request")
+}

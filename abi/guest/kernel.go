@@ -293,3 +293,53 @@ func quota(k kernelFuncs, principal, resource string) (QuotaStatus, error) {
 	}
 	return r.Quotas[0], nil
 }
+
+// LLMAnswer is the kernel's answer to an LLM host call (LLMChat).
+type LLMAnswer struct {
+	OK        bool   `json:"ok"`
+	ErrorCode string `json:"error_code,omitempty"`
+	Message   string `json:"message,omitempty"`
+	// Response is the provider's chat-completions answer, as it came.
+	Response     json.RawMessage `json:"response,omitempty"`
+	InputTokens  int64           `json:"input_tokens,omitempty"`
+	OutputTokens int64           `json:"output_tokens,omitempty"`
+	// Cost is what the call was charged, in micro-dollars of llm_budget.
+	Cost int64 `json:"cost_microdollars,omitempty"`
+	// Event is the call's llm_call audit event.
+	Event uint64 `json:"event,omitempty"`
+}
+
+// LLMChat asks the kernel's LLM gateway (SPEC.md section 8, "llm") as the
+// invoking caller: request is a chat-completions request, such as
+//
+//	map[string]any{"model": "m", "max_tokens": 64,
+//		"messages": []any{map[string]any{"role": "user", "content": "hi"}}}
+//
+// (not streamed). It is charged to the caller's llm_rate and llm_budget,
+// within the max_llm_cost the caller's invoke gave (none by default: the
+// call is refused with PERMISSION_DENIED). err is nil exactly when the call
+// was answered; a refusal is an *Error with the kernel's code. The answer
+// is replayed from the record on a replay, so an executable that calls an
+// LLM stays deterministic.
+func LLMChat(request any) (LLMAnswer, error) { return llmChat(kernelHost, request) }
+
+func llmChat(k kernelFuncs, request any) (LLMAnswer, error) {
+	req, err := json.Marshal(struct {
+		LLM any `json:"llm"`
+	}{request})
+	if err != nil {
+		return LLMAnswer{}, fmt.Errorf("guest: encode LLM request: %w", err)
+	}
+	out, err := call(k, req)
+	if err != nil {
+		return LLMAnswer{}, err
+	}
+	var a LLMAnswer
+	if err := json.Unmarshal(out, &a); err != nil {
+		return LLMAnswer{}, fmt.Errorf("guest: decode LLM answer: %w", err)
+	}
+	if !a.OK {
+		return a, &Error{Code: a.ErrorCode, Message: a.Message}
+	}
+	return a, nil
+}

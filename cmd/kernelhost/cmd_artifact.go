@@ -344,16 +344,18 @@ the old contract are not bound to the new one.`,
 
 func newArtifactInvokeCmd(g *globals) *cobra.Command {
 	var as, method, args, argsFile, rid string
-	var maxCost int64
+	var maxCost, maxLLMCost int64
 	cmd := &cobra.Command{
-		Use:   "invoke ID --as P [--method M] [--args S | --args-file F] [--max-cost N]",
+		Use:   "invoke ID --as P [--method M] [--args S | --args-file F] [--max-cost N] [--max-llm-cost µ$]",
 		Short: "Run an executable artifact (an invoke action)",
 		Long: `invoke runs executable ID as principal P: its access contract judges the
 invoke (and may charge), then the executable runs with --method and --args
 and may act through host calls, as P, or as a principal that granted it
 standing. Every change it makes commits with the invoke, or none does
 (EXECUTION_FAILED rolls it all back). --max-cost caps everything the
-invocation debits from P. The executable's output is printed exactly, its
+invocation debits from P. --max-llm-cost lets the executable call an LLM
+through the server's gateway as P, for at most that many micro-dollars of
+P's llm_budget in all (default 0: no LLM call). The executable's output is printed exactly, its
 log lines on stderr; -o json prints the whole result (output, output_text,
 logs, charges).`,
 		Example: `  kernelhost artifact invoke counter --as alice --method incr
@@ -363,6 +365,12 @@ logs, charges).`,
 		ValidArgsFunction: completeArtifactArg,
 		RunE: func(cmd *cobra.Command, pos []string) error {
 			a := kernel.Action{Kind: kernel.KindInvoke, Target: pos[0], Method: method, MaxCost: maxCostOf(cmd, maxCost), RequestID: rid}
+			if cmd.Flags().Changed("max-llm-cost") {
+				if maxLLMCost < 0 {
+					return usagef("--max-llm-cost %d: give 0 or more micro-dollars", maxLLMCost)
+				}
+				a.MaxLLMCost = &maxLLMCost
+			}
 			switch {
 			case argsFile != "" && cmd.Flags().Changed("args"):
 				return usagef("give the arguments with --args or --args-file, not both")
@@ -391,6 +399,7 @@ logs, charges).`,
 	f.StringVar(&method, "method", "", "the method to run")
 	f.StringVar(&args, "args", "", "the arguments, as text")
 	f.StringVar(&argsFile, "args-file", "", "read the arguments from this file (- for stdin)")
+	f.Int64Var(&maxLLMCost, "max-llm-cost", 0, "most micro-dollars of your llm_budget the executable's LLM calls may cost in all (default 0: none)")
 	addMaxCost(cmd, &maxCost)
 	return actionCmd(cmd, kernel.KindInvoke, &rid)
 }
