@@ -125,7 +125,7 @@ type Server struct {
 	routes  []Route // what routes() registered, for Routes
 	follow  followers
 	authLim *authLimiter // failed authentications per address (authlimit.go)
-	ui      *ui.Handler // the dashboard's static files under /ui/ (not an API route)
+	ui      *ui.Handler  // the dashboard's static files under /ui/ (not an API route)
 }
 
 // Route is one registered endpoint: a ServeMux pattern and the methods it
