@@ -10,7 +10,9 @@ import (
 
 	"github.com/kernelhost/kernelhost/abi"
 	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/api"
+	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/auth"
 	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/client"
+	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/server"
 	"github.com/kernelhost/kernelhost/kernel"
 )
 
@@ -41,6 +43,12 @@ type backend interface {
 	principals(ctx context.Context) ([]kernel.Principal, error)
 	createPrincipal(ctx context.Context, id string, balance int64) (kernel.Principal, string, error)
 	issueToken(ctx context.Context, id string) (kernel.Principal, string, error)
+	// createToken, tokens and revokeToken manage id's named tokens
+	// (cmd_token.go): locally with the admin's authority, remotely with
+	// the token's.
+	createToken(ctx context.Context, id string, req server.CreateTokenRequest) (auth.Token, string, error)
+	tokens(ctx context.Context, id string) ([]auth.Token, error)
+	revokeToken(ctx context.Context, id, name string) error
 	mint(ctx context.Context, id string, amount int64) (kernel.Principal, error)
 	quotas(ctx context.Context, id string) ([]kernel.QuotaStatus, error)
 	setQuota(ctx context.Context, id string, res kernel.Resource, quota int64) (kernel.QuotaStatus, error)
@@ -193,6 +201,30 @@ func (l *local) issueToken(ctx context.Context, id string) (kernel.Principal, st
 	}
 	tok, err := l.w.auth.Issue(id)
 	return p, tok, err
+}
+
+func (l *local) createToken(ctx context.Context, id string, req server.CreateTokenRequest) (auth.Token, string, error) {
+	if _, err := l.w.k.Principal(ctx, id); err != nil {
+		return auth.Token{}, "", codedError(err)
+	}
+	spec, err := server.TokenSpecOf(req, time.Now())
+	if err != nil {
+		return auth.Token{}, "", err
+	}
+	t, secret, err := l.w.auth.CreateToken(id, spec, time.Now(), "admin")
+	return t, secret, codedError(err)
+}
+
+func (l *local) tokens(ctx context.Context, id string) ([]auth.Token, error) {
+	if _, err := l.w.k.Principal(ctx, id); err != nil {
+		return nil, codedError(err)
+	}
+	ts, err := l.w.auth.Tokens(id, time.Now())
+	return ts, codedError(err)
+}
+
+func (l *local) revokeToken(_ context.Context, id, name string) error {
+	return codedError(l.w.auth.RevokeToken(id, name))
 }
 
 func (l *local) mint(ctx context.Context, id string, amount int64) (kernel.Principal, error) {
@@ -355,6 +387,19 @@ func (r *remote) createPrincipal(ctx context.Context, id string, balance int64) 
 
 func (r *remote) issueToken(context.Context, string) (kernel.Principal, string, error) {
 	return kernel.Principal{}, "", notOverHTTP("principal token", "the HTTP API issues no new token for an existing principal")
+}
+
+func (r *remote) createToken(ctx context.Context, id string, req server.CreateTokenRequest) (auth.Token, string, error) {
+	resp, err := r.c.CreateToken(ctx, id, req)
+	return resp.Token, resp.Secret, err
+}
+
+func (r *remote) tokens(ctx context.Context, id string) ([]auth.Token, error) {
+	return r.c.Tokens(ctx, id)
+}
+
+func (r *remote) revokeToken(ctx context.Context, id, name string) error {
+	return r.c.RevokeToken(ctx, id, name)
 }
 
 func (r *remote) mint(ctx context.Context, id string, amount int64) (kernel.Principal, error) {

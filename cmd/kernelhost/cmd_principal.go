@@ -62,10 +62,13 @@ the admin token (POST /v1/principals).`,
 }
 
 func newPrincipalTokenCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:               "token ID",
-		Short:             "Issue a new token for a principal, revoking the old one",
-		Example:           `  kernelhost principal token alice`,
+	cmd := &cobra.Command{
+		Use:   "token ID",
+		Short: "Issue a new default token for a principal, revoking the old one; create, list and revoke named tokens",
+		Example: `  kernelhost principal token alice
+  kernelhost principal token create alice reader --scope read-only
+  kernelhost principal token list alice
+  kernelhost principal token revoke alice reader`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completePrincipalArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -81,6 +84,8 @@ func newPrincipalTokenCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
+	addTokenCmds(g, cmd) // cmd_token.go
+	return cmd
 }
 
 // principalShow is what show prints with --output json.

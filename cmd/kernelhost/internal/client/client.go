@@ -25,6 +25,7 @@ import (
 
 	"github.com/kernelhost/kernelhost/abi"
 	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/api"
+	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/auth"
 	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/server"
 	"github.com/kernelhost/kernelhost/kernel"
 )
@@ -381,6 +382,26 @@ func (c *Client) CreatePrincipal(ctx context.Context, id string, balance int64) 
 	var r server.CreatePrincipalResponse
 	err := c.call(ctx, http.MethodPost, "/v1/principals", nil, server.CreatePrincipalRequest{ID: id, Balance: balance}, &r)
 	return r, err
+}
+
+// CreateToken creates a named token of principal id (its unrestricted
+// token, or the admin token) and returns it with its secret, shown once.
+func (c *Client) CreateToken(ctx context.Context, id string, req server.CreateTokenRequest) (server.CreateTokenResponse, error) {
+	var r server.CreateTokenResponse
+	err := c.call(ctx, http.MethodPost, "/v1/principals/"+url.PathEscape(id)+"/tokens", nil, req, &r)
+	return r, err
+}
+
+// Tokens lists principal id's tokens (never their secrets).
+func (c *Client) Tokens(ctx context.Context, id string) ([]auth.Token, error) {
+	var r server.TokensResponse
+	err := c.call(ctx, http.MethodGet, "/v1/principals/"+url.PathEscape(id)+"/tokens", nil, nil, &r)
+	return r.Tokens, err
+}
+
+// RevokeToken revokes principal id's token name.
+func (c *Client) RevokeToken(ctx context.Context, id, name string) error {
+	return c.call(ctx, http.MethodDelete, "/v1/principals/"+url.PathEscape(id)+"/tokens/"+url.PathEscape(name), nil, nil, nil)
 }
 
 // Mint mints amount scrip to principal id (admin token) and returns it.

@@ -85,7 +85,12 @@ func (s *Server) listArtifacts(w http.ResponseWriter, r *http.Request) {
 			resp.NextCursor = encodeCursor(as[len(as)-1].ID)
 		}
 	} else {
+		hold, ok := s.reserveCPU(w, id) // tokens.go: a cap on cpu_rate
+		if !ok {
+			return
+		}
 		l, err := s.cfg.Kernel.ListArtifacts(r.Context(), id.Principal, prefix, pg.after[0], pg.limit)
+		s.settleCPU(id, hold, l.CPU)
 		if err != nil {
 			writeErr(w, err)
 			return

@@ -243,6 +243,7 @@ func (s *Server) register() {
 	s.rightRoutes()
 	s.grantRoutes()
 	s.llmRoutes()
+	s.tokenRoutes() // tokens.go
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, api.NewError(abi.NotFound, fmt.Sprintf("no endpoint %s: see docs/http.md", r.URL.Path)))
 	})
@@ -392,6 +393,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, status int, e api.Error) {
+	if status == http.StatusUnauthorized && e.ErrorCode != abi.Unauthenticated.String() {
+		// identity's refusals past authentication (a token's scope) are
+		// written by callers that answer every refusal 401: give their own.
+		c, _ := abi.ParseCode(e.ErrorCode)
+		status = api.Status(c, e.Retriable)
+	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="kernelhost"`)
 	}
@@ -433,6 +440,9 @@ func (s *Server) identity(r *http.Request) (auth.Identity, *api.Error) {
 		e := api.NewError(abi.Unauthenticated, "unknown or revoked token")
 		return auth.Identity{}, &e
 	}
+	if e := s.authorize(r, id); e != nil { // tokens.go: expiry, the route's scope
+		return auth.Identity{}, e
+	}
 	return id, nil
 }
 
@@ -448,7 +458,7 @@ func (s *Server) principal(h func(http.ResponseWriter, *http.Request, string)) h
 			writeError(w, http.StatusForbidden, api.NewError(abi.PermissionDenied, "the admin token acts as no principal: use a principal's token for actions"))
 			return
 		}
-		h(w, r, id.Principal)
+		h(w, withIdentity(r, id), id.Principal) // tokens.go: act reads it
 	}
 }
 
@@ -546,12 +556,12 @@ func exactNames(b []byte, v any) error {
 	return nil
 }
 
-// do runs a as caller, recording metrics, and writes the result.
+// do runs a as caller under the request's token (act: its scopes and
+// caps), recording metrics, and writes the result.
 func (s *Server) do(w http.ResponseWriter, r *http.Request, a kernel.Action) {
-	start := s.cfg.Now()
-	res := s.cfg.Kernel.Do(r.Context(), a)
-	s.metrics.action(string(a.Kind), res.Code.String(), s.cfg.Now().Sub(start))
-	writeResult(w, res)
+	if res, ok := s.act(w, r, a); ok {
+		writeResult(w, res)
+	}
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
@@ -602,8 +612,14 @@ func (s *Server) postExplain(w http.ResponseWriter, r *http.Request, caller stri
 		return
 	}
 	a.Caller = caller
+	id, _ := identityOf(r)
+	hold, ok := s.reserveCPU(w, id) // tokens.go: a cap on cpu_rate
+	if !ok {
+		return
+	}
 	start := s.cfg.Now()
 	ex, err := s.cfg.Kernel.Explain(r.Context(), a)
+	s.settleCPU(id, hold, ex.CPU)
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -651,9 +667,10 @@ func (s *Server) getArtifact(w http.ResponseWriter, r *http.Request, caller stri
 		s.do(w, r, a)
 		return
 	}
-	start := s.cfg.Now()
-	res := s.cfg.Kernel.Do(r.Context(), a)
-	s.metrics.action(string(a.Kind), res.Code.String(), s.cfg.Now().Sub(start))
+	res, ok := s.act(w, r, a)
+	if !ok {
+		return
+	}
 	if !res.OK {
 		writeResult(w, res)
 		return
