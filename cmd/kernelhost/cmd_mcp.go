@@ -71,6 +71,13 @@ is refused with COST_LIMIT_EXCEEDED, so the model pays only what it agreed to in
 					return err
 				}
 				cfg.Server = server
+				ca := g.caPath() // else the context's, when a context named the server
+				if ca == "" && g.resolved && g.target != nil {
+					ca = g.target.caFile
+				}
+				if cfg.HTTPClient, err = client.HTTPClient(ca); err != nil {
+					return usageError{err.Error() + ": fix --ca-file, $" + caEnv + " or the context's ca_file"}
+				}
 				return serveMCPHTTP(cmd.Context(), g, cfg, httpAddr, mcpPath)
 			}
 			c, err := mcpClient(g, cmd, token)

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -14,15 +16,26 @@ import (
 )
 
 func newServeCmd(g *globals) *cobra.Command {
-	var addr string
+	var addr, tlsCert, tlsKey string
+	var insecureListen bool
 	var timeout, grace time.Duration
 	var lf llmFlags
 	cmd := &cobra.Command{
-		Use:   "serve [--addr HOST:PORT]",
+		Use:   "serve [--addr HOST:PORT] [--tls-cert FILE --tls-key FILE]",
 		Short: "Serve the HTTP API (see docs/http.md)",
 		Long: `serve opens the world and answers the HTTP API: JSON under /v1, bearer tokens
 (from init and 'principal create'), /healthz and /metrics (Prometheus text).
 The caller of every action is the principal whose token authenticated it.
+
+With --tls-cert and --tls-key (PEM files: the certificate chain and its
+private key) it serves HTTPS (TLS 1.2 or later) on any address. Without
+them it serves plain HTTP, where tokens travel in the clear, and so only on
+a loopback address (127.0.0.1, ::1, localhost) unless --insecure-listen is
+given (behind a TLS-terminating proxy on the same network, say); it says
+which at start. Clients of a private CA or a self-signed certificate give
+it with --ca-file (or $KERNELHOST_CA_FILE, or a context's ca_file).
+Failed authentication is limited per client address (429 QUOTA_EXCEEDED
+with Retry-After past 20 tries of unknown tokens a minute).
 
 With --store (a PostgreSQL URL) any number of serve processes, on one
 machine or many, serve the same world: everything of the world is in the
@@ -49,14 +62,19 @@ snapshot').
 Logs are structured
 (log/slog) on stderr; --log-level info logs every request.`,
 		Example: `  kernelhost serve
-  kernelhost serve --addr 0.0.0.0:8080 --log-level info
-  KERNELHOST_STORE=postgres://kernelhost@db:5432/world kernelhost serve --addr 0.0.0.0:8080
+  kernelhost serve --addr 0.0.0.0:8443 --tls-cert server.crt --tls-key server.key --log-level info
+  KERNELHOST_STORE=postgres://kernelhost@db:5432/world kernelhost serve --addr 0.0.0.0:8443 --tls-cert server.crt --tls-key server.key
   curl -s -H "Authorization: Bearer $TOKEN" localhost:8080/v1/principals
+  kernelhost --server https://kh.example:8443 --ca-file ca.crt principal list
   KERNELHOST_LLM_API_KEY=sk-... kernelhost serve --llm-endpoint https://api.openai.com/v1 --llm-prices prices.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if err := g.localOnly(cmd, "it is the server"); err != nil {
+				return err
+			}
+			tc, err := serveTLS(tlsCert, tlsKey) // before the world: a wrong file costs nothing
+			if err != nil {
 				return err
 			}
 			w, err := g.open(ctx, lockExclusive)
@@ -80,6 +98,14 @@ Logs are structured
 			if err != nil {
 				return fmt.Errorf("listen on %s: %w: pick another --addr", addr, err)
 			}
+			if err := plainHTTPCheck(g, ln, tc != nil, insecureListen); err != nil {
+				_ = ln.Close()
+				return err
+			}
+			scheme := "http"
+			if tc != nil {
+				ln, scheme = tls.NewListener(ln, tc), "https"
+			}
 			hs := &http.Server{
 				Handler:           srv,
 				ReadHeaderTimeout: 10 * time.Second,
@@ -87,18 +113,25 @@ Logs are structured
 				WriteTimeout:      timeout + 10*time.Second,
 				IdleTimeout:       2 * time.Minute,
 				MaxHeaderBytes:    64 << 10,
+				// net/http's own complaints (a TLS handshake that
+				// failed: plain HTTP to the HTTPS port) go to the log.
+				ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 			}
 			errc := make(chan error, 1)
 			go func() { errc <- hs.Serve(ln) }()
 			if w.lock != nil {
 				// Commands this server keeps out of the data directory are
 				// told to come through it.
-				if err := w.lock.setServer(w.dir, serveURL(ln.Addr())); err != nil {
+				if err := w.lock.setServer(w.dir, schemeURL(ln.Addr(), scheme)); err != nil {
 					g.log.Warn("record the server's address in the lock", "err", err)
 				}
 			}
-			g.log.Info("serving", "addr", ln.Addr().String(), "world", w.where, "data_dir", w.dir)
-			fmt.Fprintf(g.errOut, "kernelhost: serving %s on http://%s (Ctrl-C to stop)\n", w.where, ln.Addr())
+			g.log.Info("serving", "addr", ln.Addr().String(), "tls", tc != nil, "world", w.where, "data_dir", w.dir)
+			how := "TLS"
+			if tc == nil {
+				how = "plain HTTP: give --tls-cert and --tls-key to serve HTTPS"
+			}
+			fmt.Fprintf(g.errOut, "kernelhost: serving %s on %s://%s (%s; Ctrl-C to stop)\n", w.where, scheme, ln.Addr(), how)
 			select {
 			case err := <-errc:
 				return fmt.Errorf("serve: %w", err)
@@ -118,7 +151,10 @@ Logs are structured
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (without TLS: a loopback one, unless --insecure-listen)")
+	cmd.Flags().StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; the chain, leaf first); with --tls-key")
+	cmd.Flags().StringVar(&tlsKey, "tls-key", "", "the private key (PEM) of --tls-cert")
+	cmd.Flags().BoolVar(&insecureListen, "insecure-listen", false, "serve plain HTTP on a non-loopback --addr: tokens cross the network in the clear (behind a TLS proxy only)")
 	cmd.Flags().DurationVar(&timeout, "request-timeout", server.DefaultRequestTimeout, "bound on one request's kernel work")
 	cmd.Flags().DurationVar(&grace, "grace", 30*time.Second, "how long shutdown waits for requests in flight")
 	lf.register(cmd.Flags())
@@ -126,12 +162,53 @@ Logs are structured
 	return cmd
 }
 
-// serveURL is the base URL of a server listening at addr: a wildcard
-// address (0.0.0.0, ::) is reached on this machine at the loopback.
-func serveURL(addr net.Addr) string {
+// serveTLS loads --tls-cert and --tls-key: nil for neither, a usage
+// error for one without the other or files that are no key pair.
+func serveTLS(cert, key string) (*tls.Config, error) {
+	switch {
+	case cert == "" && key == "":
+		return nil, nil
+	case cert == "" || key == "":
+		return nil, usagef("give --tls-cert and --tls-key together (the certificate and its private key, PEM)")
+	}
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		return nil, usagef("--tls-cert %s / --tls-key %s: %v", cert, key, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// plainHTTPCheck refuses plain HTTP on a listener ln that is not on a
+// loopback address (0.0.0.0, a LAN address, a name that resolved to one)
+// unless insecure, and warns when insecure lets it through: a bearer
+// token sent over plain HTTP can be read by anyone on the path.
+func plainHTTPCheck(g *globals, ln net.Listener, tls, insecure bool) error {
+	if tls {
+		return nil
+	}
+	host, _, _ := net.SplitHostPort(ln.Addr().String())
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	if !insecure {
+		return usagef("refusing to serve plain HTTP on %s, which is not a loopback address: bearer tokens would cross the network in the clear; give --tls-cert and --tls-key, or --insecure-listen (behind a TLS-terminating proxy)", ln.Addr())
+	}
+	fmt.Fprintf(g.errOut, "kernelhost: warning: --insecure-listen: serving plain HTTP on %s, beyond this machine: bearer tokens cross the network in the clear\n", ln.Addr())
+	g.log.Warn("plain HTTP on a non-loopback address (--insecure-listen)", "addr", ln.Addr().String())
+	return nil
+}
+
+// serveURL is the base URL of a plain HTTP server listening at addr (see
+// schemeURL).
+func serveURL(addr net.Addr) string { return schemeURL(addr, "http") }
+
+// schemeURL is the base URL (scheme http or https) of a server listening
+// at addr: a wildcard address (0.0.0.0, ::) is reached on this machine at
+// the loopback.
+func schemeURL(addr net.Addr, scheme string) string {
 	host, port, err := net.SplitHostPort(addr.String())
 	if err != nil {
-		return "http://" + addr.String()
+		return scheme + "://" + addr.String()
 	}
 	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 		host = "127.0.0.1"
@@ -139,5 +216,5 @@ func serveURL(addr net.Addr) string {
 			host = "::1"
 		}
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return scheme + "://" + net.JoinHostPort(host, port)
 }

@@ -32,6 +32,9 @@ const (
 	tokenEnv   = "KERNELHOST_TOKEN"
 	contextEnv = "KERNELHOST_CONTEXT"
 	configEnv  = "KERNELHOST_CONFIG"
+	// caEnv names the CA file that https servers' certificates are
+	// checked against (--ca-file; a context's ca_file).
+	caEnv = "KERNELHOST_CA_FILE"
 )
 
 // kconfig is the config file: named contexts and the current one.
@@ -51,6 +54,10 @@ type kcontext struct {
 	Server    string `json:"server"`
 	Token     string `json:"token,omitempty"`
 	TokenFile string `json:"token_file,omitempty"`
+	// CAFile is the PEM file of the CA (or self-signed certificate) that
+	// the https server's certificate is checked against, relative to the
+	// config file; --ca-file and $KERNELHOST_CA_FILE beat it.
+	CAFile string `json:"ca_file,omitempty"`
 }
 
 // remoteTarget is a resolved client mode: the server and the token.
@@ -58,6 +65,7 @@ type remoteTarget struct {
 	server  string
 	token   string
 	context string // the context's name, when one gave them
+	caFile  string // the CA file of https: --ca-file, $KERNELHOST_CA_FILE or the context's; "" the system's roots
 }
 
 // configPath returns the config file's path: --config, $KERNELHOST_CONFIG,
@@ -181,7 +189,7 @@ func (g *globals) resolveRemote(cmd *cobra.Command) (*remoteTarget, error) {
 		if tok == "" {
 			return nil, usagef("--server %s needs a token: set %s (printed by 'kernelhost init' or 'principal create'), or use a context (--context)", server, tokenEnv)
 		}
-		return &remoteTarget{server: server, token: tok}, nil
+		return &remoteTarget{server: server, token: tok, caFile: g.caPath()}, nil
 	}
 	name := g.context
 	if !contextFlag {
@@ -218,7 +226,34 @@ func (g *globals) resolveRemote(cmd *cobra.Command) (*remoteTarget, error) {
 	if tok == "" {
 		return nil, fmt.Errorf("context %q in %s has no token: give it a token_file, or set %s", name, path, tokenEnv)
 	}
-	return &remoteTarget{server: x.Server, token: tok, context: name}, nil
+	ca := g.caPath()
+	if ca == "" && x.CAFile != "" {
+		ca = relativeTo(x.CAFile, path)
+	}
+	return &remoteTarget{server: x.Server, token: tok, context: name, caFile: ca}, nil
+}
+
+// caPath is the CA file of --ca-file, else $KERNELHOST_CA_FILE ("" for
+// neither).
+func (g *globals) caPath() string {
+	if g.caFile != "" {
+		return g.caFile
+	}
+	return strings.TrimSpace(os.Getenv(caEnv))
+}
+
+// relativeTo resolves p (a file a config file names: ~/ for the home
+// directory, else relative to the config file's directory).
+func relativeTo(p, config string) string {
+	if strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, p[2:])
+		}
+	}
+	if !filepath.IsAbs(p) {
+		return filepath.Join(filepath.Dir(config), p)
+	}
+	return p
 }
 
 // readTokenFile reads a token file (relative to the config file's
@@ -245,7 +280,11 @@ func readTokenFile(p, config string) (string, error) {
 // newClient returns the client of target, warning on stderr when the
 // token would cross the network unencrypted.
 func (g *globals) newClient(t *remoteTarget) (*client.Client, error) {
-	c, err := client.New(t.server, t.token, nil)
+	hc, err := client.HTTPClient(t.caFile)
+	if err != nil {
+		return nil, usageError{err.Error() + ": fix --ca-file, $" + caEnv + " or the context's ca_file"}
+	}
+	c, err := client.New(t.server, t.token, hc)
 	if err != nil {
 		return nil, usageError{err.Error()}
 	}

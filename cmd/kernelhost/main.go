@@ -83,6 +83,7 @@ type globals struct {
 	// Client mode (config.go): --server, --context and --config, and
 	// what they resolved to (target nil: local mode).
 	server, context, config string
+	caFile                  string // --ca-file (config.go: caPath)
 	resolved                bool
 	target                  *remoteTarget
 	targetErr               error
@@ -169,6 +170,7 @@ principal; the admin token runs the administrative commands.`,
 	pf.StringVar(&g.server, "server", "", "run the command against this server (http://HOST:PORT) with the token of $KERNELHOST_TOKEN (env KERNELHOST_SERVER)")
 	pf.StringVar(&g.context, "context", "", "run the command against the server of this context of the config file (env KERNELHOST_CONTEXT)")
 	pf.StringVar(&g.config, "config", "", "the config file of the contexts (env KERNELHOST_CONFIG; default ~/.config/kernelhost/config.json)")
+	pf.StringVar(&g.caFile, "ca-file", "", "check an https server's certificate against this CA (PEM) instead of the system's roots (env KERNELHOST_CA_FILE; a context's ca_file)")
 
 	root.AddCommand(
 		newInitCmd(g),

@@ -304,12 +304,14 @@ function drawPrincipalDetail(fetchRights) {
   const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
   svg.setAttribute('class', 'chart');
   svg.id = 'chart-balance';
-  line(svg, balanceSeries(p), `Balance of ${p.id} by event number`);
+  const pts = balanceSeries(p);
+  const range = line(svg, pts, `Balance of ${p.id} by event number`);
   const rights = h('div', { id: 'principal-rights' }, rightsFor === p.id && rightsCache ? rightsCache : h('p', { class: 'muted' }, 'rights: loading…'));
   box.replaceChildren(
     h('h3', {}, p.id),
     h('dl', { class: 'kv' }, h('dt', {}, 'balance'), h('dd', { id: 'detail-balance' }, fmt(p.balance))),
     h('h3', {}, 'Balance over the events seen'), svg,
+    h('p', { class: 'muted' }, pts.length > 1 ? `from event #${pts[0].x} to #${pts[pts.length - 1].x}: between ${fmt(range.min)} and ${fmt(range.max)} (charges seen; mints are not events)` : 'no charge seen'),
     h('h3', {}, 'Quotas'),
     h('table', { class: 'table' },
       h('thead', {}, h('tr', {}, h('th', {}, 'resource'), h('th', { class: 'num' }, 'quota'), h('th', { class: 'num' }, 'used'), h('th', { class: 'num' }, 'available'))),
@@ -596,7 +598,7 @@ async function openArtifact(a) {
   const meta = r.ok && r.ex.request && r.ex.request.metadata && Object.keys(r.ex.request.metadata).length
     ? h('dl', { class: 'kv' }, Object.entries(r.ex.request.metadata).flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]))
     : h('p', { class: 'muted' }, r.ok && (r.ex.redacted || []).includes('metadata') ? 'metadata withheld: you may not read it' : 'no metadata');
-  const kinds = [['read'], ['write', { content: '' }], ['edit', { metadata: {} }], ['delete'], ['set_contract', { contract: info.contract || 'genesis/private' }], ['invoke', { method: 'describe' }]];
+  const kinds = [['read'], ['write', { content: '' }], ['edit', { text: '' }], ['delete'], ['set_contract', { contract: info.contract || 'genesis/private' }], ['invoke', { method: 'describe' }]];
   const tbody = h('tbody');
   const table = h('table', { class: 'table', id: 'artifact-may' },
     h('caption', {}, `What ${S.me.principal} may do (POST /v1/explain; nothing is done or recorded, the contract runs are charged to your cpu_rate)`),

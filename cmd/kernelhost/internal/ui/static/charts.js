@@ -30,7 +30,7 @@ export function bars(svg, values, label) {
     const bh = (v / max) * (h - 4);
     svg.append(el('rect', { x: i * bw + 0.5, y: h - bh, width: Math.max(0.5, bw - 1), height: bh, class: 'bar' }));
   });
-  svg.append(el('line', { x1: 0, y1: h - 0.5, x2: w, y2: h - 0.5, class: 'axis' }));
+  svg.append(el('line', { x1: 0, y1: h - 0.5, x2: w, y2: h - 0.5, class: 'axis', 'vector-effect': 'non-scaling-stroke' }));
 }
 
 /** line draws points [{x, y}] (x increasing) as a step line. */
@@ -38,7 +38,7 @@ export function line(svg, points, label) {
   const w = 300, h = 80;
   if (points.length === 0) {
     reset(svg, w, h, label + ': no data');
-    return;
+    return { min: 0, max: 0 };
   }
   const xs = points.map(p => p.x), ys = points.map(p => p.y);
   const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(0, ...ys), y1 = Math.max(1, ...ys);
@@ -48,9 +48,10 @@ export function line(svg, points, label) {
   let d = `M${sx(points[0].x)},${sy(points[0].y)}`;
   for (let i = 1; i < points.length; i++) d += ` H${sx(points[i].x)} V${sy(points[i].y)}`;
   if (points.length === 1) d += ` H${w}`;
-  svg.append(el('path', { d, class: 'line' }));
-  svg.append(el('text', { x: 2, y: 10, class: 'tick' }, String(y1)));
-  svg.append(el('text', { x: 2, y: h - 2, class: 'tick' }, String(y0)));
+  svg.append(el('path', { d, class: 'line', 'vector-effect': 'non-scaling-stroke' }));
+  // No text inside: the chart is stretched to its box, which would stretch
+  // the glyphs; the caller writes the range beside it.
+  return { min: Math.min(...ys), max: Math.max(...ys) };
 }
 
 /** hbars draws items [{label, value}] as labelled horizontal bars. */
