@@ -155,8 +155,11 @@ bench-peers-raw:
 	  $(GO) test -run '^$$' -bench 'PoolMemory' -benchtime 1x .
 
 ## demo: the main job on the embedded default (Badger in a temp dir).
+## DEMO_FLAGS=--serve: then serve the demo's world (the API and the
+## dashboard at /ui/, whose URL it prints) until interrupted.
+DEMO_FLAGS ?=
 demo:
-	$(GO) run ./cmd/kernelhost demo
+	$(GO) run ./cmd/kernelhost demo $(DEMO_FLAGS)
 
 ## contracts: rebuild the genesis contracts byte for byte (needs clang + lld)
 ## and the rights registry (Go).
@@ -198,6 +201,8 @@ tools:
 	  { echo "installing postgresql with apt"; apt-get update -qq && apt-get install -y -qq postgresql; }
 	@# python3 (3.9 or later) for the Python client's tests (make test-python).
 	@command -v python3 >/dev/null || { echo "installing python3 with apt"; apt-get update -qq && apt-get install -y -qq python3; }
+	@# Chromium for the dashboard's browser tests (cmd/kernelhost, chromedp).
+	@command -v chromium >/dev/null || { echo "installing chromium with apt"; apt-get update -qq && apt-get install -y -qq chromium; }
 
 check: lint fmt-check
 	$(GO) mod tidy
