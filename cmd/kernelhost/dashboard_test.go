@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -411,4 +412,70 @@ func TestDashboardVisibility(t *testing.T) {
 	waitJS(t, ctx, "the alert", `!document.getElementById('alert').hidden && document.getElementById('alert').textContent.includes('does not answer')`)
 	require.Equal(t, "alert", evalString(t, ctx, `document.getElementById('alert').getAttribute('role')`))
 	screenshot(t, ctx, dir, "server-gone")
+}
+
+// TestDemoServe: 'kernelhost demo --serve' plays the scenario, prints the
+// dashboard's URL and tokens, serves the demo's world (the dashboard and
+// the API, on the wall clock) until interrupted, and then stops cleanly.
+func TestDemoServe(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command(os.Args[0], "demo", "--serve", "--addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	out := &syncBuffer{}
+	pr, pw := io.Pipe()
+	cmd.Stdout = pw
+	cmd.Stderr = out
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait(); _ = pw.Close() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	urls := make(chan string, 1)
+	admin := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			line := sc.Text()
+			_, _ = out.Write([]byte(line + "\n"))
+			if u, found := strings.CutPrefix(strings.TrimSpace(line), "dashboard: "); found {
+				urls <- u
+			}
+			if tk, found := strings.CutPrefix(strings.TrimSpace(line), "admin token: "); found {
+				admin <- tk
+			}
+		}
+	}()
+	var dash string
+	select {
+	case dash = <-urls:
+	case err := <-exited:
+		t.Fatalf("demo exited before serving (%v): %s", err, out.String())
+	case <-time.After(3 * time.Minute): // only keeps a broken child from hanging the test
+		t.Fatalf("demo printed no dashboard URL: %s", out.String())
+	}
+	require.Regexp(t, `^http://127\.0\.0\.1:\d+/ui/$`, dash)
+	tk := <-admin
+	resp, err := http.Get(dash)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, string(b), "kernelhost dashboard")
+	base := strings.TrimSuffix(dash, "/ui/")
+	var totals struct {
+		LedgerOK   bool `json:"ledger_ok"`
+		Principals int  `json:"principals"`
+	}
+	require.Equal(t, http.StatusOK, apiDo(t, base, tk, http.MethodGet, "/v1/totals", "", &totals))
+	require.True(t, totals.LedgerOK)
+	require.GreaterOrEqual(t, totals.Principals, 5, "the demo's agents")
+
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	select {
+	case err := <-exited:
+		require.NoError(t, err, "demo: %s", out.String())
+	case <-time.After(time.Minute):
+		t.Fatalf("demo did not stop: %s", out.String())
+	}
+	require.Contains(t, out.String(), "demo: stopped serving")
+	require.NotContains(t, out.String(), "DATA RACE")
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/kernelhost/kernelhost/abi"
@@ -63,6 +64,11 @@ type Options struct {
 	// prove it ends the same. Explain is refused while recording: the
 	// scene that asks for it shows the refusal instead.
 	Record bool
+	// Serve, when set, is called once the scenario has played, with the
+	// world still open, and the demo ends when it returns ('kernelhost demo
+	// --serve' serves the world over HTTP until interrupted). From then on
+	// the world's clock is the wall clock: the scenario's stands still.
+	Serve func(ctx context.Context, k *kernel.Kernel, st store.Store) error
 }
 
 // Run plays the scenario in a new world under dir (which must be empty or
@@ -89,7 +95,14 @@ func RunWith(ctx context.Context, out io.Writer, dir string, opts Options) (err 
 	// depend on how fast this machine plays it, and the transcript is the
 	// same on every run.
 	start := time.Now().Truncate(time.Second)
-	k, err := kernel.Open(ctx, kernel.Config{Store: st, Evaluator: h, Clock: func() time.Time { return start }, DefaultContract: genesis.DefaultContract, Record: opts.Record})
+	var live atomic.Bool // Serve's world runs on the wall clock
+	clock := func() time.Time {
+		if live.Load() {
+			return time.Now()
+		}
+		return start
+	}
+	k, err := kernel.Open(ctx, kernel.Config{Store: st, Evaluator: h, Clock: clock, DefaultContract: genesis.DefaultContract, Record: opts.Record})
 	if err != nil {
 		return err
 	}
@@ -99,7 +112,11 @@ func RunWith(ctx context.Context, out io.Writer, dir string, opts Options) (err 
 	if opts.Record {
 		fmt.Fprintln(out, "(recording: every input is kept, for 'kernelhost replay')")
 	}
-	return s.play()
+	if err := s.play(); err != nil || opts.Serve == nil {
+		return err
+	}
+	live.Store(true)
+	return opts.Serve(ctx, k, st)
 }
 
 // scene is the running scenario.
