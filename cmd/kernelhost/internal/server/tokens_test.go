@@ -356,3 +356,14 @@ func TestTokenRevocationImmediate(t *testing.T) {
 func decodeBody(resp *http.Response, out any) error {
 	return json.NewDecoder(resp.Body).Decode(out)
 }
+
+// TestCapKindsCoverEveryKind: every action kind of the kernel is
+// classified for spending caps (how its spending is bounded, or that it is
+// refused to a capped token), so that a new kind is a decision, not an
+// accident: until classified it is refused to capped tokens, and this test
+// fails.
+func TestCapKindsCoverEveryKind(t *testing.T) {
+	for _, k := range kernel.Kinds() {
+		require.True(t, server.CapClassified(k), "capKinds (tokens.go) does not say how a capped token's %s is bounded", k)
+	}
+}
