@@ -223,7 +223,14 @@ class Client:
                  default_max_cost: Optional[int] = None, request_id_prefix: str = "py",
                  sleep: Callable[[float], None] = time.sleep,
                  on_retry: Optional[Callable[[int, float, str], None]] = None,
-                 ssl_context: Optional[ssl.SSLContext] = None) -> None:
+                 ssl_context: Optional[ssl.SSLContext] = None, ca_file: Optional[str] = None) -> None:
+        if ca_file is not None:
+            # An https server whose certificate a private CA signed (or a
+            # self-signed one): trust exactly that file, as the CLI's
+            # --ca-file does.
+            if ssl_context is not None:
+                raise KernelhostError("INVALID_ARGUMENT", "give ssl_context or ca_file, not both", category="input")
+            ssl_context = ssl.create_default_context(cafile=ca_file)
         self._t = Transport(server, token, timeout, f"kernelhost-python/{__version__}", ssl_context)
         self.server = server.rstrip("/")
         self.retry = retry or RetryPolicy()

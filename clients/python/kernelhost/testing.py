@@ -213,7 +213,7 @@ class LocalServer:
             for raw in proc.stderr:
                 line = raw.decode("utf-8", errors="replace").rstrip("\n")
                 self._stderr.append(line)
-                m = re.search(r"serving .* on (http://127\.0\.0\.1:\d+)", line)
+                m = re.search(r"serving .* on (https?://127\.0\.0\.1:\d+)", line)
                 if m and not found:
                     found.append(m.group(1))
                     banner.set()
