@@ -170,10 +170,10 @@ func (h *hostCalls) llm(body json.RawMessage) any {
 func (h *hostCalls) llmRefusal() (int64, *Error) {
 	ds, st := h.w.ds, h.w.st
 	switch {
-	case h.w.k.llmGateway() == nil:
-		return 0, errf(abi.Unavailable, "this kernel has no LLM gateway (kernelhost serve --llm-endpoint)")
 	case st.topLLMCap == 0:
 		return 0, errf(abi.PermissionDenied, "the invoke allows no LLM spending: its caller sets max_llm_cost (micro-dollars) to let the executable call an LLM at its expense")
+	case h.w.k.llmGateway() == nil:
+		return 0, errf(abi.Unavailable, "this kernel has no LLM gateway (kernelhost serve --llm-endpoint)")
 	case ds.llmSpent >= st.topLLMCap:
 		return 0, errf(abi.CostLimitExceeded, "the invoke's max_llm_cost of %dµ$ is spent (%dµ$)", st.topLLMCap, ds.llmSpent)
 	case ds.llmAsks >= maxLLMAsks:

@@ -397,14 +397,15 @@ class Client:
         return self.act("set_contract", target=target, contract=contract, max_cost=max_cost, request_id=request_id)
 
     def invoke(self, target: str, method: str, args: Any = None, *, max_cost: Optional[int] = None,
-               request_id: Optional[str] = None) -> Result:
+               max_llm_cost: Optional[int] = None, request_id: Optional[str] = None) -> Result:
         """Invokes an executable: ``args`` is text, bytes, or any JSON value
         (sent as its JSON text). The result's ``output`` (``output_text``
         when it is UTF-8) and ``logs`` are the executable's. ``max_cost``
         covers every price and transfer the invocation makes as the
-        caller."""
-        return self.act("invoke", target=target, method=method, max_cost=max_cost, request_id=request_id,
-                        **_args_fields(args))
+        caller; ``max_llm_cost`` (micro-dollars) is the most its LLM calls
+        may cost the caller's llm_budget (default: none may be made)."""
+        return self.act("invoke", target=target, method=method, max_cost=max_cost, max_llm_cost=max_llm_cost,
+                        request_id=request_id, **_args_fields(args))
 
     def transfer(self, to: str, amount: int, *, request_id: Optional[str] = None) -> Result:
         """Moves ``amount`` scrip from the caller to ``to``."""

@@ -250,6 +250,13 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(base64.b64decode(out["content"]), b"t", "the host call read as the invoking caller")
         self.assertFails(bob.invoke("alice/exec", "fail"), "EXECUTION_FAILED", 422, "contract")
         self.assertFails(bob.invoke("alice/none", "x"), "NOT_FOUND", 404)
+        # An LLM host call needs the invoker's max_llm_cost; this server has no gateway, so one
+        # that is allowed reaches the kernel's next check and is refused there.
+        ask = {"llm": {"model": "m", "messages": [{"role": "user", "content": "hi"}]}}
+        out = json.loads(bob.invoke("alice/exec", "call", ask).output_text)
+        self.assertEqual(out["error_code"], "PERMISSION_DENIED", out)
+        out = json.loads(bob.invoke("alice/exec", "call", ask, max_llm_cost=1000).output_text)
+        self.assertEqual(out["error_code"], "UNAVAILABLE", out)
         self.assertTrue(alice.grant_standing("alice/exec").ok)
         st = alice.standings("alice")
         self.assertEqual([(s.executable, s.valid) for s in st.standings], [("alice/exec", True)])

@@ -57,6 +57,7 @@ type invokeIn struct {
 	Method     string  `json:"method,omitempty" jsonschema:"the method to call"`
 	ArgsText   *string `json:"args_text,omitempty" jsonschema:"the arguments as text (often JSON)"`
 	ArgsBase64 *string `json:"args_base64,omitempty" jsonschema:"the arguments as standard base64, for bytes that are not text"`
+	MaxLLMCost *int64  `json:"max_llm_cost,omitempty" jsonschema:"the most micro-dollars of your llm_budget the executable's LLM calls may cost in all; default 0: it may not call an LLM at your expense"`
 	priced
 }
 
@@ -423,14 +424,14 @@ func (s *Server) addTools() error {
 		},
 		func() error {
 			return addTool(s, &gomcp.Tool{Name: "invoke", Title: "Invoke an executable",
-				Description: "Run a method of an executable artifact as your principal. Its contract judges and prices the call; max_cost covers that price and every price and transfer the invocation makes as you. The executable can do only what you could. All its writes are rolled back if it fails. Answers output_text (or output_base64) and logs.",
+				Description: "Run a method of an executable artifact as your principal. Its contract judges and prices the call; max_cost covers that price and every price and transfer the invocation makes as you. The executable can do only what you could, and may call an LLM as you only within max_llm_cost. All its writes are rolled back if it fails. Answers output_text (or output_base64) and logs.",
 				Annotations: destructive}, bounds,
 				func(ctx context.Context, c *client.Client, in invokeIn) (any, error) {
 					b, err := content("args_text", "args_base64", in.ArgsText, in.ArgsBase64)
 					if err != nil {
 						return nil, err
 					}
-					return s.act(ctx, c, kernel.Action{Kind: kernel.KindInvoke, Target: in.Target, Method: in.Method, Args: b}, in.RequestID, true, in.MaxCost)
+					return s.act(ctx, c, kernel.Action{Kind: kernel.KindInvoke, Target: in.Target, Method: in.Method, Args: b, MaxLLMCost: in.MaxLLMCost}, in.RequestID, true, in.MaxCost)
 				})
 		},
 		func() error {
