@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -478,4 +479,101 @@ func TestDemoServe(t *testing.T) {
 	}
 	require.Contains(t, out.String(), "demo: stopped serving")
 	require.NotContains(t, out.String(), "DATA RACE")
+}
+
+// serveAt runs 'kernelhost serve --addr addr' on the world in dir as a
+// child process (as startServe does, but on an address of the test's
+// choosing, so that a restarted server is found where the page left it).
+func serveAt(t *testing.T, dir, addr string) *child {
+	t.Helper()
+	c := &child{stderr: &syncBuffer{}, exited: make(chan error, 1), addr: addr}
+	c.cmd = exec.Command(os.Args[0], "--data-dir", dir, "serve", "--addr", addr)
+	c.cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	c.cmd.Stdout = io.Discard
+	pr, pw := io.Pipe()
+	c.cmd.Stderr = pw
+	require.NoError(t, c.cmd.Start())
+	go func() {
+		err := c.cmd.Wait()
+		_ = pw.Close()
+		c.exited <- err
+	}()
+	t.Cleanup(func() { _ = c.cmd.Process.Kill() })
+	listening := make(chan struct{}, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			line := sc.Text()
+			_, _ = c.stderr.Write([]byte(line + "\n"))
+			if strings.Contains(line, "on http://"+addr) {
+				select {
+				case listening <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	select {
+	case <-listening:
+	case err := <-c.exited:
+		t.Fatalf("serve exited before listening (%v): %s", err, c.stderr.String())
+	case <-time.After(2 * time.Minute): // only keeps a broken child from hanging the test
+		t.Fatalf("serve did not listen: %s", c.stderr.String())
+	}
+	return c
+}
+
+// TestDashboardResume: the server is killed under a signed-in page, which
+// says so (offline, role=alert) and keeps what it shows; once a server is
+// back on the same address the page resumes the stream after the last
+// event number it had: the next transfer appears, no event twice, none
+// missing, and the alert goes.
+func TestDashboardResume(t *testing.T) {
+	t.Parallel()
+	ctx := browser(t)
+	dir := filepath.Join(t.TempDir(), "world")
+	f := filepath.Join(t.TempDir(), "genesis.json")
+	require.NoError(t, os.WriteFile(f, []byte(`{"principals":[{"id":"alice","balance":1000},{"id":"bob","balance":100}]}`), 0o600))
+	var init initOutput
+	require.NoError(t, json.Unmarshal([]byte(ok(t, dir, "init", "--genesis", f, "-o", "json")), &init))
+	tok := map[string]string{"admin": init.AdminToken}
+	for _, p := range init.Principals {
+		tok[p.ID] = p.Token
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	base := "http://" + addr
+	srv := serveAt(t, dir, addr)
+
+	signIn(t, ctx, base, tok["admin"])
+	waitJS(t, ctx, "the stream is live", `document.getElementById('stream-state').dataset.state === 'live'`)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`location.hash = 'events'`)))
+	first := act(t, base, tok["alice"], `{"kind":"transfer","to":"bob","amount":1}`)
+	waitJS(t, ctx, "the first transfer", cellText("event-list", "seq", fmt.Sprint(first), 1)+` === '`+fmt.Sprint(first)+`'`)
+
+	require.NoError(t, srv.cmd.Process.Kill())
+	<-srv.exited
+	waitJS(t, ctx, "the page offline", `document.getElementById('stream-state').dataset.state === 'offline' && !document.getElementById('alert').hidden`)
+	require.Equal(t, fmt.Sprint(first), evalString(t, ctx, `document.querySelector('#event-list .row[data-index="0"]').dataset.seq`), "what it had stays")
+
+	srv = serveAt(t, dir, addr)
+	second := act(t, base, tok["alice"], `{"kind":"transfer","to":"bob","amount":2}`)
+	waitJS(t, ctx, "the transfer made after the restart", cellText("event-list", "seq", fmt.Sprint(second), 1)+` === '`+fmt.Sprint(second)+`'`)
+	waitJS(t, ctx, "live again", `document.getElementById('stream-state').dataset.state === 'live' && document.getElementById('alert').hidden`)
+	var page struct {
+		Events []struct {
+			Seq uint64 `json:"seq"`
+		} `json:"events"`
+	}
+	require.Equal(t, http.StatusOK, apiDo(t, base, tok["admin"], http.MethodGet, "/v1/events?limit=1000", "", &page))
+	var want []string
+	for i := len(page.Events) - 1; i >= 0; i-- {
+		want = append(want, fmt.Sprint(page.Events[i].Seq))
+	}
+	got := evalJS[[]string](t, ctx, `[...document.querySelectorAll('#event-list .row')].sort((a, b) => a.dataset.index - b.dataset.index).map(r => r.dataset.seq)`)
+	require.Equal(t, want, got, "every event once, in order")
+	require.Equal(t, fmt.Sprintf("%d of %d events", len(want), len(want)), evalString(t, ctx, `document.getElementById('event-count').textContent`))
+	srv.noRace(t)
 }
