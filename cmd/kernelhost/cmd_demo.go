@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/auth"
 	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/demo"
 	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/server"
 	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/ui"
@@ -51,8 +50,8 @@ and for each agent, and serves until interrupted (Ctrl-C).`,
 			}
 			opts := demo.Options{Record: record}
 			if serve {
-				opts.Serve = func(ctx context.Context, k *kernel.Kernel, st store.Store) error {
-					return serveDemo(ctx, g, addr, k, st)
+				opts.Serve = func(ctx context.Context, k *kernel.Kernel, st store.Store, t demo.Tokens) error {
+					return serveDemo(ctx, g, addr, k, st, t)
 				}
 			}
 			if err := demo.RunWith(cmd.Context(), g.out, dir, opts); err != nil {
@@ -75,22 +74,12 @@ and for each agent, and serves until interrupted (Ctrl-C).`,
 }
 
 // serveDemo serves the demo's world k (in st) on addr until ctx ends: it
-// issues a token to the admin and to every principal, prints them with the
-// dashboard's URL, and shuts down cleanly on interrupt.
-func serveDemo(ctx context.Context, g *globals, addr string, k *kernel.Kernel, st store.Store) error {
-	ps, err := k.Principals(ctx)
-	if err != nil {
-		return err
-	}
-	ids := make([]string, len(ps))
-	for i, p := range ps {
-		ids[i] = p.ID
-	}
-	as, admin, toks, err := auth.Init(st, ids)
-	if err != nil {
-		return err
-	}
-	srv, err := server.New(server.Config{Kernel: k, Auth: as, Logger: g.log, Store: st})
+// prints the tokens the scenario issued (t: the admin's, every principal's
+// default token, each agent's scoped one) with the dashboard's URL, and
+// shuts down cleanly on interrupt.
+func serveDemo(ctx context.Context, g *globals, addr string, k *kernel.Kernel, st store.Store, t demo.Tokens) error {
+	ids, admin, toks := t.IDs, t.Admin, t.Default
+	srv, err := server.New(server.Config{Kernel: k, Auth: t.Auth, Logger: g.log, Store: st})
 	if err != nil {
 		return err
 	}
@@ -105,6 +94,9 @@ func serveDemo(ctx context.Context, g *globals, addr string, k *kernel.Kernel, s
 	fmt.Fprintf(g.out, "\n== The world, served\n   dashboard: %s%s\n   API:       %s/v1 (docs/http.md)\n   admin token: %s\n", base, ui.Prefix, base, admin)
 	for i, id := range ids {
 		fmt.Fprintf(g.out, "   token of %-8s %s\n", id+":", toks[i])
+		if sc, ok := t.Scoped[id]; ok {
+			fmt.Fprintf(g.out, "   scoped token %q of %-8s %s (principal token list %s)\n", demo.ScopedName, id+":", sc, id)
+		}
 	}
 	fmt.Fprintln(g.out, "   sign in to the dashboard with one of them; serving until interrupted (Ctrl-C)")
 	select {

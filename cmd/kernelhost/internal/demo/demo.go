@@ -68,7 +68,8 @@ type Options struct {
 	// world still open, and the demo ends when it returns ('kernelhost demo
 	// --serve' serves the world over HTTP until interrupted). From then on
 	// the world's clock is the wall clock: the scenario's stands still.
-	Serve func(ctx context.Context, k *kernel.Kernel, st store.Store) error
+	// t holds the tokens scene 9 issued (tokens.go).
+	Serve func(ctx context.Context, k *kernel.Kernel, st store.Store, t Tokens) error
 }
 
 // Run plays the scenario in a new world under dir (which must be empty or
@@ -107,7 +108,7 @@ func RunWith(ctx context.Context, out io.Writer, dir string, opts Options) (err 
 		return err
 	}
 	defer func() { err = errors.Join(err, k.Close(ctx)) }()
-	s := &scene{ctx: ctx, out: out, k: k, record: opts.Record}
+	s := &scene{ctx: ctx, out: out, k: k, record: opts.Record, st: st, now: clock}
 	fmt.Fprintf(out, "kernelhost demo: a world on a temporary Badger store in %s\n", dir)
 	if opts.Record {
 		fmt.Fprintln(out, "(recording: every input is kept, for 'kernelhost replay')")
@@ -116,7 +117,7 @@ func RunWith(ctx context.Context, out io.Writer, dir string, opts Options) (err 
 		return err
 	}
 	live.Store(true)
-	return opts.Serve(ctx, k, st)
+	return opts.Serve(ctx, k, st, s.toks)
 }
 
 // scene is the running scenario.
@@ -127,6 +128,11 @@ type scene struct {
 	err error // the first step that went other than planned
 	// record: the kernel records (Options.Record), so Explain is refused.
 	record bool
+	// st and now are the world's store and clock; toks the tokens scene 9
+	// issued (tokens.go).
+	st   store.Store
+	now  func() time.Time
+	toks Tokens
 }
 
 func (s *scene) section(title string) { fmt.Fprintf(s.out, "\n== %s\n", title) }
@@ -287,6 +293,9 @@ func (s *scene) play() error {
 	s.say("ledger: minted %d = balances + burned %d: consistent", t.Minted, t.Burned)
 
 	if err := s.market(); err != nil {
+		return err
+	}
+	if err := s.grants(); err != nil { // tokens.go
 		return err
 	}
 	if s.err != nil {
