@@ -153,7 +153,7 @@ func fails(t *testing.T, cs *gomcp.ClientSession, name string, args map[string]a
 }
 
 // allTools is every tool, in the order the server adds them.
-var allTools = []string{"whoami", "read", "write", "edit", "delete", "invoke", "transfer", "transfer_quota", "rights", "explain", "quota", "balance", "events", "list_artifacts"}
+var allTools = []string{"whoami", "read", "write", "edit", "delete", "invoke", "transfer", "transfer_quota", "rights", "explain", "quota", "balance", "events", "list_artifacts", "llm_chat"}
 
 // judged are the tools that take max_cost.
 var judged = []string{"read", "write", "edit", "delete", "invoke", "explain"}

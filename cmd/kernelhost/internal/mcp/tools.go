@@ -52,6 +52,28 @@ type deleteIn struct {
 	priced
 }
 
+type llmMessage struct {
+	Role    string `json:"role" jsonschema:"system, user or assistant"`
+	Content string `json:"content" jsonschema:"the message's text"`
+}
+
+type llmChatIn struct {
+	Model     string       `json:"model" jsonschema:"a model of the gateway's price table (others are refused)"`
+	Messages  []llmMessage `json:"messages" jsonschema:"the conversation, oldest first"`
+	MaxTokens *int64       `json:"max_tokens,omitempty" jsonschema:"the most tokens the reply may have: what is reserved (default: the gateway's)"`
+	Sponsor   string       `json:"sponsor,omitempty" jsonschema:"a principal that pays for the call under its grant_llm_consent for you (default: you pay)"`
+}
+
+type llmChatOut struct {
+	OK           bool   `json:"ok"`
+	Text         string `json:"text"`
+	FinishReason string `json:"finish_reason,omitempty"`
+	InputTokens  int64  `json:"input_tokens"`
+	OutputTokens int64  `json:"output_tokens"`
+	Cost         int64  `json:"cost_microdollars"`
+	Event        uint64 `json:"event,omitempty"`
+}
+
 type invokeIn struct {
 	Target     string  `json:"target" jsonschema:"the id of the executable artifact to invoke"`
 	Method     string  `json:"method,omitempty" jsonschema:"the method to call"`
@@ -541,6 +563,38 @@ func (s *Server) addTools() error {
 				Annotations: readOnly}, bounds,
 				func(ctx context.Context, c *client.Client, in listIn) (any, error) {
 					return c.ArtifactsPage(ctx, in.Prefix, in.Cursor, in.Limit)
+				})
+		},
+		func() error {
+			return addTool(s, &gomcp.Tool{Name: "llm_chat", Title: "Ask an LLM through the kernel's gateway",
+				Description: "Send a chat completion to the server's metered LLM gateway as your principal. Before anything is sent it reserves your llm_rate (the prompt's bound plus max_tokens) and llm_budget (their price); a call that does not fit fails with QUOTA_EXCEEDED. You are charged what the provider reports. A sponsor pays instead only under its grant_llm_consent for you. Answers the reply's text, the tokens and micro-dollars charged, and the llm_call event.",
+				Annotations: &gomcp.ToolAnnotations{DestructiveHint: ptr(false), OpenWorldHint: ptr(true)}}, nil,
+				func(ctx context.Context, c *client.Client, in llmChatIn) (any, error) {
+					body, err := json.Marshal(struct {
+						Model     string       `json:"model"`
+						Messages  []llmMessage `json:"messages"`
+						MaxTokens *int64       `json:"max_tokens,omitempty"`
+					}{in.Model, in.Messages, in.MaxTokens})
+					if err != nil {
+						return nil, err
+					}
+					a, err := c.LLMChat(ctx, body, in.Sponsor)
+					if err != nil {
+						return nil, err
+					}
+					out := llmChatOut{OK: true, InputTokens: a.InputTokens, OutputTokens: a.OutputTokens, Cost: a.Cost, Event: a.Event}
+					var r struct {
+						Choices []struct {
+							Message struct {
+								Content string `json:"content"`
+							} `json:"message"`
+							FinishReason string `json:"finish_reason"`
+						} `json:"choices"`
+					}
+					if json.Unmarshal(a.Response, &r) == nil && len(r.Choices) > 0 {
+						out.Text, out.FinishReason = r.Choices[0].Message.Content, r.Choices[0].FinishReason
+					}
+					return out, nil
 				})
 		},
 	}
