@@ -7,21 +7,23 @@ BENCHTIME     ?= 1s
 FUZZTIME      ?= 20s
 STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build test test-run test-warm test-norace test-allocs vet fmt fmt-check lint bench demo contracts examples testdata tools clean check fuzz
+.PHONY: all build test test-run test-warm test-norace test-allocs vet vet-race fmt fmt-check lint bench demo contracts examples testdata tools clean check fuzz
 
 all: build
 
 build:
 	$(GO) build ./...
 
-## TEST_FIRST: the packages whose tests run longest under -race (on 2 cores
-## with an empty wazero cache, minutes each: fuel's spec suite, host's Go
-## guests; every other package under a minute), longest first, named
-## before ./... so that they start first: go test starts test binaries in
-## the order of its arguments, -p (the number of CPUs) at a time, and the
-## rest then fills the other slot instead of queueing ahead of the longest
-## and leaving one CPU idle at the end.
-TEST_FIRST ?= ./host/internal/fuel ./host
+## TEST_FIRST: the packages whose tests run longest under -race (on 2
+## cores: cmd/kernelhost's CLI and multi-node tests about two minutes;
+## host, internal/hostile and fuel half a minute each, now that test-warm
+## compiles their Go guests and test-norace runs fuel's spec suite; every
+## other package less), longest first, named before ./... so that they
+## start first: go test starts test binaries in the order of its arguments,
+## -p (the number of CPUs) at a time, and the rest then fills the other
+## slot instead of queueing ahead of the longest and leaving one CPU idle
+## at the end.
+TEST_FIRST ?= ./cmd/kernelhost ./host ./internal/hostile ./host/internal/fuel
 
 ## test: gofmt check, go vet, then test-run with a temporary directory of
 ## its own ($$TMPDIR, under the one it was given), which it removes at the
@@ -35,7 +37,7 @@ TEST_FIRST ?= ./host/internal/fuel ./host
 ## 0755, not mktemp's 0700: under root the PostgreSQL tests run initdb and
 ## postgres as nobody (internal/testenv/pgtest), which must reach their
 ## directory inside it.
-test: fmt-check vet
+test: fmt-check vet-race
 	@tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/kernelhost-test.XXXXXX") || exit 1; \
 	  chmod 755 "$$tmp"; \
 	  trap 'left=$$(ls -A "$$tmp" 2>/dev/null | head -20 | tr "\n" " "); \
@@ -66,7 +68,7 @@ NORACE_PKGS  ?= ./host/internal/fuel
 ## directory of its own. The race run goes through internal/testenv/gotest:
 ## plain go test output, then one line naming every skipped test; a failure
 ## still fails. It runs with -vet=off: go test's own vet pass is a subset
-## of the analyzers `vet` ran on the same files.
+## of the analyzers vet-race ran on the same files.
 test-run: test-warm
 	GO=$(GO) $(GO) run ./internal/testenv/gotest -vet=off $(GO_TEST_FLAGS) -skip '$(NORACE_TESTS)' $(TEST_FIRST) ./...
 	@$(MAKE) --no-print-directory test-norace
@@ -90,11 +92,12 @@ test-warm:
 
 ## test-norace: the allocation-count tests (test-allocs) and NORACE_TESTS,
 ## without the race detector, in one go test run (through gotest, which
-## names what skipped).
+## names what skipped), with go test's vet on: its packages hold every
+## file that vet-race does not see.
 test-norace:
 	@pkgs=$$( { $(ALLOC_PKGS); echo $(NORACE_PKGS); } | tr ' ' '\n' | sort -u | tr '\n' ' '); \
 	  echo "$(GO) test -count=1 -run '(_allocs|Allocations)$$|$(NORACE_TESTS)' $$pkgs"; \
-	  GO=$(GO) $(GO) run ./internal/testenv/gotest -vet=off -count=1 -run '(_allocs|Allocations)$$|$(NORACE_TESTS)' $$pkgs
+	  GO=$(GO) $(GO) run ./internal/testenv/gotest -count=1 -run '(_allocs|Allocations)$$|$(NORACE_TESTS)' $$pkgs
 
 ## test-allocs: the allocation-count tests (func TestX_allocs or
 ## TestXAllocations in a _test.go file) without the race detector, which
@@ -126,6 +129,15 @@ test-python:
 
 vet:
 	$(GO) vet ./...
+
+## vet-race: go vet -race, as make test runs it: vet then builds every
+## package as the race run builds it, which finds them built. (On an empty
+## build cache a plain go vet built every package without -race first:
+## about 220 s of CPU on 2 cores that no later step reused.) The files
+## built only without the race detector (norace_test.go) are vetted by
+## test-norace, whose go test vets what it builds.
+vet-race:
+	$(GO) vet -race ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -10,20 +10,21 @@ import (
 	"testing"
 	"time"
 
-	contracts "github.com/kernelhost/kernelhost/contracts-wasm"
 	"github.com/kernelhost/kernelhost/host"
 )
 
 var warm = flag.Bool("warm", false, "compile the Go guests this package's tests prepare into the shared compilation cache and exit (make test-warm)")
 
 // TestMain with -warm prepares, with a host of the tests' configuration
-// (Config{CacheDir: goCache()}), the Go guests the tests prepare, so that
-// their instrumented code lands in the shared compilation cache, and
-// exits: testdata/goguest (built by buildGoGuest; TestGoGuest,
-// TestStatefulContractIsDeterministic), the Go SDK contract and the rights
-// registry (TestFuelDeterministic). `make test-warm` runs it without the
-// race detector, where each compiles in seconds instead of a minute or
-// more of CPU; on a warm cache it only reads them back.
+// (Config{CacheDir: goCache()}), the Go guests the tests prepare that no
+// other package's -warm does, so that their instrumented code lands in the
+// shared compilation cache, and exits: testdata/goguest (built by
+// buildGoGuest; TestGoGuest, TestStatefulContractIsDeterministic) and the
+// Go SDK contract (TestFuelDeterministic; the rights registry, which it
+// prepares too, is internal/testworld's, prepared alike). `make test-warm`
+// runs it without the race detector, where each compiles in seconds
+// instead of a minute or more of CPU; on a warm cache it only reads them
+// back.
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if *warm {
@@ -50,7 +51,7 @@ func warmCache() error {
 	if err != nil {
 		return err
 	}
-	mods := [][]byte{goguest, sdk, contracts.RightsRegistry()}
+	mods := [][]byte{goguest, sdk}
 	errs := make([]error, len(mods))
 	var wg sync.WaitGroup
 	for i, wasm := range mods {
