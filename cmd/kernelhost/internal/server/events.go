@@ -397,6 +397,18 @@ func (s *Server) followEvents(w http.ResponseWriter, r *http.Request, id auth.Id
 			_ = flush()
 			return
 		}
+		if len(evs) > 0 || time.Since(lastWrite) >= s.cfg.FollowHeartbeat {
+			// The token is checked again before anything is sent (and at
+			// each heartbeat): a revoked or expired token's follow ends
+			// at once, not at FollowMaxDuration (tokens.go).
+			if _, e := s.identity(r); e != nil {
+				buf.WriteString("event: error\ndata: ")
+				_ = encodeJSON(&buf, e)
+				buf.WriteString("\n")
+				_ = flush()
+				return
+			}
+		}
 		for i := range evs {
 			fmt.Fprintf(&buf, "id: %d\ndata: ", evs[i].Seq)
 			if err := encodeJSON(&buf, &evs[i]); err != nil { // ends in a newline

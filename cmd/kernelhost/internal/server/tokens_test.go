@@ -367,3 +367,43 @@ func TestCapKindsCoverEveryKind(t *testing.T) {
 		require.True(t, server.CapClassified(k), "capKinds (tokens.go) does not say how a capped token's %s is bounded", k)
 	}
 }
+
+// TestTokenRevocationEndsFollow: a live follow of the events opened with a
+// token ends when the token is revoked (on another node), before it sends
+// any event that happened after: an "event: error" UNAUTHENTICATED, then
+// the end of the stream.
+func TestTokenRevocationEndsFollow(t *testing.T) {
+	t.Parallel()
+	te := newTokEnv(t)
+	s, err := server.New(server.Config{Kernel: te.w.K, Auth: te.nodes[0].auth, Now: te.w.Clock.Now, FollowPoll: 2 * time.Millisecond})
+	require.NoError(t, err)
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	a := &env{w: te.w, srv: srv, s: s, auth: te.nodes[0].auth}
+	ro := te.token(t, te.alice, "alice", `{"name":"watch","scopes":["read-only"]}`)
+	f := a.follow(t, ro, "", "")
+	te.nodes[1].act(t, te.alice, `{"kind":"transfer","to":"bob","amount":1}`, http.StatusOK)
+	ev, _ := f.next(t)
+	require.Equal(t, kernel.KindTransfer, ev.Kind, "the follow works until the revocation")
+
+	resp := te.nodes[1].call(t, http.MethodDelete, "/v1/principals/alice/tokens/watch", te.alice, "", nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	te.nodes[1].act(t, te.alice, `{"kind":"transfer","to":"bob","amount":2}`, http.StatusOK)
+	var last sseMsg
+	timeout := time.After(hang)
+	for open := true; open; {
+		select {
+		case m, ok := <-f.msgs:
+			open = ok
+			if ok && m.data != "" {
+				last = m
+				require.NotEqual(t, "", m.event, "no event reaches the revoked token: %+v", m)
+			}
+		case <-timeout:
+			require.FailNow(t, "the follow of a revoked token did not end")
+		}
+	}
+	f.ended(t)
+	require.Equal(t, "error", last.event)
+	require.Contains(t, last.data, "UNAUTHENTICATED")
+}
