@@ -170,6 +170,11 @@ func (h *hostCalls) llm(body json.RawMessage) any {
 func (h *hostCalls) llmRefusal() (int64, *Error) {
 	ds, st := h.w.ds, h.w.st
 	switch {
+	case h.w.a.Caller != st.top:
+		// max_llm_cost is the top-level caller's word about its own
+		// llm_budget: a principal whose standing an executable uses ("as")
+		// gave no such word, and its budget is not spent for it.
+		return 0, errf(abi.PermissionDenied, "an LLM call is made as the top-level caller %q only, not as %q: max_llm_cost is its word about its own llm_budget", st.top, h.w.a.Caller)
 	case st.topLLMCap == 0:
 		return 0, errf(abi.PermissionDenied, "the invoke allows no LLM spending: its caller sets max_llm_cost (micro-dollars) to let the executable call an LLM at its expense")
 	case h.w.k.llmGateway() == nil:

@@ -262,6 +262,25 @@ func TestExecutableLLMNested(t *testing.T) {
 	requireCode(t, abi.OK, res)
 	require.Contains(t, string(res.Output), "INVALID_ARGUMENT: max_llm_cost belongs to top-level invokes")
 	require.Equal(t, int64(2), g.asked.Load())
+
+	// bob granted "outer" standing; alice's invoke runs asker as bob: its
+	// LLM call would spend bob's budget under alice's max_llm_cost, which
+	// is no word of bob's. Refused, nothing asked.
+	w.GrantStanding(t, "bob", "outer")
+	w.DeployExecutable(t, "bob", "as-bob", "allow-all", func(req *abi.Request, calls abi.HostCalls) (abi.InvokeResult, error) {
+		r := call(calls, map[string]any{"as": "bob", "action": map[string]any{"kind": "invoke", "target": "asker", "method": "1"}})
+		out, _ := r["output"].(string)
+		b, _ := json.Marshal(out)
+		var raw []byte
+		_ = json.Unmarshal(b, &raw)
+		return abi.InvokeResult{OK: true, Output: raw}, nil
+	})
+	w.GrantStanding(t, "bob", "as-bob")
+	res = w.Do(invokeLLM("alice", "as-bob", "", 10_000))
+	requireCode(t, abi.OK, res)
+	require.Contains(t, string(res.Output), "refused PERMISSION_DENIED: an LLM call is made as the top-level caller")
+	require.Equal(t, int64(2), g.asked.Load())
+	require.Zero(t, budgetUsed(t, w, "bob"))
 }
 
 // TestExecutableLLMStateChanges: an action whose state changes between the
