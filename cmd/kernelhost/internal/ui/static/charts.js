@@ -41,7 +41,11 @@ export function line(svg, points, label) {
     return { min: 0, max: 0 };
   }
   const xs = points.map(p => p.x), ys = points.map(p => p.y);
-  const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(0, ...ys), y1 = Math.max(1, ...ys);
+  const x0 = Math.min(...xs), x1 = Math.max(...xs);
+  // The range of the values, not from 0: a change of a few units on a
+  // large balance must show.
+  let y0 = Math.min(...ys), y1 = Math.max(...ys);
+  if (y0 === y1) { y0 -= 1; y1 += 1; }
   reset(svg, w, h, `${label}: from ${ys[0]} to ${ys[ys.length - 1]} (min ${Math.min(...ys)}, max ${Math.max(...ys)})`);
   const sx = x => (x1 === x0 ? w : ((x - x0) / (x1 - x0)) * (w - 4) + 2);
   const sy = y => h - 4 - ((y - y0) / (y1 - y0)) * (h - 8);
