@@ -66,3 +66,40 @@ func initBatched(st store.Store, f file) error {
 		return writeAll(tx, file{Admin: f.Admin})
 	})
 }
+
+// IssueTx gives each of principals a fresh token inside tx, a transaction
+// on the store s keeps its tokens in that the caller commits (the kernel's,
+// through kernel.CreatePrincipals's hook: the principals and their tokens
+// then commit together or not at all), replacing any earlier token as
+// Issue does. It returns the tokens in the order of principals. ok is
+// false, and nothing is written, for a Store kept in a file, which has no
+// transaction: call Issue for each principal then.
+func (s *Store) IssueTx(tx store.Txn, principals []string) (toks []string, ok bool, err error) {
+	if s.kv == nil {
+		return nil, false, nil
+	}
+	toks = make([]string, len(principals))
+	for i, p := range principals {
+		if toks[i], err = NewToken(); err != nil {
+			return nil, true, err
+		}
+		h := hash(toks[i])
+		// As issueKV, in the caller's transaction.
+		old, err := tx.Get(principalKey(p))
+		switch {
+		case err == nil:
+			if err := tx.Delete(tokenKey(string(old))); err != nil {
+				return nil, true, err
+			}
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, true, err
+		}
+		if err := tx.Set(principalKey(p), []byte(h)); err != nil {
+			return nil, true, err
+		}
+		if err := tx.Set(tokenKey(h), append([]byte{rolePrincipal}, p...)); err != nil {
+			return nil, true, err
+		}
+	}
+	return toks, true, nil
+}

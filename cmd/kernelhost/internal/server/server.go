@@ -744,6 +744,15 @@ type CreatePrincipalResponse struct {
 }
 
 func (s *Server) createPrincipal(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return
+	}
+	if jsonList(body) { // principals_bulk.go: a list, in one transaction
+		s.createPrincipals(w, r, body)
+		return
+	}
+	r.Body = io.NopCloser(strings.NewReader(string(body)))
 	var req CreatePrincipalRequest
 	if !s.decodeJSON(w, r, &req) {
 		return
