@@ -434,7 +434,14 @@ func (s *Server) identity(r *http.Request) (auth.Identity, *api.Error) {
 		e := api.NewError(abi.Unauthenticated, "malformed Authorization header: send 'Authorization: Bearer <token>'")
 		return auth.Identity{}, &e
 	}
-	id, ok := s.cfg.Auth.Authenticate(strings.TrimSpace(tok))
+	id, ok, err := s.cfg.Auth.Lookup(strings.TrimSpace(tok))
+	if err != nil {
+		// The tokens could not be read: no verdict on this token, so it
+		// neither fails authentication nor counts against the address.
+		s.cfg.Logger.Error("read tokens", "err", err)
+		e := api.NewError(abi.Unavailable, "the tokens could not be read: retry")
+		return auth.Identity{}, &e
+	}
 	noteAuth(r, ok) // authlimit.go
 	if !ok {
 		e := api.NewError(abi.Unauthenticated, "unknown or revoked token")

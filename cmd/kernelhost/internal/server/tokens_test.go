@@ -18,6 +18,7 @@ import (
 	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/server"
 	"github.com/kernelhost/kernelhost/kernel"
 	"github.com/kernelhost/kernelhost/kernel/kerneltest"
+	"github.com/kernelhost/kernelhost/store"
 )
 
 // tokEnv is two nodes serving one world: two kernels and two token stores
@@ -406,4 +407,32 @@ func TestTokenRevocationEndsFollow(t *testing.T) {
 	f.ended(t)
 	require.Equal(t, "error", last.event)
 	require.Contains(t, last.data, "UNAUTHENTICATED")
+}
+
+// TestTokenStoreUnreadable: when the tokens cannot be read, a request is
+// 503 UNAVAILABLE (retriable), not 401: no verdict on the token, and
+// nothing counted against the client's address.
+func TestTokenStoreUnreadable(t *testing.T) {
+	t.Parallel()
+	w := kerneltest.NewWorld(t, nil)
+	mem := store.NewMem()
+	a, _, toks, err := auth.Init(mem, []string{"genesis"})
+	require.NoError(t, err)
+	e := newEnvWith(t, w, a)
+	require.NoError(t, mem.Close())
+	for range 30 { // more than the failed-authentication limit allows
+		var ae api.Error
+		resp := e.call(t, http.MethodGet, "/v1/principals", toks[0], "", &ae)
+		requireError(t, resp, ae, http.StatusServiceUnavailable, abi.Unavailable)
+	}
+}
+
+// newEnvWith is a server over world w with tokens a.
+func newEnvWith(t *testing.T, w *kerneltest.World, a *auth.Store) *env {
+	t.Helper()
+	s, err := server.New(server.Config{Kernel: w.K, Auth: a})
+	require.NoError(t, err)
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return &env{w: w, srv: srv, s: s, auth: a}
 }
