@@ -21,18 +21,19 @@ import (
 // log line; tokens are 256 random bits, so the limit is about cost and
 // noise, and about any token that leaked in part):
 //
-//   - A request that presents a bearer token takes one try from its
-//     address's budget before the token is looked up: AuthFailures tries,
-//     refilled evenly over AuthFailureWindow (a GCRA, in integer
-//     nanoseconds). A token that authenticates gives its try back, and so
-//     does a request that never reached authentication (a 404): only
-//     failures spend the budget.
+//   - Every failed authentication of a presented token spends one of its
+//     address's tries: AuthFailures of them, refilled evenly over
+//     AuthFailureWindow (a GCRA, in integer nanoseconds). Successes spend
+//     nothing, so any number of good tokens at once (a host running many
+//     agents) never meets the limit.
 //   - An address without tries left is answered 429 QUOTA_EXCEEDED with
 //     Retry-After, before any lookup, for every token it has not proven:
 //     a token that authenticated from that address (the last
 //     goodTokensPerAddr of them are remembered, as sha256 hashes) is
-//     neither charged nor refused, so a client that works keeps working
-//     while something else at its address (a NAT, a proxy) fails.
+//     never refused, so a client that works keeps working while something
+//     else at its address (a NAT, a proxy) fails. Requests in flight when
+//     the tries run out still fail as 401: an address gets at most its
+//     tries plus its concurrency.
 //   - Requests without a token are not counted: they cost no lookup.
 //   - The table of addresses holds at most MaxAuthAddresses; the least
 //     recently seen goes first. IPv6 addresses count by their /64, which
@@ -125,77 +126,65 @@ func (st *addrState) disprove(h [32]byte) {
 	}
 }
 
-// take takes one try of st at now; it returns how long until one is
-// there when none is. Caller holds mu.
-func (l *authLimiter) take(st *addrState, now int64) (wait time.Duration, ok bool) {
-	tat := max(st.tat, now)
-	if tat-now > l.slack {
-		return time.Duration(tat - now - l.slack), false
+// blocked reports whether st has no try left at now, and how long until
+// it has one. Caller holds mu.
+func (l *authLimiter) blocked(st *addrState, now int64) (time.Duration, bool) {
+	if d := max(st.tat, now) - now - l.slack; d > 0 {
+		return time.Duration(d), true
 	}
-	st.tat = tat + l.interval
-	return 0, true
+	return 0, false
 }
 
-// authNote is what a request carries to identity (noteAuth): its address,
-// its token's hash and whether it was charged a try.
+// spend takes one try of st at now (a failure). Caller holds mu.
+func (l *authLimiter) spend(st *addrState, now int64) {
+	st.tat = max(st.tat, now) + l.interval
+}
+
+// authNote is what a request carries to identity (noteAuth): its address
+// and its token's hash.
 type authNote struct {
-	l       *authLimiter
-	key     string
-	hash    [32]byte
-	charged bool
-	noted   bool
+	l     *authLimiter
+	key   string
+	hash  [32]byte
+	noted bool
 }
 
 type authNoteKey struct{}
 
-// admit charges r a try when it presents a token its address has not
-// proven. It returns nil, having answered 429, when the address has no try
-// left; else the context to serve r in (carrying the note) and a function
-// to call once r has been served.
-func (l *authLimiter) admit(ctx context.Context, w http.ResponseWriter, r *http.Request) (context.Context, func(), bool) {
+// admit answers 429 for a request presenting a token its address has not
+// proven when the address has no try left, and returns false; else the
+// context to serve r in, carrying the note identity reads.
+func (l *authLimiter) admit(ctx context.Context, w http.ResponseWriter, r *http.Request) (context.Context, bool) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return ctx, func() {}, true
+		return ctx, true
 	}
 	n := &authNote{l: l, key: addrKey(r.RemoteAddr), hash: sha256.Sum256([]byte(h))}
 	l.mu.Lock()
-	st := l.state(n.key)
-	if !st.proven(n.hash) {
-		wait, ok := l.take(st, l.now().UnixNano())
-		if !ok {
-			l.mu.Unlock()
-			secs := int64((wait + time.Second - 1) / time.Second)
-			w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-			writeError(w, http.StatusTooManyRequests, api.NewError(abi.QuotaExceeded,
-				fmt.Sprintf("too many failed authentications from this address: retry in %d s", secs)))
-			return nil, nil, false
-		}
-		n.charged = true
-	}
-	l.mu.Unlock()
-	return context.WithValue(ctx, authNoteKey{}, n), func() {
-		if n.charged && !n.noted { // never reached authentication
-			l.refund(n)
-		}
-	}, true
-}
-
-// refund gives n's try back. A refund after the address's entry was
-// evicted finds a fresh one: nothing to give back.
-func (l *authLimiter) refund(n *authNote) {
-	l.mu.Lock()
+	var wait time.Duration
+	refused := false
 	if e, ok := l.addrs[n.key]; ok {
 		st := e.Value.(*addrState)
-		st.tat -= l.interval
+		if !st.proven(n.hash) {
+			wait, refused = l.blocked(st, l.now().UnixNano())
+		}
 	}
-	n.charged = false
 	l.mu.Unlock()
+	if refused {
+		secs := int64((wait + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		writeError(w, http.StatusTooManyRequests, api.NewError(abi.QuotaExceeded,
+			fmt.Sprintf("too many failed authentications from this address: retry in %d s", secs)))
+		return nil, false
+	}
+	return context.WithValue(ctx, authNoteKey{}, n), true
 }
 
 // noteAuth tells the limiter whether r's token authenticated: a success
-// gives the try back and proves the token for the address; a failure
-// keeps the try spent (and charges one to a proven token, now revoked).
-// identity calls it once it has looked the token up.
+// proves the token for the address; a failure spends one of the
+// address's tries (and unproves a proven token: revoked). identity calls
+// it once it has looked the token up. Only failures spend: any number of
+// requests with good tokens, at once or not, never meet the limit.
 func noteAuth(r *http.Request, ok bool) {
 	n, _ := r.Context().Value(authNoteKey{}).(*authNote)
 	if n == nil || n.noted {
@@ -206,17 +195,12 @@ func noteAuth(r *http.Request, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	st := l.state(n.key)
-	switch {
-	case ok:
-		if n.charged {
-			st.tat -= l.interval
-			n.charged = false
-		}
+	if ok {
 		st.prove(n.hash)
-	case st.proven(n.hash):
-		st.disprove(n.hash)
-		_, _ = l.take(st, l.now().UnixNano())
+		return
 	}
+	st.disprove(n.hash)
+	l.spend(st, l.now().UnixNano())
 }
 
 // addrKey is the limiter's key for a connection from remote (host:port):

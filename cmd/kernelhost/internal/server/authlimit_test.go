@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,8 +34,9 @@ func serveFrom(s *server.Server, remote, method, path, token string) *httptest.R
 // TestFailedAuthRateLimited: an address that keeps presenting bad tokens
 // is answered 429 QUOTA_EXCEEDED with Retry-After once its failures are
 // spent, before any lookup; its budget refills with time (a fake clock);
-// successful requests spend nothing (a thousand of them, then the full
-// budget of failures) and a token proven from the address keeps working
+// successful requests spend nothing (four budgets' worth of tokens new to
+// the address at once, a thousand requests, then the full budget of
+// failures) and a token proven from the address keeps working
 // while the address is refused; other addresses are not affected (an IPv6
 // host counts by its /64); the table of addresses stays within its bound.
 func TestFailedAuthRateLimited(t *testing.T) {
@@ -59,7 +61,29 @@ func TestFailedAuthRateLimited(t *testing.T) {
 		}
 	}
 
-	// Successes spend nothing.
+	// Successes spend nothing: many tokens new to the address, all at
+	// once (a host running many agents), then a thousand requests.
+	fresh := make([]string, 4*burst)
+	for i := range fresh {
+		id := fmt.Sprintf("agent-%d", i)
+		e.w.Principal(t, id, 0)
+		tok, err := e.auth.Issue(id)
+		require.NoError(t, err)
+		fresh[i] = tok
+	}
+	var wg sync.WaitGroup
+	codes := make([]int, len(fresh))
+	for i, tok := range fresh {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i] = serveFrom(s, attacker, http.MethodGet, "/v1/quotas", tok).Code
+		}()
+	}
+	wg.Wait()
+	for _, c := range codes {
+		require.Equal(t, http.StatusOK, c)
+	}
 	for range 1000 {
 		requireStatus(serveFrom(s, attacker, http.MethodGet, "/v1/principals/alice", e.alice), http.StatusOK, abi.OK)
 	}

@@ -109,9 +109,10 @@ type Config struct {
 	Store store.Store
 
 	// Failed authentication, per client address (authlimit.go): at most
-	// AuthFailures tries of unproven tokens, refilled over
-	// AuthFailureWindow, then 429 QUOTA_EXCEEDED with Retry-After; the
-	// table holds MaxAuthAddresses addresses. Defaults 20, 1 min, 10,000.
+	// AuthFailures failures, refilled over AuthFailureWindow, then 429
+	// QUOTA_EXCEEDED with Retry-After for tokens the address has not
+	// proven; the table holds MaxAuthAddresses addresses. Defaults 20,
+	// 1 min, 10,000.
 	AuthFailures      int
 	AuthFailureWindow time.Duration
 	MaxAuthAddresses  int
@@ -370,11 +371,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("path %.200q is not canonical: no empty, . or .. segments and no trailing /; ids follow the same rule", r.URL.Path)))
 		return
 	}
-	ctx, served, ok := s.authLim.admit(ctx, sw, r) // authlimit.go: 429 past the address's failed authentications
+	ctx, ok := s.authLim.admit(ctx, sw, r) // authlimit.go: 429 past the address's failed authentications
 	if !ok {
 		return
 	}
-	defer served()
 	s.mux.ServeHTTP(&jsonOnly{ResponseWriter: sw, path: r.URL.Path}, r.WithContext(ctx))
 }
 
