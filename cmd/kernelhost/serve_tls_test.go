@@ -146,14 +146,15 @@ func TestTLSServe(t *testing.T) {
 
 	// Plain HTTP to the TLS port gets no API answer.
 	resp, err := http.Get("http://" + addr + "/healthz")
-	if err == nil {
-		body, _ := io.ReadAll(resp.Body)
-		_ = resp.Body.Close()
-		require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s", body)
-		require.NotContains(t, string(body), `"ok"`)
-	}
+	require.NoError(t, err, "Go's TLS server answers plain HTTP with a 400 of its own")
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s", body)
+	require.Contains(t, string(body), "HTTPS")
+	require.NotContains(t, string(body), `"ok"`)
 	_, e, code = run("--server", "http://"+addr, "principal", "list")
 	require.NotEqual(t, exitOK, code, "the CLI over plain http fails")
+	require.NotEmpty(t, e)
 
 	// And the certificate the server presents is the one given.
 	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // reading the certificate only
