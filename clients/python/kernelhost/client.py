@@ -608,6 +608,18 @@ class Client:
         return CreatedPrincipal.from_json(self._query("POST", "/v1/principals", body={"id": id, "balance": balance},
                                                       repeatable=False))
 
+    def create_principals(self, principals: Sequence[Union[str, "tuple[str, int]"]]) -> List[CreatedPrincipal]:
+        """Creates up to 512 principals, each an id or an (id, balance)
+        pair, with their tokens in one transaction on the server (admin
+        token), ``POST /v1/principals`` with a list: all or none (an id
+        that exists, or listed twice, refuses the list). The tokens are in
+        the answer, in the order given, this once; not repeated after a
+        lost answer."""
+        body = [{"id": p, "balance": 0} if isinstance(p, str) else {"id": p[0], "balance": p[1]} for p in principals]
+        d = self._query("POST", "/v1/principals", body=body, repeatable=False)
+        got = d.get("principals")
+        return [CreatedPrincipal.from_json(x) for x in got] if isinstance(got, list) else []
+
     def mint(self, id: str, amount: int) -> Principal:
         """Mints ``amount`` scrip into ``id``'s balance (admin token), ``POST
         /v1/mint``; not repeated after a lost answer (minting has no
