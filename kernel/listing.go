@@ -29,11 +29,15 @@ const MaxListExamined = 1000
 // page, not its whole window. It is one check's default budget (100ms).
 const MaxListCPU = 100_000
 
-// ListedArtifact is one entry of a listing: an artifact's id and type. It
-// never carries content or metadata.
+// ListedArtifact is one entry of a listing: an artifact's id, type,
+// governing contract and revision, the parts of its descriptor that say
+// what it is and who judges it (a browser groups by them). It never carries
+// content, metadata, size or creator: those a read shows, and pays for.
 type ListedArtifact struct {
-	ID   string `json:"id"`
-	Type string `json:"type"`
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Contract string `json:"access_contract"`
+	Revision uint64 `json:"revision"`
 }
 
 // ArtifactList is one page of ListArtifacts.
@@ -173,7 +177,7 @@ func (w *work) list(out *ArtifactList, prefix, cursor string, limit int) *Error 
 		out.Examined++
 		out.Next = id
 		if cerr == nil && d.Allowed {
-			out.Artifacts = append(out.Artifacts, ListedArtifact{ID: id, Type: art.Type})
+			out.Artifacts = append(out.Artifacts, ListedArtifact{ID: id, Type: art.Type, Contract: art.Contract, Revision: art.Revision})
 		}
 		return nil
 	})
@@ -227,7 +231,7 @@ func (k *Kernel) ArtifactsPage(ctx context.Context, prefix, cursor string, limit
 			if err != nil {
 				return err
 			}
-			out = append(out, ListedArtifact{ID: string(key[len(prefixArtifact):]), Type: art.Type})
+			out = append(out, ListedArtifact{ID: string(key[len(prefixArtifact):]), Type: art.Type, Contract: art.Contract, Revision: art.Revision})
 			return nil
 		})
 	})

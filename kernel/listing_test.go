@@ -80,7 +80,7 @@ func TestListArtifactsVisibility(t *testing.T) {
 	require.Nil(t, l.Quota)
 	// alice/broken, alice/diary, alice/llm, alice/notes, alice/odd, alice/paid, alice/report
 	require.Equal(t, 7, l.Examined)
-	require.Equal(t, []kernel.ListedArtifact{{ID: "alice/notes", Type: "text"}, {ID: "alice/report", Type: "data"}}, l.Artifacts)
+	require.Equal(t, []kernel.ListedArtifact{{ID: "alice/notes", Type: "text", Contract: "freeware", Revision: 1}, {ID: "alice/report", Type: "data", Contract: "alice/paid", Revision: 1}}, l.Artifacts)
 
 	l, err = w.K.ListArtifacts(ctx, "alice", "alice/", "", 0)
 	require.NoError(t, err)
@@ -98,11 +98,13 @@ func TestListArtifactsVisibility(t *testing.T) {
 	require.NotContains(t, listedIDs(l.Artifacts), "alice/llm")
 	require.Contains(t, listedIDs(l.Artifacts), "bob/notes")
 
-	// No content, no metadata: an entry has exactly an id and a type.
+	// No content, no metadata: an entry has exactly an id, a type, its
+	// governing contract and its revision.
 	typ := reflect.TypeOf(kernel.ListedArtifact{})
-	require.Equal(t, 2, typ.NumField())
-	require.Equal(t, "ID", typ.Field(0).Name)
-	require.Equal(t, "Type", typ.Field(1).Name)
+	require.Equal(t, 4, typ.NumField())
+	for i, name := range []string{"ID", "Type", "Contract", "Revision"} {
+		require.Equal(t, name, typ.Field(i).Name)
+	}
 	l, err = w.K.ListArtifacts(ctx, "alice", "", "", 0)
 	require.NoError(t, err)
 	b, err := json.Marshal(l)

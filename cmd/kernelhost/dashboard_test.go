@@ -288,8 +288,13 @@ func TestDashboardLiveUpdate(t *testing.T) {
 		switch v {
 		case "artifacts":
 			waitJS(t, ctx, "alice/notes listed", cellText("artifact-list", "id", "alice/notes", 1)+` === 'alice/notes'`)
+			// The listing names the governing contract and revision, for
+			// the admin too (who cannot explain).
+			waitJS(t, ctx, "alice/notes' contract", cellText("artifact-list", "id", "alice/notes", 3)+` === 'genesis/public'`)
+			waitJS(t, ctx, "alice/notes' revision", cellText("artifact-list", "id", "alice/notes", 4)+` === '1'`)
 		case "contracts":
 			waitJS(t, ctx, "the genesis contracts", `document.querySelector('#contract-table tr[data-id="genesis/public"]') !== null`)
+			waitJS(t, ctx, "what genesis/public governs", `Number((document.querySelector('#contract-table tr[data-id="genesis/public"] td:nth-child(2)') || {}).textContent) >= 1`)
 		case "flows":
 			waitJS(t, ctx, "the flows", `[...document.querySelectorAll('#flow-table tbody tr')].some(r => r.textContent.startsWith('alicebob'))`)
 			waitJS(t, ctx, "the flow graph", `document.querySelectorAll('#flow-graph path.edge').length >= 2`)

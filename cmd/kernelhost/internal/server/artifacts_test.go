@@ -100,7 +100,7 @@ func TestListArtifactsHTTP(t *testing.T) {
 	status, b := e.raw(t, http.MethodGet, "/v1/artifacts?prefix=alice/", e.bob, "")
 	require.Equal(t, http.StatusOK, status)
 	require.NoError(t, json.Unmarshal(b, &page))
-	require.Equal(t, []kernel.ListedArtifact{{ID: "alice/notes", Type: "text"}, {ID: "alice/todo", Type: "text"}}, page.Artifacts)
+	require.Equal(t, []kernel.ListedArtifact{{ID: "alice/notes", Type: "text", Contract: "freeware", Revision: 1}, {ID: "alice/todo", Type: "text", Contract: "freeware", Revision: 1}}, page.Artifacts)
 	require.Equal(t, 4, page.Examined)
 	require.Equal(t, int64(4), page.CPUCharged, "one 1µs check per artifact examined")
 
@@ -137,7 +137,7 @@ func TestListArtifactsHTTP(t *testing.T) {
 	page = server.ArtifactsResponse{}
 	require.NoError(t, json.Unmarshal(b, &page))
 	require.Equal(t, 2, page.Examined)
-	require.Equal(t, []kernel.ListedArtifact{{ID: "alice/notes", Type: "text"}}, page.Artifacts, "alice/diary and alice/notes were examined")
+	require.Equal(t, []kernel.ListedArtifact{{ID: "alice/notes", Type: "text", Contract: "freeware", Revision: 1}}, page.Artifacts, "alice/diary and alice/notes were examined")
 	require.NotEmpty(t, page.NextCursor)
 	require.NotNil(t, page.QuotaExceeded)
 	require.Equal(t, "QUOTA_EXCEEDED", page.QuotaExceeded.ErrorCode)

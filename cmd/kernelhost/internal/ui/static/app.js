@@ -524,7 +524,8 @@ function noteArtifact(id) {
 function artifactRow(row, a) {
   row.dataset.id = a.id;
   const info = S.artInfo.get(a.id);
-  cells(row, a.id, a.type, info ? info.contract || '—' : '', info ? info.revision : '');
+  // An explain's answer when there is one, else what the listing said.
+  cells(row, a.id, a.type, (info && info.contract) || a.access_contract || '—', info && info.revision !== undefined ? info.revision : (a.revision ?? ''));
 }
 
 function shownArtifacts() {
@@ -546,6 +547,13 @@ async function listArtifacts(more) {
   try {
     const page = await get('/v1/artifacts', { prefix, limit: 200, cursor: more ? S.artCursor : '' });
     S.artifacts.push(...page.artifacts);
+    // The listing names each artifact's governing contract and revision:
+    // the contracts view groups by them without an explain.
+    for (const a of page.artifacts) {
+      const info = S.artInfo.get(a.id);
+      if (!info) S.artInfo.set(a.id, { contract: a.access_contract, revision: a.revision });
+      else if (!info.contract) info.contract = a.access_contract;
+    }
     S.artCursor = page.next_cursor || '';
     if (page.quota_exceeded) showAlert('artifacts', `Listing stopped: ${page.quota_exceeded.message}`); else hideAlert('artifacts');
   } catch (e) {
@@ -572,7 +580,7 @@ async function resolve(id) {
 }
 
 async function resolveListed() {
-  const todo = shownArtifacts().filter(a => !S.artInfo.has(a.id)).slice(0, 500);
+  const todo = shownArtifacts().filter(a => !(S.artInfo.get(a.id) || {}).ex).slice(0, 500);
   let i = 0;
   const worker = async () => { while (i < todo.length) { await resolve(todo[i++].id); refresh(); } };
   await Promise.all([worker(), worker(), worker()]);
@@ -584,8 +592,10 @@ async function openArtifact(a) {
   const recent = S.events.filter(e => e.target === a.id).slice(-10).reverse();
   const recentList = h('ul', { id: 'artifact-events' }, recent.length ? recent.map(e => h('li', {}, `#${e.seq} ${e.caller} ${e.kind}: ${e.code}`)) : h('li', { class: 'muted' }, 'none seen'));
   if (S.me.admin) {
-    box.replaceChildren(h('h3', {}, a.id), h('dl', { class: 'kv' }, h('dt', {}, 'type'), h('dd', {}, a.type)),
-      h('p', { class: 'muted' }, 'Explain judges an action as a principal: sign in with a principal\'s token to see the governing contract, the revision and who may do what.'),
+    box.replaceChildren(h('h3', {}, a.id), h('dl', { class: 'kv' }, h('dt', {}, 'type'), h('dd', {}, a.type),
+      h('dt', {}, 'contract'), h('dd', { 'data-field': 'contract' }, a.access_contract || '—'),
+      h('dt', {}, 'revision'), h('dd', { 'data-field': 'revision' }, String(a.revision ?? ''))),
+      h('p', { class: 'muted' }, 'Explain judges an action as a principal: sign in with a principal\'s token to see who may do what.'),
       h('h3', {}, 'Recent events'), recentList);
     return;
   }
@@ -623,12 +633,17 @@ async function openArtifact(a) {
 function drawContracts() {
   const contracts = new Map(); // id -> {governs: [], n, refused, fuel}
   const ensure = id => { let c = contracts.get(id); if (!c) contracts.set(id, c = { governs: 0, n: 0, refused: 0, fuel: 0 }); return c; };
+  // Which contract governs each artifact: an explain's answer, else the
+  // listing's.
+  const governor = new Map();
+  for (const a of S.artifacts) if (a.access_contract) governor.set(a.id, a.access_contract);
+  for (const [id, info] of S.artInfo) if (info.contract) governor.set(id, info.contract);
   for (const a of S.artifacts) if (a.type === 'contract') ensure(a.id);
-  for (const [id, info] of S.artInfo) if (info.contract) ensure(info.contract).governs++;
+  for (const c of governor.values()) ensure(c).governs++;
   const unresolved = { governs: 0, n: 0, refused: 0, fuel: 0 };
   for (const [target, t] of S.byTarget) {
-    const info = S.artInfo.get(target);
-    const c = info && info.contract ? ensure(info.contract) : unresolved;
+    const g = governor.get(target);
+    const c = g ? ensure(g) : unresolved;
     c.n += t.n; c.refused += t.refused; c.fuel += t.fuel;
   }
   const rows = [...contracts.entries()].sort((a, b) => b[1].fuel - a[1].fuel || (a[0] < b[0] ? -1 : 1));
@@ -642,8 +657,8 @@ function drawContracts() {
   $('target-table').tBodies[0].replaceChildren(...targets.map(([id, t]) => h('tr', {},
     h('td', {}, id), h('td', { class: 'num' }, fmt(t.n)), h('td', { class: 'num' + (t.refused ? ' deny' : '') }, `${fmt(t.refused)} (${pct(t)})`), h('td', { class: 'num' }, fmt(t.fuel)))));
   $('contracts-note').textContent = S.me.admin
-    ? 'Contracts are those listed under the artifacts view\'s prefix. Which contract governs an artifact is shown by explain, a principal\'s query: sign in as a principal and use "Resolve contracts" to attribute actions to contracts; until then they count under the targets below.'
-    : 'Contracts are those listed under the artifacts view\'s prefix; an artifact counts for its contract once resolved (opened, or "Resolve contracts" in the artifacts view). Counts cover the events you may see.';
+    ? 'Contracts are those listed under the artifacts view\'s prefix; an artifact counts for the contract its listing names. Actions on artifacts not listed count under the targets below.'
+    : 'Contracts are those listed under the artifacts view\'s prefix; an artifact counts for the contract its listing names. Counts cover the events you may see.';
 }
 
 // ---- flows ----
