@@ -440,7 +440,7 @@ func (w *work) exec() *Error {
 	w.res = Result{}
 	w.writes0 = w.st.writes
 	a := w.a
-	w.ev = Event{Seq: w.seq, Time: unixTime(w.now), Caller: a.Caller, Kind: a.Kind, Target: a.Target, To: a.To, Resource: a.Resource, Amount: a.Amount, Depth: w.depth}
+	w.ev = Event{Seq: w.seq, Time: unixTime(w.now), Caller: a.Caller, Kind: a.Kind, Target: a.Target, To: a.To, Resource: a.Resource, Amount: a.Amount, Depth: w.depth, Token: a.Token}
 	if w.depth == 0 {
 		// Billed by earlier attempts: the compile (needPrepared) and the
 		// runs LLM calls interrupted (llmexec.go).

@@ -246,7 +246,9 @@ func (h *hostCalls) call(b []byte) any {
 		}
 		caller = req.As
 	}
-	a.Caller = caller
+	// The tree's events name the token its top-level caller authenticated
+	// with: an executable's actions are that token's use too.
+	a.Caller, a.Token = caller, h.w.a.Token
 	if verr := h.w.k.validate(&a); verr != nil {
 		return failResult(verr)
 	}
