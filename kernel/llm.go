@@ -57,6 +57,9 @@ type LLMCall struct {
 	// above it is COST_LIMIT_EXCEEDED and nothing is taken. An
 	// executable's calls carry what the invoke's max_llm_cost has left.
 	Cap int64 `json:",omitempty"`
+	// Token is the name of the token the call came with, for its audit
+	// event (never a secret; "" when none).
+	Token string `json:",omitempty"`
 }
 
 // LLMUsage is what the provider reported a call used.
@@ -113,6 +116,8 @@ func (k *Kernel) ReserveLLM(ctx context.Context, call LLMCall) (*LLMReservation,
 		return nil, failResult(errf(abi.InvalidArgument, "prices must be between 0 and %d micro-dollars per 1k tokens", maxLLMPrice))
 	case call.Cap < 0:
 		return nil, failResult(errf(abi.InvalidArgument, "cap must not be negative"))
+	case len(call.Token) > abi.MaxTypeLen*4:
+		return nil, failResult(errf(abi.InvalidArgument, "token name must be at most %d bytes", abi.MaxTypeLen*4))
 	}
 	if cost := call.LLMCost(LLMUsage{InputTokens: call.MaxInputTokens, OutputTokens: call.MaxOutputTokens}); call.Cap > 0 && cost > call.Cap {
 		return nil, failResult(errf(abi.CostLimitExceeded, "the call may cost %dµ$ (prompt and max_tokens at its model's prices), above the %dµ$ it may spend (the invoke's max_llm_cost left); lower max_tokens; nothing was reserved", cost, call.Cap))
@@ -298,7 +303,7 @@ func (k *Kernel) SettleLLM(ctx context.Context, r *LLMReservation, u LLMUsage) R
 		if e := w.set(rateRowKey(billed, LLMRate, k.node), row); e != nil {
 			return e
 		}
-		ev := Event{Seq: takeSeq(tx), Time: unixTime(now), Caller: call.Caller, Kind: KindLLMCall, Target: call.Model,
+		ev := Event{Seq: takeSeq(tx), Time: unixTime(now), Caller: call.Caller, Kind: KindLLMCall, Target: call.Model, Token: call.Token,
 			To:       sponsorOf(r),
 			Resource: string(LLMBudget), Amount: cost, Amounts: []int64{u.InputTokens, u.OutputTokens}, Allowed: true, Code: abi.OK.String()}
 		if e := k.appendEvent(tx, &ev); e != nil {

@@ -48,14 +48,15 @@ const maxLLMAsks = 16
 
 // LLMGateway answers executables' LLM host calls. Chat sends request (a
 // chat-completions request body, JSON, not streaming) to the provider for
-// caller, reserving and settling through ReserveLLM and SettleLLM with
+// caller (token: the name of the token the top-level action came with, for
+// the call's event), reserving and settling through ReserveLLM and SettleLLM with
 // LLMCall.Cap set to maxCost (the most the call may cost, micro-dollars),
 // and returns the provider's answer and what it was charged. An error
 // should be a *Error with a stable code (QUOTA_EXCEEDED, COST_LIMIT_EXCEEDED,
 // INVALID_ARGUMENT, UNAVAILABLE): the executable receives its code and
 // message. The kernel calls Chat outside any transaction.
 type LLMGateway interface {
-	Chat(ctx context.Context, caller string, request []byte, maxCost int64) (LLMAnswer, error)
+	Chat(ctx context.Context, caller, token string, request []byte, maxCost int64) (LLMAnswer, error)
 }
 
 // LLMAnswer is a provider's answer to one call and what the call was
@@ -83,6 +84,7 @@ type LLMExchange struct {
 // llmAsk is the call an aborted attempt left for Do to make.
 type llmAsk struct {
 	caller string
+	token  string
 	body   []byte
 	sum    string
 	cap    int64 // the most the call may cost: what max_llm_cost has left
@@ -160,7 +162,7 @@ func (h *hostCalls) llm(body json.RawMessage) any {
 		ds.tape = append(ds.tape, LLMExchange{Request: sum, Code: e.Code.String(), Message: e.Msg})
 		return ds.tape[i].hostResponse()
 	}
-	ds.llmAsk = &llmAsk{caller: w.a.Caller, body: bytes.Clone(body), sum: sum, cap: cap}
+	ds.llmAsk = &llmAsk{caller: w.a.Caller, token: w.a.Token, body: bytes.Clone(body), sum: sum, cap: cap}
 	h.fatal = errNeedLLMErr
 	return failResult(errf(abi.Unavailable, "the LLM call is being made; the invocation runs again"))
 }
@@ -201,7 +203,7 @@ func (k *Kernel) askLLM(ctx context.Context, ds *doState) {
 		ds.tape = append(ds.tape, x)
 		return
 	}
-	ans, err := g.Chat(ctx, q.caller, q.body, q.cap)
+	ans, err := g.Chat(ctx, q.caller, q.token, q.body, q.cap)
 	if err != nil {
 		e := asError(err)
 		code := e.Code

@@ -32,7 +32,7 @@ type fakeGateway struct {
 	asked   atomic.Int64
 }
 
-func (g *fakeGateway) Chat(ctx context.Context, caller string, req []byte, maxCost int64) (kernel.LLMAnswer, error) {
+func (g *fakeGateway) Chat(ctx context.Context, caller, token string, req []byte, maxCost int64) (kernel.LLMAnswer, error) {
 	n := g.asked.Add(1)
 	var body struct {
 		Model     string `json:"model"`
@@ -45,7 +45,7 @@ func (g *fakeGateway) Chat(ctx context.Context, caller string, req []byte, maxCo
 		return kernel.LLMAnswer{}, &kernel.Error{Code: abi.InvalidArgument, Msg: "not a chat request"}
 	}
 	call := kernel.LLMCall{Caller: caller, Model: body.Model, MaxInputTokens: int64(len(req)), MaxOutputTokens: body.MaxTokens,
-		InputPrice: 1000, OutputPrice: 2000, Cap: maxCost}
+		InputPrice: 1000, OutputPrice: 2000, Cap: maxCost, Token: token}
 	r, res := g.k.ReserveLLM(ctx, call)
 	if !res.OK {
 		return kernel.LLMAnswer{}, &kernel.Error{Code: res.Code, Msg: res.Message}
@@ -152,7 +152,9 @@ func TestExecutableLLMCall(t *testing.T) {
 	plain := evs[len(evs)-1].CPU
 	require.Positive(t, plain)
 
-	res := w.Do(invokeLLM("alice", "asker", "3", 10_000))
+	a := invokeLLM("alice", "asker", "3", 10_000)
+	a.Token = "agent-1"
+	res := w.Do(a)
 	requireCode(t, abi.OK, res)
 	require.Equal(t, "answer 1 to q0|answer 2 to q1|answer 3 to q2", string(res.Output))
 	require.Equal(t, int64(3), g.asked.Load(), "each call is asked once, however often the action reran")
@@ -167,6 +169,9 @@ func TestExecutableLLMCall(t *testing.T) {
 		kinds = append(kinds, ev.Kind)
 	}
 	require.Equal(t, []kernel.Kind{kernel.KindLLMCall, kernel.KindLLMCall, kernel.KindLLMCall, kernel.KindWrite, kernel.KindInvoke}, kinds)
+	for _, ev := range evs[len(evs)-5:] {
+		require.Equal(t, "agent-1", ev.Token, "%s: the executable's calls and actions are the top-level token's use", ev.Kind)
+	}
 	inv := evs[len(evs)-1]
 	// 3 interrupted runs besides the last one, 1 µs each (the fake
 	// evaluator); the contract's check is not run again.

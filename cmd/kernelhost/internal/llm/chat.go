@@ -51,11 +51,12 @@ type call struct {
 }
 
 // ServeChat answers POST /v1/llm/chat for caller, the principal its token
-// authenticated (the server binds it; the admin token never gets here).
+// authenticated (the server binds it; the admin token never gets here);
+// token is that token's name, for the call's audit event.
 // Every failure before the call is the server's JSON error shape; the
 // provider's answer is passed on as it came (key redacted), a stream
 // chunk by chunk.
-func (g *Gateway) ServeChat(w http.ResponseWriter, r *http.Request, caller string) {
+func (g *Gateway) ServeChat(w http.ResponseWriter, r *http.Request, caller, token string) {
 	body, status, e := g.readBody(w, r)
 	if e != nil {
 		writeError(w, status, *e)
@@ -66,13 +67,13 @@ func (g *Gateway) ServeChat(w http.ResponseWriter, r *http.Request, caller strin
 		writeError(w, statusOf(*e), *e)
 		return
 	}
-	g.serve(w, r, caller, req, 0)
+	g.serve(w, r, caller, token, req, 0)
 }
 
 // serve reserves, forwards and settles the parsed call req for caller;
 // capMicros > 0 caps what it may cost (an executable's call: what its
 // invoke's max_llm_cost has left).
-func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, caller string, req *chatRequest, capMicros int64) {
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, caller, token string, req *chatRequest, capMicros int64) {
 	// ?payer=P bills sponsor P, under P's grant_llm_consent for caller
 	// (the kernel checks it); no other query parameter is taken.
 	payer, e := payerParam(r)
@@ -83,7 +84,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, caller string, r
 	price := g.cfg.Prices[req.model]
 	c := &call{g: g, r: r, caller: caller, req: req, start: time.Now(), kcall: kernel.LLMCall{
 		Caller: caller, Payer: payer, Model: req.model, MaxInputTokens: req.maxInput, MaxOutputTokens: req.maxOutput,
-		InputPrice: price.InputPer1K, OutputPrice: price.OutputPer1K, Cap: capMicros,
+		InputPrice: price.InputPer1K, OutputPrice: price.OutputPer1K, Cap: capMicros, Token: token,
 	}}
 	kctx, cancel := context.WithTimeout(r.Context(), g.cfg.KernelTimeout)
 	res, kres := g.cfg.Kernel.ReserveLLM(kctx, c.kcall)

@@ -19,7 +19,7 @@ import (
 // checks, reservation (capped at maxCost micro-dollars), forwarding,
 // settlement, audit event and metrics. The kernel calls it outside any
 // transaction and keeps the answer on the invoking action's tape.
-func (g *Gateway) Chat(ctx context.Context, caller string, request []byte, maxCost int64) (kernel.LLMAnswer, error) {
+func (g *Gateway) Chat(ctx context.Context, caller, token string, request []byte, maxCost int64) (kernel.LLMAnswer, error) {
 	if int64(len(request)) > g.cfg.MaxBodyBytes {
 		return kernel.LLMAnswer{}, &kernel.Error{Code: abi.InvalidArgument, Msg: fmt.Sprintf("the LLM request exceeds %d bytes: send a shorter prompt", g.cfg.MaxBodyBytes)}
 	}
@@ -35,7 +35,7 @@ func (g *Gateway) Chat(ctx context.Context, caller string, request []byte, maxCo
 		return kernel.LLMAnswer{}, &kernel.Error{Code: abi.Internal, Msg: "build the call: " + err.Error()}
 	}
 	var rec recorder
-	g.serve(&rec, r, caller, req, maxCost)
+	g.serve(&rec, r, caller, token, req, maxCost)
 	if rec.status < 200 || rec.status > 299 {
 		var ae api.Error
 		if json.Unmarshal(rec.body.Bytes(), &ae) != nil || ae.ErrorCode == "" {

@@ -319,6 +319,7 @@ func TestLLMSettlesToUsage(t *testing.T) {
 			evs := e.llmEvents(t)
 			require.Len(t, evs, 1)
 			requireEvent(t, evs[0], tc.wantIn, tc.wantOut, cost)
+			require.Equal(t, "default", evs[0].Token, "the event names the token the call came with")
 			require.Equal(t, strconv.FormatUint(evs[0].Seq, 10), resp.Header.Get(llm.HeaderEvent))
 			require.Equal(t, strconv.FormatInt(tc.wantIn, 10), resp.Header.Get(llm.HeaderInputTokens))
 			require.Equal(t, strconv.FormatInt(tc.wantOut, 10), resp.Header.Get(llm.HeaderOutputTokens))

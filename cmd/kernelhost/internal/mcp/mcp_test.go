@@ -276,7 +276,8 @@ func TestMCPTools(t *testing.T) {
 	require.Empty(t, ev["events"], "nothing after next")
 
 	ls := ok(t, cs, "list_artifacts", map[string]any{"prefix": "notes/"})
-	require.Equal(t, []any{map[string]any{"id": "notes/bin", "type": "data"}, map[string]any{"id": "notes/pub", "type": "text"}}, ls["artifacts"])
+	require.Equal(t, []any{map[string]any{"id": "notes/bin", "type": "data", "access_contract": "freeware", "revision": float64(1)},
+		map[string]any{"id": "notes/pub", "type": "text", "access_contract": "freeware", "revision": float64(2)}}, ls["artifacts"])
 
 	ok(t, cs, "delete", map[string]any{"target": "notes/bin"})
 	fails(t, cs, "read", map[string]any{"target": "notes/bin"}, abi.NotFound)

@@ -33,7 +33,11 @@ func (s *Server) llmChat(w http.ResponseWriter, r *http.Request, caller string) 
 			"token %q of %s caps llm_rate or llm_budget, which the gateway's calls are not bounded by: call the LLM with a token without those caps", id.Token, caller)))
 		return
 	}
-	s.cfg.LLM.ServeChat(w, r, caller)
+	token := ""
+	if id, ok := identityOf(r); ok {
+		token = id.TokenName()
+	}
+	s.cfg.LLM.ServeChat(w, r, caller, token)
 }
 
 // isLLM reports whether r is an LLM call: it runs under the gateway's
