@@ -87,22 +87,27 @@ func validateNewPrincipals(ps []NewPrincipal) error {
 	}
 	seen := make(map[string]struct{}, len(ps))
 	for i, p := range ps {
+		// Which entry, in a list; one principal reads as CreatePrincipal's.
+		at := ""
+		if len(ps) > 1 {
+			at = fmt.Sprintf("principals[%d]: ", i)
+		}
 		if !validID(p.ID) {
-			return errf(abi.InvalidArgument, "principals[%d]: principal id %q is not a valid id: %s, 1-%d bytes", i, p.ID, idRule, abi.MaxIDLen)
+			return errf(abi.InvalidArgument, "%sprincipal id %q is not a valid id: %s, 1-%d bytes", at, p.ID, idRule, abi.MaxIDLen)
 		}
 		if _, dup := seen[p.ID]; dup {
-			return errf(abi.InvalidArgument, "principals[%d]: principal %q is listed twice", i, p.ID)
+			return errf(abi.InvalidArgument, "%sprincipal %q is listed twice", at, p.ID)
 		}
 		seen[p.ID] = struct{}{}
 		if p.Balance > MaxSupply {
-			return errf(abi.InvalidArgument, "principals[%d]: balance %d exceeds the supply cap %d", i, p.Balance, MaxSupply)
+			return errf(abi.InvalidArgument, "%sbalance %d exceeds the supply cap %d", at, p.Balance, MaxSupply)
 		}
 		for r, v := range p.Quotas {
 			if _, ok := r.index(); !ok {
-				return errf(abi.InvalidArgument, "principals[%d]: unknown resource %q", i, r)
+				return errf(abi.InvalidArgument, "%sunknown resource %q", at, r)
 			}
 			if v < 0 || v > maxQuota {
-				return errf(abi.InvalidArgument, "principals[%d]: quota of %s must be between 0 and %d", i, r, maxQuota)
+				return errf(abi.InvalidArgument, "%squota of %s must be between 0 and %d", at, r, maxQuota)
 			}
 		}
 	}

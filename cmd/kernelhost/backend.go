@@ -14,6 +14,7 @@ import (
 	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/client"
 	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/server"
 	"github.com/kernelhost/kernelhost/kernel"
+	"github.com/kernelhost/kernelhost/store"
 )
 
 // backend is where a command's actions and queries go: the world opened
@@ -183,12 +184,24 @@ func (l *local) principals(ctx context.Context) ([]kernel.Principal, error) {
 }
 
 func (l *local) createPrincipal(ctx context.Context, id string, balance int64) (kernel.Principal, string, error) {
-	if err := l.w.k.CreatePrincipal(ctx, id, uint64(balance)); err != nil {
+	// The principal and its token in one transaction, where the tokens
+	// live in the world's store (every world of this kernelhost).
+	var tok string
+	inStore := false
+	_, err := l.w.k.CreatePrincipals(ctx, []kernel.NewPrincipal{{ID: id, Balance: uint64(balance)}}, func(tx store.Txn, _ []kernel.NewPrincipal) error {
+		toks, in, err := l.w.auth.IssueTx(tx, []string{id})
+		if in && err == nil {
+			tok, inStore = toks[0], true
+		}
+		return err
+	})
+	if err != nil {
 		return kernel.Principal{}, "", codedError(err)
 	}
-	tok, err := l.w.auth.Issue(id)
-	if err != nil {
-		return kernel.Principal{}, "", fmt.Errorf("principal %s was created but its token was not saved (%w): run 'kernelhost principal token %s'", id, err, id)
+	if !inStore {
+		if tok, err = l.w.auth.Issue(id); err != nil {
+			return kernel.Principal{}, "", fmt.Errorf("principal %s was created but its token was not saved (%w): run 'kernelhost principal token %s'", id, err, id)
+		}
 	}
 	p, err := l.w.k.Principal(ctx, id)
 	return p, tok, codedError(err)

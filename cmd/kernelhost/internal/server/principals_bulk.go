@@ -74,29 +74,9 @@ func (s *Server) createPrincipals(w http.ResponseWriter, r *http.Request, body [
 		ps[i] = kernel.NewPrincipal{ID: req.ID, Balance: uint64(req.Balance)}
 		ids[i] = req.ID
 	}
-	var toks []string
-	inStore := false
-	_, err := s.cfg.Kernel.CreatePrincipals(r.Context(), ps, func(tx store.Txn, _ []kernel.NewPrincipal) error {
-		// A batch that runs again (the committer retries) issues anew: the
-		// tokens kept are those of the run that committed.
-		var err error
-		toks, inStore, err = s.cfg.Auth.IssueTx(tx, ids)
-		return err
-	})
-	if err != nil {
-		writeErr(w, err)
+	toks, ok := s.createWithTokens(w, r, ps)
+	if !ok {
 		return
-	}
-	if !inStore { // tokens kept in a file (tests, embedders): one by one
-		toks = make([]string, len(ids))
-		for i, id := range ids {
-			if toks[i], err = s.cfg.Auth.Issue(id); err != nil {
-				s.cfg.Logger.Error("issue token", "principal", id, "err", err)
-				writeError(w, http.StatusInternalServerError, api.NewError(abi.Internal,
-					fmt.Sprintf("principals %q to %q were created, the tokens of %q on could not be saved: run 'kernelhost principal token ID' on the server for each", ids[0], ids[len(ids)-1], id)))
-				return
-			}
-		}
 	}
 	out := CreatePrincipalsResponse{OK: true, Principals: make([]CreatePrincipalResponse, len(ids))}
 	for i, id := range ids {
@@ -109,6 +89,57 @@ func (s *Server) createPrincipals(w http.ResponseWriter, r *http.Request, body [
 	}
 	s.cfg.Logger.Info("principals created", "count", len(ids), "first", ids[0])
 	writeJSON(w, http.StatusCreated, out)
+}
+
+// createWithTokens creates ps and a token for each, in order: in one
+// transaction per kernel batch (one for at most MaxBulkPrincipals) where
+// the tokens live in the world's store, the tokens written by
+// kernel.CreatePrincipals's hook; with tokens kept in a file (tests,
+// embedders), the principals and then their tokens one by one. It
+// answers the failure itself and returns false.
+func (s *Server) createWithTokens(w http.ResponseWriter, r *http.Request, ps []kernel.NewPrincipal) ([]string, bool) {
+	ids := make([]string, len(ps))
+	for i, p := range ps {
+		ids[i] = p.ID
+	}
+	byID := make(map[string]string, len(ps))
+	inStore := false
+	_, err := s.cfg.Kernel.CreatePrincipals(r.Context(), ps, func(tx store.Txn, batch []kernel.NewPrincipal) error {
+		// A batch that runs again (the committer retries) issues anew: the
+		// tokens kept are those of the run that committed, the last.
+		names := make([]string, len(batch))
+		for i, p := range batch {
+			names[i] = p.ID
+		}
+		t, in, err := s.cfg.Auth.IssueTx(tx, names)
+		if in && err == nil {
+			inStore = true
+			for i, id := range names {
+				byID[id] = t[i]
+			}
+		}
+		return err
+	})
+	if err != nil {
+		writeErr(w, err)
+		return nil, false
+	}
+	toks := make([]string, len(ids))
+	if inStore {
+		for i, id := range ids {
+			toks[i] = byID[id]
+		}
+		return toks, true
+	}
+	for i, id := range ids {
+		if toks[i], err = s.cfg.Auth.Issue(id); err != nil {
+			s.cfg.Logger.Error("issue token", "principal", id, "err", err)
+			writeError(w, http.StatusInternalServerError, api.NewError(abi.Internal,
+				fmt.Sprintf("principal %q was created but its token could not be saved: run 'kernelhost principal token %s' on the server (and for the principals after it in the list)", id, id)))
+			return nil, false
+		}
+	}
+	return toks, true
 }
 
 // decodeStrict decodes the JSON object b into v as decodeJSON does: names

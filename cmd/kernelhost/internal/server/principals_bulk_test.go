@@ -127,11 +127,20 @@ func TestCreatePrincipalsBulk(t *testing.T) {
 	requireError(t, resp, ae, http.StatusForbidden, abi.PermissionDenied)
 	require.Equal(t, have, count())
 
-	// The single form is unchanged.
+	// The single form answers as before, and commits the principal and
+	// its token in one transaction too.
 	var one server.CreatePrincipalResponse
+	before = counter.n.Load()
 	resp = e.call(t, http.MethodPost, "/v1/principals", admin, `{"id":"solo","balance":3}`, &one)
 	require.Equal(t, http.StatusCreated, resp.StatusCode)
+	require.LessOrEqual(t, counter.n.Load()-before, int64(1))
 	require.Equal(t, "solo", one.Principal.ID)
+	id, ok := a.Authenticate(one.Token)
+	require.True(t, ok)
+	require.Equal(t, "solo", id.Principal)
+	resp = e.call(t, http.MethodPost, "/v1/principals", admin, `{"id":"../x"}`, &ae)
+	requireError(t, resp, ae, http.StatusBadRequest, abi.InvalidArgument)
+	require.NotContains(t, ae.Message, "principals[", "a single principal's message names no list entry")
 
 	// Tokens in a file: the list is created, its tokens issued one by one.
 	fe := newEnv(t, nil)
@@ -139,7 +148,7 @@ func TestCreatePrincipalsBulk(t *testing.T) {
 	resp = fe.call(t, http.MethodPost, "/v1/principals", fe.admin, " \n"+bulkBody("f", 3), &out)
 	require.Equal(t, http.StatusCreated, resp.StatusCode)
 	require.Len(t, out.Principals, 3)
-	id, ok := fe.auth.Authenticate(out.Principals[2].Token)
+	id, ok = fe.auth.Authenticate(out.Principals[2].Token)
 	require.True(t, ok)
 	require.Equal(t, "f-002", id.Principal)
 	b, err := json.Marshal(out)

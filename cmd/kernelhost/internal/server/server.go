@@ -768,17 +768,12 @@ func (s *Server) createPrincipal(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, api.NewError(abi.InvalidArgument, "balance must not be negative"))
 		return
 	}
-	if err := s.cfg.Kernel.CreatePrincipal(r.Context(), req.ID, uint64(req.Balance)); err != nil {
-		writeErr(w, err)
+	// The principal and its token in one transaction (principals_bulk.go).
+	toks, ok := s.createWithTokens(w, r, []kernel.NewPrincipal{{ID: req.ID, Balance: uint64(req.Balance)}})
+	if !ok {
 		return
 	}
-	tok, err := s.cfg.Auth.Issue(req.ID)
-	if err != nil {
-		s.cfg.Logger.Error("issue token", "principal", req.ID, "err", err)
-		writeError(w, http.StatusInternalServerError, api.NewError(abi.Internal,
-			fmt.Sprintf("principal %q was created but its token could not be saved: run 'kernelhost principal token %s' on the server", req.ID, req.ID)))
-		return
-	}
+	tok := toks[0]
 	p, err := s.cfg.Kernel.Principal(r.Context(), req.ID)
 	if err != nil {
 		writeErr(w, err)
