@@ -93,6 +93,9 @@ ROUTES: Dict["tuple[str, str]", str] = {
     ("GET", "/v1/principals/{id}/consents/{contract}"): "consent",
     ("GET", "/v1/principals/{id}/standings"): "standings",
     ("GET", "/v1/principals/{id}/llm_consents/{principal}"): "llm_consent",
+    ("POST", "/v1/principals/{id}/tokens"): "create_token",
+    ("GET", "/v1/principals/{id}/tokens"): "tokens",
+    ("DELETE", "/v1/principals/{id}/tokens/{name}"): "revoke_token",
 }
 
 # SNAPSHOT_MAGIC starts a snapshot file (store.Dump); SNAPSHOT_CONTENT_TYPE
@@ -764,6 +767,39 @@ class Client:
         return StandingsPage.from_json(self._query("GET",
                                                    f"/v1/principals/{_segment('principal id', id)}/standings",
                                                    query=_page(cursor, limit)))
+
+    # -- tokens ------------------------------------------------------------
+
+    def create_token(self, id: str, name: str, scopes: Sequence[str], *, caps: Optional[Mapping[str, int]] = None,
+                     window_seconds: Optional[int] = None, expires_in_seconds: Optional[int] = None,
+                     expires_at: Optional[str] = None) -> Dict[str, Any]:
+        """Creates the named token ``name`` of ``id`` (``POST
+        /v1/principals/{id}/tokens``; the admin token or an unrestricted
+        token of ``id``): ``scopes`` (action kinds, ``query``,
+        ``read-only``, ``*``), optional ``caps`` per window (``scrip`` and
+        quota resources), ``window_seconds``, an expiry. The answer holds
+        ``token`` (its fields) and ``secret``, shown this once; not repeated
+        after a lost answer."""
+        body: Dict[str, Any] = {"name": name, "scopes": list(scopes)}
+        for k, v in (("caps", caps), ("window_seconds", window_seconds), ("expires_in_seconds", expires_in_seconds),
+                     ("expires_at", expires_at)):
+            if v is not None:
+                body[k] = dict(v) if k == "caps" else v
+        return self._query("POST", f"/v1/principals/{_segment('principal id', id)}/tokens", body=body,
+                           repeatable=False)
+
+    def tokens(self, id: str) -> List[Dict[str, Any]]:
+        """Every token of ``id`` by name, with ``last_used`` and, for a
+        capped one, ``spent``; never a secret (``GET
+        /v1/principals/{id}/tokens``)."""
+        got = self._query("GET", f"/v1/principals/{_segment('principal id', id)}/tokens").get("tokens")
+        return list(got) if isinstance(got, list) else []
+
+    def revoke_token(self, id: str, name: str) -> Dict[str, Any]:
+        """Revokes token ``name`` of ``id`` at once on every node (``DELETE
+        /v1/principals/{id}/tokens/{name}``)."""
+        return self._query("DELETE", f"/v1/principals/{_segment('principal id', id)}/tokens/"
+                                     f"{_segment('token name', name)}")
 
     def llm_consent(self, sponsor: str, principal: str) -> LLMConsent:
         """``sponsor``'s consent to pay ``principal``'s LLM calls, ``GET

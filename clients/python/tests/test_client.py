@@ -268,6 +268,25 @@ class ClientTest(unittest.TestCase):
         self.assertFails(bob.set_contract("alice/target", "genesis/freeware"), "PERMISSION_DENIED", 403)
         self.assertFails(alice.set_contract("alice/target", "alice/none"), "NOT_FOUND", 404)
 
+    # -- tokens -----------------------------------------------------------
+
+    def test_scoped_token(self) -> None:
+        admin = self.c("admin")
+        made = admin.create_token("alice", "py-ro", ["read-only"], expires_in_seconds=3600)
+        self.assertEqual(made["token"]["name"], "py-ro")
+        self.assertTrue(made["secret"].startswith("kh_"))
+        ro = Client(self.srv.url, made["secret"])
+        self.addCleanup(ro.close)
+        self.assertEqual(ro.principal("alice").id, "alice", "a read-only token queries")
+        r = ro.transfer("bob", 1)
+        self.assertFails(r, "PERMISSION_DENIED", 403)
+        self.assertIn("py-ro", r.message)
+        names = [t["name"] for t in admin.tokens("alice")]
+        self.assertIn("py-ro", names)
+        self.assertNotIn(made["secret"], json.dumps(admin.tokens("alice")), "never a secret")
+        self.assertEqual(admin.revoke_token("alice", "py-ro")["revoked"], "py-ro")
+        self.assertRaisesCode("UNAUTHENTICATED", 401, ro.principal, "alice")
+
     # -- scrip, quotas, rights ----------------------------------------
 
     def test_transfer_and_request_id_replay(self) -> None:
