@@ -420,9 +420,10 @@ func TestDashboardVisibility(t *testing.T) {
 	screenshot(t, ctx, dir, "server-gone")
 }
 
-// TestDemoServe: 'kernelhost demo --serve' plays the scenario, prints the
-// dashboard's URL and tokens, serves the demo's world (the dashboard and
-// the API, on the wall clock) until interrupted, and then stops cleanly.
+// TestDemoServe: 'kernelhost demo --serve' plays the scenario, every step
+// as expected (requireDemoOutput), prints the dashboard's URL and tokens,
+// serves the demo's world (the dashboard and the API, on the wall clock)
+// until interrupted, and then stops cleanly.
 func TestDemoServe(t *testing.T) {
 	t.Parallel()
 	cmd := exec.Command(os.Args[0], "demo", "--serve", "--addr", "127.0.0.1:0")
@@ -459,6 +460,7 @@ func TestDemoServe(t *testing.T) {
 		t.Fatalf("demo printed no dashboard URL: %s", out.String())
 	}
 	require.Regexp(t, `^http://127\.0\.0\.1:\d+/ui/$`, dash)
+	requireDemoOutput(t, out.String())
 	tk := <-admin
 	resp, err := http.Get(dash)
 	require.NoError(t, err)

@@ -107,7 +107,7 @@ func TestPayPerRead(t *testing.T) {
 	}
 }
 
-// TestRun plays the scenario; cmd/kernelhost's Test_demo asserts its lines.
+// TestRun plays the scenario; cmd/kernelhost's TestDemoServe asserts its lines.
 func TestRun(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, demo.Run(ctx, &out, t.TempDir()), out.String())
