@@ -81,17 +81,14 @@ test-run: test-warm
 ## examples/*: about 24 s of CPU, once; each of those tests compiled it
 ## again when they ran side by side), and the large Go guests into the
 ## tests' shared wazero caches (the -warm flag of the test binaries of
-## internal/testworld, host and host/internal/fuel, which compile Go guests
-## in forms of their own; and internal/testworld/kernelhostwarm, a main
-## package like cmd/kernelhost, whose binaries report another wazero version
-## and so use another cache: it replaced cmd/kernelhost's test binary here,
-## whose non-race build compiled the CLI's whole tree a second time):
+## internal/testworld and cmd/kernelhost, which report different wazero
+## versions and so use different caches, and of host and
+## host/internal/fuel, which compile Go guests in forms of their own):
 ## under -race each took ~80 s of CPU to compile, once per test process
 ## that met it first, ~8 s without. On warm caches it takes seconds.
 test-warm:
 	GOOS=wasip1 GOARCH=wasm GOFLAGS= CGO_ENABLED=0 $(GO) build -buildmode=c-shared -trimpath -buildvcs=false -ldflags=-buildid= -o /dev/null ./contracts-wasm/rights
-	$(GO) test -count=1 -run '^$$' ./host ./host/internal/fuel ./internal/testworld -args -warm
-	$(GO) run ./internal/testworld/kernelhostwarm
+	$(GO) test -count=1 -run '^$$' ./host ./host/internal/fuel ./internal/testworld ./cmd/kernelhost -args -warm
 
 ## test-norace: the allocation-count tests (test-allocs) and NORACE_TESTS,
 ## without the race detector, in one go test run (through gotest, which

@@ -17,9 +17,7 @@ var warm = flag.Bool("warm", false, "compile the Go guests of this package's wor
 // the dependencies of kernelhost), so it has a cache directory of its own,
 // which internal/testworld's -warm does not fill; examples/embed and the
 // kernelhost that examples/http-agent builds share it. See
-// internal/testworld's TestMain. `make test-warm` fills it with
-// internal/testworld/kernelhostwarm, which does the same with far fewer
-// imports; keep the two lists alike.
+// internal/testworld's TestMain.
 func warmCache() error {
 	hosted := [][]byte{market.Escrow}
 	for _, wasm := range genesis.Executables() {
