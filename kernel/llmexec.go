@@ -167,6 +167,10 @@ func (h *hostCalls) llm(body json.RawMessage) any {
 	return failResult(errf(abi.Unavailable, "the LLM call is being made; the invocation runs again"))
 }
 
+func errNoLLMGateway() *Error {
+	return errf(abi.Unavailable, "this kernel has no LLM gateway (kernelhost serve --llm-endpoint)")
+}
+
 // llmRefusal returns what the next call may cost at most, or why the kernel
 // refuses it.
 func (h *hostCalls) llmRefusal() (int64, *Error) {
@@ -180,7 +184,7 @@ func (h *hostCalls) llmRefusal() (int64, *Error) {
 	case st.topLLMCap == 0:
 		return 0, errf(abi.PermissionDenied, "the invoke allows no LLM spending: its caller sets max_llm_cost (micro-dollars) to let the executable call an LLM at its expense")
 	case h.w.k.llmGateway() == nil:
-		return 0, errf(abi.Unavailable, "this kernel has no LLM gateway (kernelhost serve --llm-endpoint)")
+		return 0, errNoLLMGateway()
 	case ds.llmSpent >= st.topLLMCap:
 		return 0, errf(abi.CostLimitExceeded, "the invoke's max_llm_cost of %dµ$ is spent (%dµ$)", st.topLLMCap, ds.llmSpent)
 	case ds.llmAsks >= maxLLMAsks:
@@ -198,7 +202,7 @@ func (k *Kernel) askLLM(ctx context.Context, ds *doState) {
 	x := LLMExchange{Request: q.sum}
 	g := k.llmGateway()
 	if g == nil {
-		e := errf(abi.Unavailable, "this kernel has no LLM gateway (kernelhost serve --llm-endpoint)")
+		e := errNoLLMGateway()
 		x.Code, x.Message = e.Code.String(), e.Msg
 		ds.tape = append(ds.tape, x)
 		return

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 
 	"github.com/kernelhost/kernelhost/abi"
 	"github.com/kernelhost/kernelhost/cmd/kernelhost/internal/api"
@@ -34,11 +33,5 @@ func (c *Client) LLMChat(ctx context.Context, body []byte, sponsor string) (kern
 	if !json.Valid(b) {
 		return kernel.LLMAnswer{}, &Error{Status: status, API: api.NewError(abi.Unavailable, fmt.Sprintf("POST /v1/llm/chat: the provider's answer is not JSON (%.64q)", b))}
 	}
-	num := func(name string) int64 {
-		n, _ := strconv.ParseInt(h.Get(name), 10, 64)
-		return n
-	}
-	ev, _ := strconv.ParseUint(h.Get(llm.HeaderEvent), 10, 64)
-	return kernel.LLMAnswer{Response: b, InputTokens: num(llm.HeaderInputTokens), OutputTokens: num(llm.HeaderOutputTokens),
-		Cost: num(llm.HeaderCost), Event: ev}, nil
+	return llm.AnswerOf(h, b), nil
 }

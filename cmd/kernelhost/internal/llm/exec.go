@@ -43,14 +43,21 @@ func (g *Gateway) Chat(ctx context.Context, caller, token string, request []byte
 		}
 		return kernel.LLMAnswer{}, apiErr(ae)
 	}
-	h := rec.Header()
+	return AnswerOf(rec.Header(), rec.body.Bytes()), nil
+}
+
+// AnswerOf is a non-streaming answer of POST /v1/llm/chat as the kernel
+// and clients keep it: the provider's JSON body and what the call was
+// charged, from the answer's headers (HeaderInputTokens, HeaderOutputTokens,
+// HeaderCost, HeaderEvent; a missing one reads 0).
+func AnswerOf(h http.Header, body []byte) kernel.LLMAnswer {
 	num := func(name string) int64 {
 		n, _ := strconv.ParseInt(h.Get(name), 10, 64)
 		return n
 	}
 	ev, _ := strconv.ParseUint(h.Get(HeaderEvent), 10, 64)
-	return kernel.LLMAnswer{Response: rec.body.Bytes(), InputTokens: num(HeaderInputTokens), OutputTokens: num(HeaderOutputTokens),
-		Cost: num(HeaderCost), Event: ev}, nil
+	return kernel.LLMAnswer{Response: body, InputTokens: num(HeaderInputTokens), OutputTokens: num(HeaderOutputTokens),
+		Cost: num(HeaderCost), Event: ev}
 }
 
 // apiErr is e as a kernel error, its code kept.

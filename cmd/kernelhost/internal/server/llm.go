@@ -28,13 +28,14 @@ func (s *Server) llmChat(w http.ResponseWriter, r *http.Request, caller string) 
 			"this server has no LLM gateway: start it with 'kernelhost serve --llm-endpoint URL --llm-prices FILE'"))
 		return
 	}
-	if id, ok := identityOf(r); ok && llmCapped(id) { // tokens.go
+	id, ok := identityOf(r)
+	if ok && llmCapped(id) { // tokens.go
 		writeError(w, http.StatusForbidden, api.NewError(abi.PermissionDenied, fmt.Sprintf(
 			"token %q of %s caps llm_rate or llm_budget, which the gateway's calls are not bounded by: call the LLM with a token without those caps", id.Token, caller)))
 		return
 	}
 	token := ""
-	if id, ok := identityOf(r); ok {
+	if ok {
 		token = id.TokenName()
 	}
 	s.cfg.LLM.ServeChat(w, r, caller, token)
