@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kernelhost/kernelhost/host"
+	"github.com/kernelhost/kernelhost/internal/testenv"
 )
 
 var warm = flag.Bool("warm", false, "compile the Go guests this package's tests prepare into the shared compilation cache and exit (make test-warm)")
@@ -27,13 +28,7 @@ var warm = flag.Bool("warm", false, "compile the Go guests this package's tests 
 // back.
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if *warm {
-		if err := warmCache(); err != nil {
-			fmt.Fprintln(os.Stderr, "warm:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	testenv.ExitIfWarming(*warm, warmCache)
 	os.Exit(m.Run())
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -34,13 +33,7 @@ func TestMain(m *testing.M) {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	flag.Parse()
-	if *warm {
-		if err := warmCache(); err != nil {
-			fmt.Fprintln(os.Stderr, "warm:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	testenv.ExitIfWarming(*warm, warmCache)
 	if dir := testenv.CacheDir(); dir != "" {
 		os.Setenv(demo.CacheEnv, dir)
 	}

@@ -110,3 +110,19 @@ func versionOf(info *debug.BuildInfo) string {
 		return '_'
 	}, v)
 }
+
+// ExitIfWarming is the -warm step of a test binary's TestMain (make
+// test-warm), called after flag.Parse: when warm is set it runs fill, which
+// compiles modules into the shared compilation cache, and exits the process
+// (status 1, the error on stderr, when fill fails); otherwise it returns and
+// the tests run.
+func ExitIfWarming(warm bool, fill func() error) {
+	if !warm {
+		return
+	}
+	if err := fill(); err != nil {
+		fmt.Fprintln(os.Stderr, "warm:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}

@@ -2,13 +2,13 @@ package testworld_test
 
 import (
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
 	contracts "github.com/kernelhost/kernelhost/contracts-wasm"
 	"github.com/kernelhost/kernelhost/genesis"
+	"github.com/kernelhost/kernelhost/internal/testenv"
 	"github.com/kernelhost/kernelhost/internal/testworld"
 )
 
@@ -32,13 +32,7 @@ var warm = flag.Bool("warm", false, "compile the large Go guests into the shared
 // how the reader was built.
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if *warm {
-		if err := warmCache(); err != nil {
-			fmt.Fprintln(os.Stderr, "warm:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	testenv.ExitIfWarming(*warm, warmCache)
 	os.Exit(m.Run())
 }
 

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"os"
 	"testing"
+
+	"github.com/kernelhost/kernelhost/internal/testenv"
 )
 
 var warm = flag.Bool("warm", false, "compile the Go contract, as committed and instrumented, into the shared compilation cache and exit (make test-warm)")
@@ -22,13 +23,7 @@ var warm = flag.Bool("warm", false, "compile the Go contract, as committed and i
 // reads the entry back.
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if *warm {
-		if err := warmCache(); err != nil {
-			fmt.Fprintln(os.Stderr, "warm:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	testenv.ExitIfWarming(*warm, warmCache)
 	os.Exit(m.Run())
 }
 
