@@ -709,14 +709,20 @@ class Client:
         """Another principal's quotas, ``GET /v1/principals/{id}/quotas``."""
         return Quotas.from_json(self._query("GET", f"/v1/principals/{_segment('principal id', id)}/quotas"))
 
-    def quota_transfer(self, to: str, resource: str, amount: int) -> Result:
+    def quota_transfer(self, to: str, resource: str, amount: int, *, request_id: Optional[str] = None) -> Result:
         """``POST /v1/quotas/transfer``: :meth:`transfer_quota` through its
-        own route, which takes no request_id, so that a lost answer is not
-        retried (prefer :meth:`transfer_quota`)."""
-        raw = json.dumps({"to": to, "resource": resource, "amount": amount}, separators=(",", ":")).encode()
+        own route. Like :meth:`act` it carries ``request_id`` (a fresh one
+        when not given), so a lost answer is retried safely: the retry is
+        the first result and the quota moves once."""
+        rid = self.new_request_id() if request_id is None else request_id
+        if not isinstance(rid, str) or not _REQUEST_ID.fullmatch(rid):
+            raise KernelhostError("INVALID_ARGUMENT", f"request_id {rid!r}: 1-128 letters, digits, - _ . : @",
+                                  category="input")
+        raw = json.dumps({"to": to, "resource": resource, "amount": amount, "request_id": rid},
+                         separators=(",", ":")).encode()
         a, n = self._exchange("POST", "/v1/quotas/transfer", body=raw, content_type="application/json",
-                              repeatable=False)
-        return self._result(a, n, "", "POST /v1/quotas/transfer")
+                              repeatable=True, request_id=rid)
+        return self._result(a, n, rid, "POST /v1/quotas/transfer")
 
     def set_quota(self, id: str, resource: str, quota: int) -> QuotaStatus:
         """Sets ``id``'s ``resource`` quota (admin token), ``PUT

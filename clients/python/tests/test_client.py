@@ -332,8 +332,11 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(alice.quotas().quotas["llm_rate"].used, rate.used + 10)
         bq = bob.principal_quotas("bob").quotas["llm_rate"].quota
         self.assertTrue(alice.transfer_quota("bob", "llm_rate", 50).ok)
-        r = alice.quota_transfer("bob", "llm_rate", 25)
+        r = alice.quota_transfer("bob", "llm_rate", 25, request_id="qt-once")
         self.assertTrue(r.ok, r.message)
+        again = alice.quota_transfer("bob", "llm_rate", 25, request_id="qt-once")
+        self.assertTrue(again.replayed, "the retry is the first result")
+        self.assertEqual(again.event, r.event)
         self.assertEqual(self.c("alice").principal_quotas("bob").quotas["llm_rate"].quota, bq + 75)
         self.assertFails(alice.quota_transfer("bob", "gold", 1), "INVALID_ARGUMENT", 400)
         self.assertEqual(admin.set_quota("mallory", "llm_rate", 100).quota, 100)

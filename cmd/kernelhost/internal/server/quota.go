@@ -51,11 +51,14 @@ func (s *Server) principalQuotas(w http.ResponseWriter, r *http.Request) {
 }
 
 // TransferQuotaRequest is the body of POST /v1/quotas/transfer: the caller
-// gives Amount of its Resource quota to To.
+// gives Amount of its Resource quota to To. RequestID makes it idempotent
+// like any action's (kernel.Action.RequestID): a retry with the same id
+// returns the first result ("replayed": true) and moves nothing.
 type TransferQuotaRequest struct {
-	To       string `json:"to"`
-	Resource string `json:"resource"`
-	Amount   int64  `json:"amount"`
+	To        string `json:"to"`
+	Resource  string `json:"resource"`
+	Amount    int64  `json:"amount"`
+	RequestID string `json:"request_id,omitempty"`
 }
 
 func (s *Server) transferQuota(w http.ResponseWriter, r *http.Request, caller string) {
@@ -63,7 +66,7 @@ func (s *Server) transferQuota(w http.ResponseWriter, r *http.Request, caller st
 	if !s.decodeJSON(w, r, &req) {
 		return
 	}
-	s.do(w, r, kernel.Action{Kind: kernel.KindTransferQuota, Caller: caller, To: req.To, Resource: req.Resource, Amount: req.Amount})
+	s.do(w, r, kernel.Action{Kind: kernel.KindTransferQuota, Caller: caller, To: req.To, Resource: req.Resource, Amount: req.Amount, RequestID: req.RequestID})
 }
 
 // SetQuotaRequest is the body of PUT /v1/principals/{id}/quotas/{resource}.

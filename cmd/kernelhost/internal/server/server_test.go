@@ -340,6 +340,45 @@ func TestQuotas(t *testing.T) {
 	}
 }
 
+// TestQuotaTransferRequestID: POST /v1/quotas/transfer takes a request_id
+// like every action: the retry of an answered (or unanswered) transfer is
+// the first result, marked replayed, and the quota moves once; the same id
+// for another transfer is refused and moves nothing.
+func TestQuotaTransferRequestID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	quota := func(id string) int64 {
+		var qr server.QuotasResponse
+		resp := e.call(t, http.MethodGet, "/v1/principals/"+id+"/quotas", e.admin, "", &qr)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		for _, q := range qr.Quotas {
+			if q.Resource == kernel.LLMRate {
+				return q.Quota
+			}
+		}
+		t.Fatalf("%s has no llm_rate quota", id)
+		return 0
+	}
+	alice, bob := quota("alice"), quota("bob")
+	body := `{"to":"bob","resource":"llm_rate","amount":40,"request_id":"qt-1"}`
+	var first, again api.Result
+	resp := e.call(t, http.MethodPost, "/v1/quotas/transfer", e.alice, body, &first)
+	require.Equal(t, http.StatusOK, resp.StatusCode, first.Message)
+	require.False(t, first.Replayed)
+	resp = e.call(t, http.MethodPost, "/v1/quotas/transfer", e.alice, body, &again)
+	require.Equal(t, http.StatusOK, resp.StatusCode, again.Message)
+	require.True(t, again.Replayed, "the retry is the first result")
+	require.Equal(t, first.Event, again.Event)
+	require.Equal(t, alice-40, quota("alice"), "moved once")
+	require.Equal(t, bob+40, quota("bob"))
+
+	var ae api.Result
+	resp = e.call(t, http.MethodPost, "/v1/quotas/transfer", e.alice, `{"to":"bob","resource":"llm_rate","amount":1,"request_id":"qt-1"}`, &ae)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Equal(t, "INVALID_ARGUMENT", ae.ErrorCode)
+	require.Equal(t, alice-40, quota("alice"), "a reused id moves nothing")
+}
+
 func TestExplain(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
