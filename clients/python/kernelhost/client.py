@@ -350,15 +350,20 @@ class Client:
             body[k] = v
         if kind in JUDGED_KINDS and "max_cost" not in body and self.default_max_cost is not None:
             body["max_cost"] = self.default_max_cost
-        rid = self.new_request_id() if request_id is None else request_id
-        if not isinstance(rid, str) or not _REQUEST_ID.fullmatch(rid):
-            raise KernelhostError("INVALID_ARGUMENT", f"request_id {rid!r}: 1-128 letters, digits, - _ . : @",
-                                  category="input")
+        rid = self._request_id(request_id)
         body["request_id"] = rid
         raw = json.dumps(body, separators=(",", ":")).encode()
         a, n = self._exchange("POST", "/v1/actions", body=raw, content_type="application/json", repeatable=True,
                               request_id=rid)
         return self._result(a, n, rid, "POST /v1/actions")
+
+    def _request_id(self, request_id: Optional[str]) -> str:
+        """``request_id``, checked, or a fresh one when it is None."""
+        rid = self.new_request_id() if request_id is None else request_id
+        if not isinstance(rid, str) or not _REQUEST_ID.fullmatch(rid):
+            raise KernelhostError("INVALID_ARGUMENT", f"request_id {rid!r}: 1-128 letters, digits, - _ . : @",
+                                  category="input")
+        return rid
 
     def read(self, target: str, *, max_cost: Optional[int] = None, request_id: Optional[str] = None) -> Result:
         """Reads an artifact (judged and possibly charged by its contract):
@@ -547,10 +552,7 @@ class Client:
                 content_type = "text/plain"
             else:
                 content_type = "application/octet-stream"
-        rid = self.new_request_id() if request_id is None else request_id
-        if not isinstance(rid, str) or not _REQUEST_ID.fullmatch(rid):
-            raise KernelhostError("INVALID_ARGUMENT", f"request_id {rid!r}: 1-128 letters, digits, - _ . : @",
-                                  category="input")
+        rid = self._request_id(request_id)
         q: Dict[str, str] = {"request_id": rid}
         if type is not None:
             q["type"] = type
@@ -714,10 +716,7 @@ class Client:
         own route. Like :meth:`act` it carries ``request_id`` (a fresh one
         when not given), so a lost answer is retried safely: the retry is
         the first result and the quota moves once."""
-        rid = self.new_request_id() if request_id is None else request_id
-        if not isinstance(rid, str) or not _REQUEST_ID.fullmatch(rid):
-            raise KernelhostError("INVALID_ARGUMENT", f"request_id {rid!r}: 1-128 letters, digits, - _ . : @",
-                                  category="input")
+        rid = self._request_id(request_id)
         raw = json.dumps({"to": to, "resource": resource, "amount": amount, "request_id": rid},
                          separators=(",", ":")).encode()
         a, n = self._exchange("POST", "/v1/quotas/transfer", body=raw, content_type="application/json",
